@@ -1,0 +1,28 @@
+"""LLM Practice Lab (LLM 실전 랩): navigation built from lessons/catalog.yaml."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st
+
+from engine import catalog
+from ui import layout, state
+from ui.i18n import pick, t
+
+st.set_page_config(page_title="LLM Practice Lab · LLM 실전 랩", page_icon="🧪", layout="wide")
+layout.sidebar()
+
+home = st.Page(str(ROOT / "pages" / "00_home.py"), title=t("home.nav"), icon=":material/home:", default=True)
+chapters = [
+    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug)
+    for c in catalog.live_chapters()
+]  # fmt: skip
+page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters})
+page.run()
+state.sync()

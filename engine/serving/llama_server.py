@@ -1,0 +1,221 @@
+"""Lifecycle of the embedded llama.cpp server (`llama-cpp-python[server]`), one per machine.
+
+Why a subprocess and a state file: every Streamlit session, the CLI and the tests share one server. The first
+caller starts it on a free loopback port and records {pid, port} in `<cache>/server/state.json` under a file
+lock; later callers reuse it after a health check. The starting process stops it at exit (atexit, plus
+PR_SET_PDEATHSIG so a killed parent does not leave an orphan). A server that died is restarted on the next call,
+and the restart is reported.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from engine.config import get_settings
+from engine.progress import ProgressFn, null_progress
+
+MODEL_ALIAS = "smollm2-135m-instruct"
+START_TIMEOUT_S = 90.0
+_owned: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class LocalServer:
+    pid: int
+    port: int
+    model: str
+    model_path: str
+    started_at: float
+    restarted: bool = False  # True when this call found the previous server dead and started a new one
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def _state_dir() -> Path:
+    d = get_settings().cache_dir / "server"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
+def _locked():
+    with open(_state_dir() / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_state() -> LocalServer | None:
+    path = _state_dir() / "state.json"
+    try:
+        data = json.loads(path.read_text())
+        data.pop("restarted", None)
+        return LocalServer(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_state(server: LocalServer | None) -> None:
+    path = _state_dir() / "state.json"
+    if server is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(json.dumps(asdict(server)))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as dead.
+    proc = _owned.get(pid)
+    return proc is None or proc.poll() is None
+
+
+def healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        r = httpx.get(f"{url.rstrip('/')}/models", timeout=timeout)
+        return r.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child before exec (Linux only)
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def server_command(model_path: str, port: int) -> list[str]:
+    s = get_settings()
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", model_path,
+        "--model_alias", MODEL_ALIAS,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", str(s.server_ctx),
+        "--n_threads", str(s.server_threads),
+        "--n_batch", "512",
+        # several learners share one server: let requests queue rather than fail
+        "--interrupt_requests", "False",
+    ]  # fmt: skip
+
+
+def _start(progress: ProgressFn) -> LocalServer:
+    from engine.models.registry import resolve
+
+    try:
+        import llama_cpp  # noqa: F401  (only checks that the server extra is installed)
+    except ImportError as exc:
+        raise RuntimeError(
+            "llama-cpp-python is not installed; run `make install` (or pip install 'llama-cpp-python[server]')"
+        ) from exc
+    model_path = str(resolve("chat").gguf_path())
+    port = _free_port()
+    progress(0.1, f"starting llama.cpp server on 127.0.0.1:{port}")
+    with open(_state_dir() / "server.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            server_command(model_path, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+    _owned[proc.pid] = proc
+    server = LocalServer(proc.pid, port, MODEL_ALIAS, model_path, time.time())
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (_state_dir() / "server.log").read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"llama.cpp server exited with code {proc.returncode}:\n{tail}")
+        if healthy(server.url, timeout=0.5):
+            progress(1.0, "server ready")
+            return server
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"llama.cpp server did not answer within {START_TIMEOUT_S:.0f} s")
+
+
+def ensure_server(progress: ProgressFn = null_progress) -> LocalServer:
+    """Return a healthy local server, starting (or restarting) it when needed."""
+    with _locked():
+        state = _read_state()
+        if state is not None and _pid_alive(state.pid) and healthy(state.url):
+            return state
+        restarted = state is not None
+        if state is not None and _pid_alive(state.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.pid, signal.SIGKILL)  # alive but not answering: replace it
+        server = _start(progress)
+        _write_state(server)
+        server.restarted = restarted
+        return server
+
+
+def server_status() -> dict:
+    """Cheap status for the backend panel; never starts anything."""
+    state = _read_state()
+    if state is None:
+        return {"running": False, "url": None, "pid": None}
+    alive = _pid_alive(state.pid)
+    return {"running": alive and healthy(state.url, timeout=0.5), "url": state.url, "pid": state.pid}
+
+
+def stop_server() -> bool:
+    """Stop the recorded server (if any). Returns True if one was running."""
+    with _locked():
+        state = _read_state()
+        _write_state(None)
+    if state is None or not _pid_alive(state.pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    proc = _owned.pop(state.pid, None)
+    if proc is not None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return True
+
+
+@atexit.register
+def _stop_owned() -> None:
+    for pid, proc in list(_owned.items()):
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        state = _read_state()
+        if state is not None and state.pid == pid:
+            _write_state(None)

@@ -1,0 +1,125 @@
+"""Chapter 1 — the LLM map: next-token prediction live, a streamed chat, and the GPT scale story."""
+
+import pandas as pd
+import streamlit as st
+
+from engine.language_model import choose_token, generate_steps, next_token_distribution
+from engine.scale import gpt_scale
+from engine.serving.client import RESTART_MARK, stream_chat
+from ui import charts
+from ui.cache import causal_lm, with_progress
+from ui.i18n import t
+from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
+from ui.state import param
+
+ch = chapter_header("01")
+ROLES = {"chat": "SmolLM2-135M-Instruct (chat)", "base-ko": "Gemma-3-270M (base-ko)"}
+
+# --- next-token prediction ------------------------------------------------------------------------------------
+section_header(ch, "next_token")
+param("lm_prompt", t("ch1.default_prompt"), str)
+param("lm_role", "base-ko", str, choices=tuple(ROLES))
+param("lm_temp", 1.0, float)
+param("lm_topk", 10, int)
+param("lm_template", False)
+param("lm_strategy", "greedy", str, choices=("greedy", "sample"))
+
+left, right = st.columns([2, 1])
+with left:
+    st.text_area(t("ch1.prompt"), key="lm_prompt", height=100, max_chars=20_000)
+with right:
+    st.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="lm_role")
+    st.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="lm_temp", help=t("ch1.temp_help"))
+    st.slider(t("ch1.top_k"), 1, 50, key="lm_topk")
+    st.toggle(t("ch1.chat_template"), key="lm_template", help=t("ch1.chat_template_help"),
+              disabled=st.session_state["lm_role"] != "chat")  # fmt: skip
+
+with friendly_errors():
+    lm = with_progress(causal_lm, st.session_state["lm_role"], label=t("common.loading_model"))
+    use_template = st.session_state["lm_template"] and st.session_state["lm_role"] == "chat"
+    dist = next_token_distribution(lm, st.session_state["lm_prompt"], temperature=st.session_state["lm_temp"],
+                                   top_k=st.session_state["lm_topk"], use_chat_template=use_template)  # fmt: skip
+    for note in dist.notes:
+        truncation_note(note)
+    c1, c2 = st.columns([3, 1])
+    c2.metric(t("ch1.prompt_tokens"), dist.prompt_tokens)
+    c2.metric(t("ch1.entropy"), f"{dist.entropy_bits:.2f} bits")
+    c2.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
+
+    strategy = c2.radio(t("ch1.strategy"), ["greedy", "sample"], key="lm_strategy", horizontal=True,
+                        format_func=lambda s: t(f"ch1.strategy_{s}"))  # fmt: skip
+    with c2:
+        rng_seed = seed("lm_seed")
+    choice = choose_token(dist, strategy, rng_seed)
+    pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
+    c1.plotly_chart(
+        charts.prob_bars([c.label for c in dist.candidates], [c.prob for c in dist.candidates],
+                         t("ch1.dist_title"), highlight=pick_index),
+        use_container_width=True,
+    )  # fmt: skip
+
+    def _append(piece: str) -> None:
+        st.session_state["lm_prompt"] = st.session_state["lm_prompt"] + piece
+
+    c2.button(t("ch1.append", token=choice.label), on_click=_append, args=(choice.text,), type="primary")
+
+    with st.expander(t("ch1.run_steps")):
+        n_steps = st.slider(t("ch1.steps"), 1, 32, 8, key="lm_steps")
+        if st.button(t("ch1.generate"), key="lm_generate"):
+            steps = generate_steps(lm, st.session_state["lm_prompt"], n_steps, strategy=strategy,
+                                   temperature=st.session_state["lm_temp"], top_k=st.session_state["lm_topk"],
+                                   seed=rng_seed, use_chat_template=use_template)  # fmt: skip
+            st.markdown("**" + t("ch1.generated") + "** " + "".join(c.text for _, c in steps))
+            st.dataframe(
+                pd.DataFrame([{"step": i + 1, "token": c.label, "p": round(c.prob, 4),
+                               "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3])}
+                              for i, (d, c) in enumerate(steps)]),
+                hide_index=True, use_container_width=True,
+            )  # fmt: skip
+notice("common.notice", t("ch1.notice_next_token"))
+quiz("01", "next_token")
+
+# --- streamed chat through the model server -------------------------------------------------------------------
+section_header(ch, "chat")
+param("chat_max_tokens", 128, int)
+param("chat_temp", 0.7, float)
+cc1, cc2 = st.columns(2)
+cc1.slider(t("common.max_tokens"), 1, 512, key="chat_max_tokens")
+cc2.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="chat_temp")
+history = st.session_state.setdefault("chat_history", [])
+for msg in history:
+    st.chat_message(msg["role"]).write(msg["content"])
+question = st.chat_input(t("ch1.chat_placeholder"), max_chars=4_000)
+if question:
+    history.append({"role": "user", "content": question})
+    st.chat_message("user").write(question)
+    with st.chat_message("assistant"), friendly_errors():
+        pieces = stream_chat(history[-8:], max_tokens=st.session_state["chat_max_tokens"],
+                             temperature=st.session_state["chat_temp"], seed=0)  # fmt: skip
+
+        def _visible(stream):
+            for piece in stream:
+                if piece == RESTART_MARK:
+                    st.toast(t("backend.restarted"))
+                    continue
+                yield piece
+
+        answer = st.write_stream(_visible(pieces))
+        history.append({"role": "assistant", "content": answer or ""})
+if history and st.button(t("ch1.clear_chat")):
+    history.clear()
+    st.rerun()
+notice("common.notice", t("ch1.notice_chat"))
+
+# --- the scale story ------------------------------------------------------------------------------------------
+section_header(ch, "scale")
+rows = gpt_scale()
+known = [r for r in rows if r["params"]]
+fig = charts.line([{"model": r["model"], "year": r["year"], "params": r["params"]} for r in known],
+                  "year", "params", title=t("ch1.scale_title"), log_y=True)  # fmt: skip
+fig.update_traces(text=[r["model"] for r in known], textposition="top center", mode="markers+text+lines")
+st.plotly_chart(fig, use_container_width=True)
+st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+notice("common.notice", t("ch1.notice_scale"))
+quiz("01", "scale")
+show_code(ch)

@@ -1,0 +1,169 @@
+"""Chapter 2 — the transformer, live: tokenizers, positions, attention step by step, masks, real heatmaps."""
+
+import html
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from engine.attention import MASK_KINDS, mask_pattern, mlm_vs_clm_example
+from engine.attention_lab import attention_walkthrough
+from engine.attention_maps import model_attention
+from engine.positions import learned_positions, relative_distance_similarity, rope_rotation_angles, sinusoidal_positions
+from engine.tokenization import compare_tokenizers, token_cost
+from ui import charts
+from ui.cache import causal_lm, tokenizers, with_progress
+from ui.i18n import t
+from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
+from ui.state import param
+
+ch = chapter_header("02")
+ROLES = {"chat": "SmolLM2-135M-Instruct (chat)", "base-ko": "Gemma-3-270M (base-ko)"}
+PAIRS = yaml.safe_load((Path(__file__).resolve().parent.parent / "assets" / "parallel_ko_en.yaml").read_text("utf-8"))
+PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e8dff5", "#d7f9f1"]
+
+
+def token_chips(pieces: list[str]) -> str:
+    spans = [f'<span style="background:{PALETTE[i % len(PALETTE)]};padding:1px 2px;margin:1px;border-radius:3px;'
+             f'display:inline-block;color:#111">{html.escape(p).replace(" ", "␣") or "∅"}</span>'
+             for i, p in enumerate(pieces[:400])]  # fmt: skip
+    return '<div style="line-height:1.9">' + "".join(spans) + "</div>"
+
+
+# --- tokenization ---------------------------------------------------------------------------------------------
+section_header(ch, "tokenization")
+param("tok_text", t("ch2.default_text"), str)
+st.text_area(t("ch2.text"), key="tok_text", height=90)
+with friendly_errors():
+    toks = with_progress(tokenizers, label=t("common.loading_tokenizers"))
+    results, note = compare_tokenizers(st.session_state["tok_text"], toks)
+    truncation_note(note)
+    st.dataframe(pd.DataFrame([{
+        t("ch2.col_tokenizer"): r.name, t("ch2.col_algorithm"): r.algorithm, t("ch2.col_count"): r.count,
+        t("ch2.col_cpt"): round(r.chars_per_token, 2), t("ch2.col_vocab"): r.vocab_size,
+        "ms": round(r.seconds * 1000, 1)} for r in results]), hide_index=True, use_container_width=True)  # fmt: skip
+    for r in results:
+        with st.expander(f"{r.name} — {r.count} tokens"):
+            st.html(token_chips(r.pieces))
+            st.dataframe(pd.DataFrame({"token": r.tokens[:200], "piece": r.pieces[:200], "id": r.ids[:200]}),
+                         hide_index=True, use_container_width=True)  # fmt: skip
+    cost = token_cost(PAIRS, toks)
+    st.plotly_chart(charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")),
+                    use_container_width=True)  # fmt: skip
+notice("common.notice", t("ch2.notice_tokens"))
+quiz("02", "tokenization")
+
+# --- embeddings and positions ---------------------------------------------------------------------------------
+section_header(ch, "positions")
+param("pos_kind", "sinusoidal", str, choices=("sinusoidal", "learned", "rope"))
+param("pos_T", 32, int)
+param("pos_C", 64, int)
+p1, p2, p3 = st.columns(3)
+p1.radio(t("ch2.pos_kind"), ["sinusoidal", "learned", "rope"], key="pos_kind", format_func=lambda k: t(f"ch2.pos_{k}"))
+p2.slider(t("ch2.positions"), 2, 256, key="pos_T")
+p3.slider(t("ch2.width"), 2, 256, step=2, key="pos_C")
+T, C, kind = st.session_state["pos_T"], st.session_state["pos_C"], st.session_state["pos_kind"]
+if kind == "rope":
+    angles = rope_rotation_angles(C, T)  # (T, C/2)
+    q1, q2 = st.columns(2)
+    q1.plotly_chart(charts.heatmap(angles.sin().tolist(), [str(i) for i in range(C // 2)], [str(i) for i in range(T)],
+                                   t("ch2.rope_angles"), "RdBu", 0.0), use_container_width=True)  # fmt: skip
+    cos = angles.cos()  # (T, C/2)
+    # mean over pairs of cos(θ_i·(m − n)): the score RoPE gives two identical vectors m and n apart
+    rel = (cos @ cos.T + angles.sin() @ angles.sin().T) / (C // 2)  # (T, T)
+    q2.plotly_chart(charts.heatmap(rel.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
+                                   colorscale="RdBu", zmid=0.0), use_container_width=True)  # fmt: skip
+else:
+    pe = sinusoidal_positions(T, C) if kind == "sinusoidal" else learned_positions(T, C, seed=0)
+    q1, q2 = st.columns(2)
+    q1.plotly_chart(charts.heatmap(pe.tolist(), [str(i) for i in range(C)], [str(i) for i in range(T)],
+                                   t("ch2.pos_matrix"), "RdBu", 0.0), use_container_width=True)  # fmt: skip
+    sim = relative_distance_similarity(pe, normalize=True)
+    q2.plotly_chart(charts.heatmap(sim.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
+                                   colorscale="RdBu", zmid=0.0), use_container_width=True)  # fmt: skip
+notice("common.notice", t(f"ch2.notice_pos_{kind}"))
+quiz("02", "positions")
+
+# --- attention step by step -----------------------------------------------------------------------------------
+section_header(ch, "attention")
+param("att_text", t("ch2.default_att_text"), str)
+param("att_causal", True)
+param("att_heads", 2, int, choices=(1, 2, 4, 8))
+st.text_input(t("ch2.sentence"), key="att_text", max_chars=500)
+a1, a2, a3 = st.columns(3)
+a1.toggle(t("ch2.causal"), key="att_causal")
+a2.select_slider(t("ch2.heads"), [1, 2, 4, 8], key="att_heads")
+with a3:
+    att_seed = seed("att_seed")
+with friendly_errors():
+    toks = with_progress(tokenizers, label=t("common.loading_tokenizers"))
+    kiwi_name = next(n for n in toks if n.startswith("Kiwi"))
+    words = [p for p in compare_tokenizers(st.session_state["att_text"], {kiwi_name: toks[kiwi_name]})[0][0].pieces]
+    wt = attention_walkthrough(words, 16, st.session_state["att_heads"], causal=st.session_state["att_causal"],
+                               seed=att_seed)  # fmt: skip
+    if wt.truncated_tokens:
+        truncation_note(t("ch2.tokens_cut", n=wt.truncated_tokens))
+    s = wt.steps
+    st.markdown(t("ch2.shapes_intro", T=len(wt.tokens), C=wt.config.n_embd, H=wt.config.n_head, D=wt.config.head_dim))
+    st.dataframe(pd.DataFrame(wt.head_shapes, columns=["step", "shape"]).astype(str), hide_index=True)
+    labels = wt.tokens
+    b1, b2, b3 = st.columns(3)
+    b1.plotly_chart(charts.heatmap(s["scaled"].tolist(), labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0),
+                    use_container_width=True)  # fmt: skip
+    masked = s["masked"].masked_fill(~s["mask"], float("nan"))
+    b2.plotly_chart(charts.heatmap(masked.tolist(), labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0),
+                    use_container_width=True)  # fmt: skip
+    b3.plotly_chart(charts.heatmap(s["weights"].tolist(), labels, title="③ softmax"), use_container_width=True)
+    rows = [{"step": name, "shape": str(tuple(v.shape)), "mean": round(float(v.float().mean()), 4),
+             "std": round(float(v.float().std()), 4)} for name, v in wt.block.items() if v.dim() >= 2]  # fmt: skip
+    st.markdown(t("ch2.block_steps"))
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+notice("common.notice", t("ch2.notice_attention"))
+quiz("02", "attention")
+
+# --- architectures and masks ----------------------------------------------------------------------------------
+section_header(ch, "architectures")
+cols = st.columns(len(MASK_KINDS))
+for col, mk in zip(cols, MASK_KINDS, strict=True):
+    m = mask_pattern(mk, 6).int().tolist()
+    col.plotly_chart(charts.heatmap(m, [str(i) for i in range(6)], title=mk, colorscale="Greens"),
+                     use_container_width=True, key=f"mask_{mk}")  # fmt: skip
+    col.caption(MASK_KINDS[mk])
+words = st.session_state["att_text"].split()[:12] or ["the", "cat", "sat"]
+ex = mlm_vs_clm_example(words, 0.3, seed=0)
+st.dataframe(pd.DataFrame({"token": ex["tokens"], "MLM input": ex["mlm"]["input"],
+                           "MLM target": [x or "" for x in ex["mlm"]["targets"]],
+                           "CLM target (next)": [*ex["clm"]["targets"], "⟨eos⟩"]}),
+             hide_index=True, use_container_width=True)  # fmt: skip
+st.caption(t("ch2.predictions", mlm=ex["n_predictions"]["mlm"], clm=ex["n_predictions"]["clm"]))
+notice("common.notice", t("ch2.notice_masks"))
+
+# --- attention in real models ---------------------------------------------------------------------------------
+section_header(ch, "heatmap")
+param("hm_role", "base-ko", str, choices=tuple(ROLES))
+param("hm_text", t("ch2.default_hm_text"), str)
+param("hm_layer", 0, int)
+param("hm_head", -1, int)
+h1, h2 = st.columns([2, 1])
+h1.text_input(t("ch2.text"), key="hm_text", max_chars=5_000)
+h2.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="hm_role")
+with friendly_errors():
+    lm = with_progress(causal_lm, st.session_state["hm_role"], label=t("common.loading_model"))
+    n_layers = lm.model.config.num_hidden_layers
+    n_heads = lm.model.config.num_attention_heads
+    st.session_state["hm_layer"] = min(st.session_state["hm_layer"], n_layers - 1)
+    st.session_state["hm_head"] = min(st.session_state["hm_head"], n_heads - 1)
+    g1, g2 = st.columns(2)
+    g1.slider(t("ch2.layer"), 0, n_layers - 1, key="hm_layer")
+    g2.slider(t("ch2.head"), -1, n_heads - 1, key="hm_head", help=t("ch2.head_help"))
+    head = None if st.session_state["hm_head"] < 0 else st.session_state["hm_head"]
+    am = model_attention(lm, st.session_state["hm_text"], st.session_state["hm_layer"], head)
+    if am.truncated_tokens:
+        truncation_note(t("ch2.tokens_cut", n=am.truncated_tokens))
+    title = f"{ROLES[lm.role]} · layer {am.layer} · " + ("mean of heads" if head is None else f"head {am.head}")
+    st.plotly_chart(charts.heatmap(am.matrix, am.tokens, title=title), use_container_width=True)
+    st.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
+notice("common.notice", t("ch2.notice_heatmap"))
+quiz("02", "heatmap")
+show_code(ch)

@@ -1,0 +1,1 @@
+"""Every shared st.* helper lives here; pages import from ui, never compute."""

@@ -1,0 +1,38 @@
+"""UI strings in Korean (default) and English. Strings live in ui/strings.yaml, one key with both languages."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import streamlit as st
+import yaml
+
+LANGS = ("ko", "en")
+DEFAULT_LANG = "ko"
+
+
+@lru_cache(maxsize=1)
+def strings() -> dict[str, dict[str, str]]:
+    return yaml.safe_load((Path(__file__).with_name("strings.yaml")).read_text(encoding="utf-8"))
+
+
+def lang() -> str:
+    value = st.session_state.get("lang", DEFAULT_LANG)
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def t(key: str, **fmt) -> str:
+    """The string for `key` in the current language; a missing key shows itself rather than crashing."""
+    entry = strings().get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang()) or entry.get(DEFAULT_LANG) or key
+    return text.format(**fmt) if fmt else text
+
+
+def pick(mapping: dict[str, str] | None) -> str:
+    """Choose the current language from a {ko, en} mapping (catalog titles, quiz text)."""
+    if not mapping:
+        return ""
+    return mapping.get(lang()) or mapping.get(DEFAULT_LANG) or next(iter(mapping.values()))

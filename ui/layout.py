@@ -1,0 +1,165 @@
+"""Page frame shared by every chapter: sidebar, lesson text, show-the-code, quizzes, progress and errors."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+
+import streamlit as st
+
+from engine import catalog
+from engine.progress import ProgressFn
+from engine.serving import backend_info, ensure_server
+from ui.i18n import LANGS, lang, pick, t
+from ui.state import param
+
+PRESENTER_CSS = """
+<style>
+html, body, [class*="st-"] { font-size: 1.35rem; }
+h1 { font-size: 3.0rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
+* { animation: none !important; transition: none !important; }
+</style>
+"""
+
+
+def sidebar() -> None:
+    """Language, presenter mode and the backend panel. Called by app.py on every run."""
+    with st.sidebar:
+        param("lang", "ko", str, choices=LANGS)
+        st.segmented_control(
+            t("sidebar.language"), options=list(LANGS), key="lang",
+            format_func=lambda code: {"ko": "한국어", "en": "English"}[code],
+        )  # fmt: skip
+        if st.session_state.get("lang") not in LANGS:  # segmented control can be cleared by a click
+            st.session_state["lang"] = "ko"
+        param("present", False, choices=(True, False))
+        st.toggle(t("sidebar.presenter"), key="present", help=t("sidebar.presenter_help"))
+        backend_panel()
+    if presenter():
+        st.html(PRESENTER_CSS)
+
+
+def presenter() -> bool:
+    return bool(st.session_state.get("present", False))
+
+
+def seed(key: str = "seed", default: int = 0) -> int:
+    """A seed widget; presenter mode fixes it so the projected demo is the one that was rehearsed."""
+    if presenter():
+        st.caption(t("common.seed_fixed", seed=default))
+        return default
+    param(key, default, int)
+    return int(st.number_input(t("common.seed"), min_value=0, max_value=2**31 - 1, step=1, key=key))
+
+
+def backend_panel() -> None:
+    info = backend_info()
+    with st.expander(t("backend.title"), expanded=False):
+        health = {
+            True: "🟢 " + t("backend.healthy"),
+            False: "🔴 " + t("backend.down"),
+            None: "⚪ " + t("backend.unknown"),
+        }
+        st.markdown(
+            f"**{t('backend.tier')}**: `{info['tier']}`  \n"
+            f"**{t('backend.model')}**: `{info['model']}`  \n"
+            f"**{t('backend.device')}**: `{info['device']}`  \n"
+            f"**{t('backend.url')}**: `{info.get('url') or t('backend.not_started')}`  \n"
+            f"**{t('backend.health')}**: {health[info.get('healthy')]}"
+        )
+        if info.get("local") and st.button(t("backend.start"), key="_start_server"):
+            with st.spinner(t("backend.starting")):
+                try:
+                    server = ensure_server()
+                    st.success(t("backend.started", url=server.url))
+                except Exception as exc:  # shown to the user, app keeps working
+                    st.error(t("backend.failed", error=str(exc)))
+
+
+def chapter_header(chapter_id: str) -> catalog.Chapter:
+    chapter = catalog.chapter(chapter_id)
+    st.title(pick(chapter.title))
+    intro = lesson(chapter_id).get("intro")
+    if intro:
+        st.markdown(intro)
+    return chapter
+
+
+def lesson(chapter_id: str) -> dict[str, str]:
+    return catalog.lesson_text(chapter_id, lang())
+
+
+def section_header(chapter: catalog.Chapter, section_id: str) -> None:
+    """Section title and its lesson text (what to read before running the demo)."""
+    title = next((pick(s.title) for s in chapter.sections if s.id == section_id), section_id)
+    st.header(title, anchor=section_id)
+    text = lesson(chapter.id).get(section_id)
+    if text:
+        with st.expander(t("common.lesson"), expanded=not presenter()):
+            st.markdown(text)
+
+
+def notice(title_key: str, body: str) -> None:
+    """'What to notice' after a result."""
+    st.info(f"**{t(title_key)}** — {body}", icon="🔎")
+
+
+def quiz(chapter_id: str, section_id: str) -> None:
+    """Predict-then-reveal: the learner commits to an answer before seeing the explanation."""
+    for i, q in enumerate(x for x in catalog.quiz(chapter_id) if x.get("section") == section_id):
+        key = f"quiz_{chapter_id}_{section_id}_{i}"
+        with st.container(border=True):
+            st.markdown(f"**{t('quiz.predict')}** {pick(q['question'])}")
+            options = q["options"][lang()] if isinstance(q["options"], dict) else q["options"]
+            choice = st.radio(t("quiz.your_answer"), options, index=None, key=key, label_visibility="collapsed")
+            if choice is not None:
+                correct = options.index(choice) == q["answer"]
+                (st.success if correct else st.warning)(
+                    (t("quiz.correct") if correct else t("quiz.not_quite", answer=options[q["answer"]]))
+                    + " " + pick(q["explain"])
+                )  # fmt: skip
+
+
+def show_code(chapter: catalog.Chapter, refs: list[str] | None = None) -> None:
+    """Show the engine source that produced the result (inspect.getsource), as in Streamlit's hello app."""
+    refs = refs if refs is not None else list(chapter.code)
+    with st.expander(t("common.show_code")):
+        for ref in refs:
+            st.caption(f"`{ref}`")
+            try:
+                st.code(catalog.source_of(ref), language="python")
+            except (ImportError, AttributeError, OSError) as exc:
+                st.caption(f"({exc})")
+
+
+def progress_callback(bar) -> ProgressFn:
+    def report(fraction: float, message: str) -> None:
+        bar.progress(max(0.0, min(1.0, fraction)), text=html.escape(message))
+
+    return report
+
+
+@contextlib.contextmanager
+def friendly_errors():
+    """Turn engine errors into a message on the page instead of a traceback; the app keeps working."""
+    from engine.models import ModelUnavailable
+    from engine.serving import ModelServerError
+    from engine.textinput import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        st.warning(t("error.input", error=_input_message(str(exc))))
+    except (ModelUnavailable, ModelServerError) as exc:
+        st.error(t("error.backend", error=str(exc)))
+    except ValueError as exc:
+        st.warning(t("error.value", error=str(exc)))
+
+
+def _input_message(error: str) -> str:
+    return t("error.empty") if error == "empty text" else error
+
+
+def truncation_note(note: str | None) -> None:
+    if note:
+        st.caption("✂️ " + t("common.truncated", note=note))

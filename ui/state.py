@@ -1,0 +1,53 @@
+"""Widget state <-> st.query_params, so a copied link reopens the same demo.
+
+Usage in a page: `param("temp", 1.0, float)` before the widget (which uses key="temp"), and `sync()` after
+all widgets. Only plain strings go into the URL (no pickle); a value that does not parse falls back to default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+_REGISTERED = "_url_params"
+
+
+def _parse_bool(value: str) -> bool:
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def param(key: str, default: Any, cast: Callable[[str], Any] | None = None, choices=None) -> Any:
+    """Seed st.session_state[key] from the URL once per session; returns the current value."""
+    registered = st.session_state.setdefault(_REGISTERED, {})
+    registered[key] = default
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        value = default
+        if raw is not None:
+            caster = cast or (_parse_bool if isinstance(default, bool) else type(default))
+            try:
+                value = caster(raw)
+            except (TypeError, ValueError):
+                value = default
+            if choices is not None and value not in choices:
+                value = default
+        st.session_state[key] = value
+    return st.session_state[key]
+
+
+def sync(keys: list[str] | None = None) -> None:
+    """Write the registered widget values back into the URL (only those that differ from defaults)."""
+    registered = st.session_state.get(_REGISTERED, {})
+    for key in keys or list(registered):
+        if key not in st.session_state:
+            continue
+        value = st.session_state[key]
+        if value == registered.get(key):
+            if key in st.query_params:
+                del st.query_params[key]
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text
