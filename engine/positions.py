@@ -138,3 +138,14 @@ def relative_distance_similarity(pos_matrix: Tensor, normalize: bool = False) ->
     if normalize:
         p = p / p.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return p @ p.T  # (T, C) @ (C, T) -> (T, T)
+
+
+def rope_relative_similarity(head_dim: int, T: int, base: float = 10000.0) -> Tensor:
+    """(T, T): the RoPE score between the same vector placed at positions m and n, averaged over pairs.
+
+    Each pair i contributes cos(θ_i·m)·cos(θ_i·n) + sin(θ_i·m)·sin(θ_i·n) = cos(θ_i·(m − n)): only the offset
+    m − n survives, which is the whole point of RoPE. (Normalized so the diagonal is 1.)
+    """
+    angles = rope_rotation_angles(head_dim, T, base)  # (T, D/2)
+    cos, sin = angles.cos(), angles.sin()
+    return (cos @ cos.T + sin @ sin.T) / angles.size(-1)  # (T, T)

@@ -40,7 +40,9 @@ class Tokenized:
 def load_kiwi():
     from kiwipiepy import Kiwi
 
-    return Kiwi()
+    kiwi = Kiwi()
+    kiwi.tokenize("워밍업")  # the first call builds Kiwi's internal tables (~1.5 s); pay it while loading
+    return kiwi
 
 
 def load_tokenizers(progress: ProgressFn = null_progress) -> dict[str, object]:

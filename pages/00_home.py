@@ -4,7 +4,9 @@ import streamlit as st
 
 from engine import catalog
 from ui.i18n import pick, t
+from ui.layout import app_shell_guard
 
+app_shell_guard()
 st.title(t("home.title"))
 st.markdown(t("home.intro"))
 rows = [
@@ -15,5 +17,5 @@ rows = [
     }
     for c in catalog.load_catalog()
 ]
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, use_container_width=True, height=36 * (len(rows) + 1) + 3)
 st.markdown(t("home.how"))

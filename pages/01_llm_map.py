@@ -7,7 +7,7 @@ from engine.language_model import choose_token, generate_steps, next_token_distr
 from engine.scale import gpt_scale
 from engine.serving.client import RESTART_MARK, stream_chat
 from ui import charts
-from ui.cache import causal_lm, with_progress
+from ui.cache import causal_lm
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
 from ui.state import param
@@ -35,7 +35,7 @@ with right:
               disabled=st.session_state["lm_role"] != "chat")  # fmt: skip
 
 with friendly_errors():
-    lm = with_progress(causal_lm, st.session_state["lm_role"], label=t("common.loading_model"))
+    lm = causal_lm(st.session_state["lm_role"], t("common.loading_model"))
     use_template = st.session_state["lm_template"] and st.session_state["lm_role"] == "chat"
     dist = next_token_distribution(lm, st.session_state["lm_prompt"], temperature=st.session_state["lm_temp"],
                                    top_k=st.session_state["lm_topk"], use_chat_template=use_template)  # fmt: skip
@@ -114,11 +114,7 @@ notice("common.notice", t("ch1.notice_chat"))
 # --- the scale story ------------------------------------------------------------------------------------------
 section_header(ch, "scale")
 rows = gpt_scale()
-known = [r for r in rows if r["params"]]
-fig = charts.line([{"model": r["model"], "year": r["year"], "params": r["params"]} for r in known],
-                  "year", "params", title=t("ch1.scale_title"), log_y=True)  # fmt: skip
-fig.update_traces(text=[r["model"] for r in known], textposition="top center", mode="markers+text+lines")
-st.plotly_chart(fig, use_container_width=True)
+st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), use_container_width=True)
 st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
 notice("common.notice", t("ch1.notice_scale"))
 quiz("01", "scale")

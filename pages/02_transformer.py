@@ -10,10 +10,16 @@ import yaml
 from engine.attention import MASK_KINDS, mask_pattern, mlm_vs_clm_example
 from engine.attention_lab import attention_walkthrough
 from engine.attention_maps import model_attention
-from engine.positions import learned_positions, relative_distance_similarity, rope_rotation_angles, sinusoidal_positions
+from engine.positions import (
+    learned_positions,
+    relative_distance_similarity,
+    rope_relative_similarity,
+    rope_rotation_angles,
+    sinusoidal_positions,
+)
 from engine.tokenization import compare_tokenizers, token_cost
 from ui import charts
-from ui.cache import causal_lm, tokenizers, with_progress
+from ui.cache import causal_lm, tokenizers
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
 from ui.state import param
@@ -36,7 +42,7 @@ section_header(ch, "tokenization")
 param("tok_text", t("ch2.default_text"), str)
 st.text_area(t("ch2.text"), key="tok_text", height=90)
 with friendly_errors():
-    toks = with_progress(tokenizers, label=t("common.loading_tokenizers"))
+    toks = tokenizers(t("common.loading_tokenizers"))
     results, note = compare_tokenizers(st.session_state["tok_text"], toks)
     truncation_note(note)
     st.dataframe(pd.DataFrame([{
@@ -69,9 +75,7 @@ if kind == "rope":
     q1, q2 = st.columns(2)
     q1.plotly_chart(charts.heatmap(angles.sin().tolist(), [str(i) for i in range(C // 2)], [str(i) for i in range(T)],
                                    t("ch2.rope_angles"), "RdBu", 0.0), use_container_width=True)  # fmt: skip
-    cos = angles.cos()  # (T, C/2)
-    # mean over pairs of cos(θ_i·(m − n)): the score RoPE gives two identical vectors m and n apart
-    rel = (cos @ cos.T + angles.sin() @ angles.sin().T) / (C // 2)  # (T, T)
+    rel = rope_relative_similarity(C, T)  # (T, T)
     q2.plotly_chart(charts.heatmap(rel.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
                                    colorscale="RdBu", zmid=0.0), use_container_width=True)  # fmt: skip
 else:
@@ -97,7 +101,7 @@ a2.select_slider(t("ch2.heads"), [1, 2, 4, 8], key="att_heads")
 with a3:
     att_seed = seed("att_seed")
 with friendly_errors():
-    toks = with_progress(tokenizers, label=t("common.loading_tokenizers"))
+    toks = tokenizers(t("common.loading_tokenizers"))
     kiwi_name = next(n for n in toks if n.startswith("Kiwi"))
     words = [p for p in compare_tokenizers(st.session_state["att_text"], {kiwi_name: toks[kiwi_name]})[0][0].pieces]
     wt = attention_walkthrough(words, 16, st.session_state["att_heads"], causal=st.session_state["att_causal"],
@@ -127,9 +131,8 @@ section_header(ch, "architectures")
 cols = st.columns(len(MASK_KINDS))
 for col, mk in zip(cols, MASK_KINDS, strict=True):
     m = mask_pattern(mk, 6).int().tolist()
-    col.plotly_chart(charts.heatmap(m, [str(i) for i in range(6)], title=mk, colorscale="Greens"),
-                     use_container_width=True, key=f"mask_{mk}")  # fmt: skip
-    col.caption(MASK_KINDS[mk])
+    col.plotly_chart(charts.mask_grid(m, title=mk), use_container_width=True, key=f"mask_{mk}")
+    col.caption(t(f"ch2.mask_{mk}"))
 words = st.session_state["att_text"].split()[:12] or ["the", "cat", "sat"]
 ex = mlm_vs_clm_example(words, 0.3, seed=0)
 st.dataframe(pd.DataFrame({"token": ex["tokens"], "MLM input": ex["mlm"]["input"],
@@ -149,7 +152,7 @@ h1, h2 = st.columns([2, 1])
 h1.text_input(t("ch2.text"), key="hm_text", max_chars=5_000)
 h2.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="hm_role")
 with friendly_errors():
-    lm = with_progress(causal_lm, st.session_state["hm_role"], label=t("common.loading_model"))
+    lm = causal_lm(st.session_state["hm_role"], t("common.loading_model"))
     n_layers = lm.model.config.num_hidden_layers
     n_heads = lm.model.config.num_attention_heads
     st.session_state["hm_layer"] = min(st.session_state["hm_layer"], n_layers - 1)

@@ -1,32 +1,58 @@
-"""st.cache_resource / st.cache_data wrapped around engine loaders: one model per process, shared by sessions."""
+"""Process-wide caches around engine loaders: one model per process, shared by every session.
+
+Not st.cache_resource: that one records the st.* calls made inside the cached function for replay, and the
+progress bar a first load draws lives outside it (Streamlit raises CacheReplayClosureError). A dict with a lock
+per key gives the same sharing, lets the first caller show progress, and makes the others wait for it.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
 from engine.models.loading import LoadedLM, load_causal_lm
-from engine.progress import ProgressFn, null_progress
+from engine.progress import ProgressFn
 from engine.tokenization import load_tokenizers
 
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def causal_lm(role: str, _progress: ProgressFn = null_progress) -> LoadedLM:
-    return load_causal_lm(role, _progress)
-
-
-@st.cache_resource(show_spinner=False)
-def tokenizers(_progress: ProgressFn = null_progress) -> dict[str, object]:
-    return load_tokenizers(_progress)
+_values: dict[tuple, Any] = {}
+_locks: dict[tuple, threading.Lock] = {}
+_guard = threading.Lock()
 
 
-def with_progress(loader, *args, label: str):
-    """Run a cached loader, showing a progress bar only while it actually works (first load)."""
+def shared(key: tuple, factory: Callable[[ProgressFn], Any], progress: ProgressFn) -> Any:
+    if key in _values:
+        return _values[key]
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _values:  # another session may have finished it while we waited
+            _values[key] = factory(progress)
+    return _values[key]
+
+
+def _bar(label: str):
     bar = st.empty()
 
     def report(fraction: float, message: str) -> None:
         bar.progress(max(0.0, min(1.0, fraction)), text=f"{label}: {message}")
 
+    return bar, report
+
+
+def causal_lm(role: str, label: str) -> LoadedLM:
+    bar, report = _bar(label)
     try:
-        return loader(*args, _progress=report)
+        return shared(("causal_lm", role), lambda p: load_causal_lm(role, p), report)
+    finally:
+        bar.empty()
+
+
+def tokenizers(label: str) -> dict[str, object]:
+    bar, report = _bar(label)
+    try:
+        return shared(("tokenizers",), load_tokenizers, report)
     finally:
         bar.empty()

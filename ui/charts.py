@@ -40,3 +40,33 @@ def line(rows: list[dict], x: str, y: str, color: str | None = None, title: str 
     fig = px.line(rows, x=x, y=y, color=color, markers=True, title=title, log_y=log_y)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
+
+
+def scale_scatter(rows: list[dict], title: str) -> go.Figure:
+    """Parameter count by year on a log axis; undisclosed sizes are left out (the table lists them)."""
+    known = [r for r in rows if r["params"]]
+    fig = go.Figure(
+        go.Scatter(
+            x=[r["year"] for r in known],
+            y=[r["params"] for r in known],
+            mode="markers+text",
+            text=[r["model"] for r in known],
+            textposition="top center",
+            marker={"size": 14},
+            customdata=[r["source"] for r in known],
+            hovertemplate="%{text}<br>%{y:.3s} params<br>%{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, yaxis_type="log", yaxis_title="parameters", xaxis_title="year",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    return fig
+
+
+def mask_grid(mask: list[list[int]], title: str) -> go.Figure:
+    """A 0/1 attention mask: green = may attend, white = blocked (fixed scale, so an all-ones mask is all green)."""
+    n = len(mask)
+    fig = go.Figure(go.Heatmap(z=mask, x=list(range(n)), y=list(range(n)), zmin=0, zmax=1, showscale=False,
+                               colorscale=[[0, "#ffffff"], [1, "#2e7d32"]], xgap=2, ygap=2))  # fmt: skip
+    fig.update_layout(title=title, yaxis={"autorange": "reversed", "title": "query"}, xaxis_title="key",
+                      height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    return fig

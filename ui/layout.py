@@ -76,7 +76,22 @@ def backend_panel() -> None:
                     st.error(t("backend.failed", error=str(exc)))
 
 
+def app_shell_guard() -> None:
+    """Make a deep link work on a freshly started server.
+
+    Streamlit treats a top-level pages/ folder as an old-style (v1) multipage app until st.navigation has run
+    once in the process, so the very first visit to /llm_map would run the page file alone, without app.py's
+    sidebar. Switching the flag off and rerunning sends that first run through app.py like every later one.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def chapter_header(chapter_id: str) -> catalog.Chapter:
+    app_shell_guard()
     chapter = catalog.chapter(chapter_id)
     st.title(pick(chapter.title))
     intro = lesson(chapter_id).get("intro")

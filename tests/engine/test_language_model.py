@@ -1,0 +1,130 @@
+"""engine.language_model: the next-token distribution of a real model, choosing from it, and repeating."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.language_model import (
+    MAX_PROMPT_TOKENS,
+    MAX_TOP_K,
+    choose_token,
+    encode_prompt,
+    generate_steps,
+    next_token_distribution,
+    visible,
+)
+from engine.textinput import InputError
+
+PROMPT = "The capital of France is"
+
+
+def test_visible_makes_whitespace_visible():
+    assert visible(" the\n\t") == "␣the↵⇥"
+    assert visible("") == "∅"
+
+
+def test_distribution_sorted_and_sums_at_most_one(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, temperature=1.0, top_k=10)
+    probs = [c.prob for c in d.candidates]
+    assert len(probs) == 10
+    assert probs == sorted(probs, reverse=True)
+    assert 0 < sum(probs) <= 1.0 + 1e-6
+    assert all(0 <= p <= 1 for p in probs)
+    assert d.candidates[0].text == " Paris" and d.candidates[0].label == "␣Paris"
+    assert d.candidates[0].prob == pytest.approx(0.77, abs=0.03)
+    assert 0 < d.entropy_bits < 10
+    assert d.prompt_tokens == 5 and d.truncated_tokens == 0 and d.notes == []
+
+
+def test_temperature_reshapes_the_distribution(chat_lm):
+    cold = next_token_distribution(chat_lm, PROMPT, temperature=0.1)
+    warm = next_token_distribution(chat_lm, PROMPT, temperature=2.0)
+    assert cold.entropy_bits < warm.entropy_bits
+    assert cold.candidates[0].prob > warm.candidates[0].prob
+    assert cold.candidates[0].logit == warm.candidates[0].logit  # logits themselves do not change
+
+
+def test_temperature_zero_puts_all_mass_on_argmax(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, temperature=0.0, top_k=5)
+    assert d.temperature == 0.0
+    assert d.candidates[0].prob == 1.0
+    assert all(c.prob == 0.0 for c in d.candidates[1:])
+    logits = [c.logit for c in d.candidates]
+    assert logits == sorted(logits, reverse=True)  # still ranked by logit
+    assert d.entropy_bits == 0.0
+    assert d.candidates[0].text == " Paris"
+
+
+def test_top_k_and_temperature_are_clamped(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, top_k=10_000, temperature=99)
+    assert len(d.candidates) == MAX_TOP_K and d.temperature == 5.0
+    assert len(next_token_distribution(chat_lm, PROMPT, top_k=0).candidates) == 1
+
+
+def test_greedy_choice_is_the_first_candidate(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, temperature=1.0)
+    assert choose_token(d, "greedy") == d.candidates[0]
+    zero = next_token_distribution(chat_lm, PROMPT, temperature=0.0)
+    assert choose_token(zero, "sample", seed=3) == zero.candidates[0]  # temperature 0 is greedy
+    with pytest.raises(ValueError, match="unknown strategy"):
+        choose_token(d, "beam")
+
+
+def test_sampling_is_deterministic_with_a_seed(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, temperature=2.0, top_k=20)
+    picks = [choose_token(d, "sample", seed=s).token_id for s in range(20)]
+    assert picks == [choose_token(d, "sample", seed=s).token_id for s in range(20)]
+    assert len(set(picks)) > 1  # a hot distribution does not always give the top token
+    assert set(picks) <= {c.token_id for c in d.candidates}  # top-k sampling draws only among the shown
+
+
+def test_greedy_generation_is_deterministic(chat_lm):
+    first = generate_steps(chat_lm, PROMPT, 8, strategy="greedy")
+    second = generate_steps(chat_lm, PROMPT, 8, strategy="greedy")
+    ids = [c.token_id for _, c in first]
+    assert ids == [c.token_id for _, c in second]
+    assert "".join(c.text for _, c in first) == " Paris.\n\nThe answer is:"
+    assert [d.prompt_tokens for d, _ in first] == list(range(5, 13))  # each step appends one token
+
+
+def test_seeded_sampling_generation_is_reproducible(chat_lm):
+    kw = dict(strategy="sample", temperature=1.0, top_k=10, seed=7)
+    a = generate_steps(chat_lm, "Once upon a time", 5, **kw)
+    b = generate_steps(chat_lm, "Once upon a time", 5, **kw)
+    assert [c.token_id for _, c in a] == [c.token_id for _, c in b]
+
+
+def test_long_prompt_is_cut_to_max_prompt_tokens(chat_lm):
+    text = "hello " * 3000
+    n = len(encode_prompt(chat_lm, text))
+    assert n > 2500
+    d = next_token_distribution(chat_lm, text, top_k=3)
+    assert d.prompt_tokens == MAX_PROMPT_TOKENS
+    assert d.truncated_tokens == n - MAX_PROMPT_TOKENS
+    assert d.notes == [f"prompt cut to its last {MAX_PROMPT_TOKENS} tokens ({n - MAX_PROMPT_TOKENS} dropped)"]
+
+
+def test_empty_prompt_raises(chat_lm):
+    with pytest.raises(InputError):
+        next_token_distribution(chat_lm, "  ")
+
+
+def test_chat_template_path(chat_lm):
+    question = "What is the capital of France?"
+    ids = encode_prompt(chat_lm, question, use_chat_template=True)
+    assert all(isinstance(i, int) for i in ids)
+    text = chat_lm.tokenizer.decode(ids)
+    assert "<|im_start|>user\n" + question + "<|im_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")
+    assert len(ids) > len(encode_prompt(chat_lm, question))
+    steps = generate_steps(chat_lm, question, 10, use_chat_template=True)
+    answer = "".join(c.text for _, c in steps)
+    assert answer == "The capital of France is Paris.<|im_end|>"
+    assert steps[-1][1].token_id == chat_lm.tokenizer.eos_token_id  # stopped at end of turn
+
+
+def test_base_ko_continues_korean(base_ko_lm):
+    d = next_token_distribution(base_ko_lm, "대한민국의 수도는", temperature=0.0, top_k=5)
+    assert d.candidates[0].prob == 1.0
+    assert d.prompt_tokens == len(encode_prompt(base_ko_lm, "대한민국의 수도는"))
+    assert any("서울" in c.text for c in d.candidates)
