@@ -6,7 +6,9 @@ JSON goes to stdout, progress to stderr, so `--json` output can be piped straigh
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import signal
 import sys
 import time
@@ -119,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a.add_argument("text")
     a.set_defaults(func=cmd_attention)
+
+    # Chapter commands live in engine/commands/*.py, each with register(subparsers).
+    import engine.commands
+
+    for info in pkgutil.iter_modules(engine.commands.__path__):
+        importlib.import_module(f"engine.commands.{info.name}").register(sub)
     return p
 
 

@@ -1,4 +1,8 @@
-"""UI strings in Korean (default) and English. Strings live in ui/strings.yaml, one key with both languages."""
+"""UI strings in Korean (default) and English.
+
+Strings live in ui/strings/*.yaml (one file per chapter or area, so chapters never edit the same file); each key
+maps to {ko, en}. A key defined twice is an error, caught by the tests.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,15 @@ LANGS = ("ko", "en")
 DEFAULT_LANG = "ko"
 
 
+STRINGS_DIR = Path(__file__).with_name("strings")
+
+
 @lru_cache(maxsize=1)
 def strings() -> dict[str, dict[str, str]]:
-    return yaml.safe_load((Path(__file__).with_name("strings.yaml")).read_text(encoding="utf-8"))
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted(STRINGS_DIR.glob("*.yaml")):
+        merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
 
 
 def lang() -> str:
