@@ -17,6 +17,7 @@ from engine.positions import (
     rope_rotation_angles,
     sinusoidal_positions,
 )
+from engine.token_embeddings import embedding_lookup
 from engine.tokenization import compare_tokenizers, token_cost
 from ui import charts
 from ui.cache import causal_lm, tokenizers
@@ -62,6 +63,17 @@ quiz("02", "tokenization")
 
 # --- embeddings and positions ---------------------------------------------------------------------------------
 section_header(ch, "positions")
+param("emb_text", t("ch2.default_emb_text"), str)
+st.text_input(t("ch2.emb_text"), key="emb_text", max_chars=2_000)
+with friendly_errors():
+    emb = embedding_lookup(causal_lm("chat", t("common.loading_model")), st.session_state["emb_text"])
+    st.markdown(t("ch2.emb_shape", V=emb.shape[0], C=emb.shape[1]))
+    e1, e2 = st.columns([3, 2])
+    e1.dataframe(pd.DataFrame({"token": emb.tokens, "id": emb.ids, "‖E[id]‖": [round(n, 3) for n in emb.norms],
+                               "E[id][:8]": [", ".join(f"{x:+.3f}" for x in v) for v in emb.vectors]}),
+                 hide_index=True, use_container_width=True)  # fmt: skip
+    e2.plotly_chart(charts.heatmap(emb.cosine, emb.tokens, title=t("ch2.emb_cosine"), colorscale="RdBu", zmid=0.0),
+                    use_container_width=True)  # fmt: skip
 param("pos_kind", "sinusoidal", str, choices=("sinusoidal", "learned", "rope"))
 param("pos_T", 32, int)
 param("pos_C", 64, int)

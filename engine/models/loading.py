@@ -14,9 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
 from engine.config import get_settings
 from engine.models.registry import ROLES, SHA256, ModelUnavailable, ResolvedModel, resolve
 from engine.progress import ProgressFn, null_progress
+
+# Loading shows our own progress (a callback); transformers' tqdm bars would only clutter CLI and logs.
+hf_logging.disable_progress_bar()
 
 
 @dataclass
