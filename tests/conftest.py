@@ -15,6 +15,13 @@ import torch
 for _name in ("LLMLAB_ONLINE", "LLMLAB_OFFLINE", "LLMLAB_LLM_BASE_URL", "LLMLAB_LLM_MODEL", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 
+# One compute thread by default (LLMLAB_TEST_THREADS overrides). The test machine's 2 cores are shared with
+# other jobs, and an oversubscribed OpenMP pool spin-waits: 8 greedy steps of SmolLM2 measured 100 s with
+# 2 threads against 4.7 s with 1 under load. OMP_NUM_THREADS carries the setting into CLI subprocesses.
+_THREADS = os.environ.setdefault("LLMLAB_TEST_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
+torch.set_num_threads(int(_THREADS))
+
 
 @pytest.fixture(scope="session")
 def chat_lm():
