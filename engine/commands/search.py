@@ -1,0 +1,137 @@
+"""`python -m engine search|eval|build-index`: Korean retrieval over the Constitution (chapters 10–12).
+
+    python -m engine search --corpus constitution --method hybrid --k 10 --json "대통령의 임기는?"
+    python -m engine search --method bm25 --json --queries-file questions.txt
+    python -m engine eval --questions assets/constitution_test_questions.yaml --json
+    python -m engine build-index [--reranker]
+
+`search` prints one JSON line per query: {"query": ..., "results": [{"doc_id": "제70조", "score": ...}, ...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from engine.progress import cli_progress
+
+
+def _quiet(*_):
+    return None
+
+
+def _index(args):
+    from engine.retrieval.search import get_index
+
+    return get_index(args.corpus, _quiet if args.json else cli_progress)
+
+
+def _queries(args) -> list[str]:
+    if args.queries_file:
+        from engine.retrieval.evaluation import load_questions
+
+        return [q.question for q in load_questions(args.queries_file)]
+    if args.query is None:
+        raise ValueError("give a QUERY or --queries-file FILE")
+    return [args.query]
+
+
+def cmd_search(args) -> int:
+    from engine.retrieval.search import check_query
+    from engine.textinput import InputError
+
+    queries = _queries(args)
+    checked = []  # bad queries are answered before the index is loaded
+    for query in queries:
+        try:
+            check_query(query)
+            checked.append((query, None))
+        except InputError as exc:
+            checked.append((query, str(exc)))
+    index = _index(args) if any(err is None for _, err in checked) else None
+    if index is not None and args.method == "rerank" and index.reranker is None:
+        raise ValueError("the reranker is not trained yet: run `python -m engine build-index --reranker` first")
+    status = 0
+    for query, error in checked:
+        if error is not None:
+            shown = query if len(query) <= 200 else query[:200] + "…"
+            print(json.dumps({"query": shown, "results": [], "error": error}, ensure_ascii=False), flush=True)
+            print(f"error: {error}", file=sys.stderr)
+            status = 2
+            continue
+        result = index.search(query, args.method, args.k, fusion=args.fusion, rrf_k=args.rrf_k)
+        row = {"query": query, "results": [{"doc_id": h.doc_id, "score": round(h.score, 6)} for h in result.hits]}
+        if result.notes:
+            row["notes"] = result.notes
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        else:
+            print(f"# {query}  ({args.method}, {result.seconds * 1000:.1f} ms)")
+            for note in result.notes:
+                print(f"  note: {note}")
+            for h in result.hits:
+                print(f"  {h.rank:>3}. {h.doc_id:<10} {h.score:8.4f}  {h.text[:60].replace(chr(10), ' ')}")
+    return status
+
+
+def cmd_eval(args) -> int:
+    from engine.retrieval.evaluation import load_questions
+
+    questions = load_questions(args.questions)
+    if any(not q.doc_id for q in questions):
+        raise ValueError(f"{args.questions}: every question needs a gold doc_id")
+    index = _index(args)
+    methods = tuple(args.methods.split(","))
+    start = time.perf_counter()
+    results = index.evaluate(questions, methods)
+    for method, m in results.items():
+        row = {"method": method, "questions": len(questions), **m, "file": str(args.questions)}
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{method:<8} hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR {m['mrr']:.3f}"
+        )
+    if not args.json:
+        print(f"({len(questions)} questions, {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from engine.retrieval.search import build_index
+
+    index = build_index(args.corpus, cli_progress, force=args.force)
+    row = {"corpus": args.corpus, "docs": len(index.docs), "alpha": index.alpha, "build_seconds": index.build_seconds}
+    if args.reranker:
+        from engine.retrieval.rerank import train_reranker
+
+        index.reranker = train_reranker(index, progress=cli_progress)
+        row.update(reranker_mix=index.reranker.mix, reranker_seconds=index.reranker.info.get("seconds"))
+    print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("search", help="search a corpus (bm25 | dense | hybrid | rerank); one JSON line per query")
+    s.add_argument("--corpus", default="constitution", help="constitution, kobill, or a UTF-8 .txt file")
+    s.add_argument("--method", choices=["bm25", "dense", "hybrid", "rerank"], default="hybrid")
+    s.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="hybrid fusion (default: convex)")
+    s.add_argument("--rrf-k", type=float, default=60.0)
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--queries-file", help="one query per line (or a questions YAML)")
+    s.add_argument("query", nargs="?")
+    s.set_defaults(func=cmd_search)
+
+    e = sub.add_parser("eval", help="hit@1 / hit@5 / MRR per method on a questions file")
+    e.add_argument("--corpus", default="constitution")
+    e.add_argument("--questions", default="assets/constitution_dev_questions.yaml")
+    e.add_argument("--methods", default="bm25,dense,hybrid,rerank")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("build-index", help="build (or load) the cached search index; --reranker trains one too")
+    b.add_argument("--corpus", default="constitution")
+    b.add_argument("--reranker", action="store_true")
+    b.add_argument("--force", action="store_true", help="rebuild even if cached")
+    b.set_defaults(func=cmd_build)

@@ -1,0 +1,109 @@
+"""Search engine: bad input, the CLI JSON contract, and (slow) the Korean retriever's held-out goals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.retrieval.search import MAX_QUERY_CHARS, check_query
+from engine.textinput import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    "query, message", [("", "empty"), ("   ", "empty"), ("😀🎉", "no letters"), ("가" * 10_000, "10,000 characters")]
+)
+def test_bad_queries_are_refused_clearly(query, message):
+    with pytest.raises(InputError, match=message):
+        check_query(query)
+
+
+def test_other_scripts_are_searched_with_a_note():
+    for query in ("president term of office", "大統領の任期", "总统任期"):
+        text, notes = check_query(query)
+        assert text == query and notes and "Hangul" in notes[0]
+    assert check_query("대통령 임기 president")[1] == []
+    assert len(check_query("가" * MAX_QUERY_CHARS)[0]) == MAX_QUERY_CHARS
+
+
+def test_cli_bad_query_answers_before_loading_anything():
+    r = run_cli("search", "--corpus", "constitution", "--method", "bm25", "--json", "😀", timeout=120)
+    assert r.returncode == 2
+    row = json.loads(r.stdout.strip())
+    assert row["results"] == [] and "error" in row
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def built_index():
+    from engine.retrieval.search import build_index
+
+    return build_index("constitution")
+
+
+@pytest.mark.slow
+def test_cli_json_contract(built_index, tmp_path):
+    queries = tmp_path / "q.txt"
+    queries.write_text("대통령의 임기는?\n국회의원의 임기\n", encoding="utf-8")
+    for method in ("bm25", "dense", "hybrid"):
+        r = run_cli(
+            "search",
+            "--corpus",
+            "constitution",
+            "--method",
+            method,
+            "--k",
+            "10",
+            "--json",
+            "--queries-file",
+            str(queries),
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        assert [row["query"] for row in rows] == ["대통령의 임기는?", "국회의원의 임기"]
+        for row in rows:
+            assert set(row) >= {"query", "results"} and len(row["results"]) == 10
+            assert all(set(h) == {"doc_id", "score"} for h in row["results"])
+            scores = [h["score"] for h in row["results"]]
+            assert scores == sorted(scores, reverse=True)
+        assert rows[0]["results"][0]["doc_id"] == "제70조"
+
+
+@pytest.mark.slow
+def test_held_out_goals_and_latency(built_index):
+    """Build (or load) the Korean retriever, then check the goals on the held-out questions."""
+    import time
+
+    from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_questions
+
+    index = built_index
+    test = load_questions(TEST_QUESTIONS)
+    result = index.evaluate(test, ("bm25", "dense", "hybrid"))
+    hybrid = result["hybrid"]
+    assert hybrid["hit@5"] >= 0.92 and hybrid["hit@1"] >= 0.80, result
+    for metric in ("hit@1", "hit@5"):
+        assert hybrid[metric] >= max(result["bm25"][metric], result["dense"][metric]), result
+    dev = index.evaluate(load_questions(DEV_QUESTIONS), ("bm25", "dense", "hybrid"))
+    assert dev["hybrid"]["mrr"] >= max(dev["bm25"]["mrr"], dev["dense"]["mrr"])
+    index.search("워밍업", "hybrid")
+    start = time.perf_counter()
+    for q in test:
+        index.search(q.question, "hybrid", 10)
+    assert (time.perf_counter() - start) / len(test) < 0.2
