@@ -1,0 +1,153 @@
+"""LoRA and QLoRA with `peft` (chapter 5): low-rank adapters on a frozen (optionally 4-bit) base model.
+
+LoRA (Hu et al. 2021) freezes a weight W (out x in) and learns ΔW = B·A with A: r x in, B: out x r, scaled by
+alpha / r. Only A and B get gradients and optimizer states, so those two costs shrink from "every parameter" to
+r·(in + out) per adapted matrix. After training, W + (alpha/r)·B·A can be merged back into W: the merged model
+is an ordinary model with the same outputs and no extra inference cost.
+
+QLoRA (Dettmers et al. 2023) additionally stores the frozen W in 4 bits (NF4) with bitsandbytes; the adapters stay
+in full precision. bitsandbytes >= 0.45 runs this on a CPU too, which is what this app uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The seven Linear layers of a Llama-style decoder layer, in forward order.
+LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """What `peft.LoraConfig` needs; the defaults are the common 'attention q and v' recipe."""
+
+    r: int = 8  # rank of A and B: the adapter's capacity
+    alpha: int = 16  # ΔW is scaled by alpha / r, so changing r does not change the update's size much
+    targets: tuple[str, ...] = ("q_proj", "v_proj")  # which Linear layers get adapters
+    dropout: float = 0.0  # dropout on the adapter's input (the book uses 0.05)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.r <= 1024:
+            raise ValueError(f"LoRA rank must be between 1 and 1024, got {self.r}")
+        if self.alpha <= 0:
+            raise ValueError(f"LoRA alpha must be positive, got {self.alpha}")
+        if not self.targets:
+            raise ValueError("choose at least one target module for LoRA")
+        unknown = sorted(set(self.targets) - set(LLAMA_LINEARS))
+        if unknown:
+            raise ValueError(f"unknown LoRA target modules {unknown}; choose from {list(LLAMA_LINEARS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.r
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """What `transformers.BitsAndBytesConfig(load_in_4bit=True, ...)` needs."""
+
+    quant_type: str = "nf4"  # "nf4" (normal-float, QLoRA's choice) or "fp4"
+    double_quant: bool = False  # also quantize the per-block scales (the book turns this on)
+    blocksize: int = 64  # bitsandbytes' 4-bit block size: one fp32 scale (absmax) per 64 weights
+
+    def __post_init__(self) -> None:
+        if self.quant_type not in ("nf4", "fp4"):
+            raise ValueError(f"4-bit quant type must be nf4 or fp4, got {self.quant_type!r}")
+
+
+def lora_config(spec: LoraSpec):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=list(spec.targets),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def add_lora(model, spec: LoraSpec):
+    """Freeze `model` and wrap the target layers with LoRA adapters (peft.get_peft_model)."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(spec))
+
+
+def bnb_config(quant: QuantSpec):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant.quant_type,
+        bnb_4bit_use_double_quant=quant.double_quant,
+        bnb_4bit_compute_dtype=torch.float32,
+    )
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """Trainable and total parameter counts (4-bit weights counted by their real element count)."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel()
+        qs = getattr(p, "quant_state", None)
+        if qs is not None:  # packed: two 4-bit numbers per uint8 element
+            n = int(qs.shape.numel())
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return {"trainable": trainable, "total": total}
+
+
+@dataclass
+class MergeCheck:
+    max_abs_diff: float  # merged vs unmerged logits
+    max_abs_logit: float
+    delta_norm: float  # how far the adapters moved the output from the frozen base (0 would test nothing)
+
+
+def merge_check(peft_model, input_ids) -> MergeCheck:
+    """Merge the adapters into the base weights and compare logits with the unmerged adapter model.
+
+    The peft model is merged in place (its adapters are gone afterwards). Merging into 4-bit weights re-quantizes
+    W + ΔW, so for QLoRA the two differ by rounding; a full-precision base merges exactly.
+
+    The adapters are nudged first (B starts at zero, so an untrained adapter is a no-op and the check would be
+    trivially true); the returned `delta_norm` shows the adapters really change the output.
+    """
+    import warnings
+
+    import torch
+
+    peft_model.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft warns that merging into 4-bit weights rounds: we measure it instead
+        base = _logits_without_adapters(peft_model, input_ids)
+        unmerged = peft_model(input_ids=input_ids).logits
+        merged_model = peft_model.merge_and_unload()
+        merged = merged_model(input_ids=input_ids).logits
+    return MergeCheck(
+        max_abs_diff=float((merged - unmerged).abs().max()),
+        max_abs_logit=float(unmerged.abs().max()),
+        delta_norm=float((unmerged - base).norm()),
+    )
+
+
+def _logits_without_adapters(peft_model, input_ids):
+    with peft_model.disable_adapter():
+        return peft_model(input_ids=input_ids).logits
+
+
+def randomize_adapters(peft_model, seed: int = 0, scale: float = 0.02) -> None:
+    """Give every LoRA B a small random value (as a few training steps would), so ΔW = B·A is not zero."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
