@@ -1,0 +1,91 @@
+"""Chapter 12 commands: `hnsw-sweep` (ANN parameter sweeps) and `vector-store` (the persistent LlamaIndex store)."""
+
+from __future__ import annotations
+
+import json
+
+from engine.progress import cli_progress, null_progress
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ValueError(f"expected comma-separated integers, got {text!r}") from exc
+    if not values:
+        raise ValueError(f"expected comma-separated integers, got {text!r}")
+    return values
+
+
+def cmd_hnsw_sweep(args) -> int:
+    from engine.ann.sweep import run_sweep
+
+    def emit(row: dict) -> None:
+        print(json.dumps(row, ensure_ascii=False) if args.json else _line(row), flush=True)
+
+    run_sweep(args.library, args.n, args.dim, _int_list(args.M), _int_list(args.ef_construction),
+              _int_list(args.ef_search), k=args.k, n_queries=args.queries, seed=args.seed, kind=args.data,
+              threads=args.threads, progress=null_progress if args.quiet else cli_progress, on_row=emit)  # fmt: skip
+    return 0
+
+
+def _line(r: dict) -> str:
+    return (f"{r['library']:8s} M={r['M']:<3d} efC={r['ef_construction']:<4d} ef={r['ef_search']:<4d} "
+            f"recall@{r['k']}={r['recall_at_k']:.3f} qps={r['qps']:,.0f} build={r['build_s']:.2f}s "
+            f"mem={r['memory_bytes'] / 1e6:.1f}MB")  # fmt: skip
+
+
+def cmd_vector_store(args) -> int:
+    from engine.vectorstore import open_store
+
+    store = open_store(args.collection, backend=args.backend)
+    if args.action == "info":
+        out = store.info()
+    elif args.action == "load-corpus":
+        out = {"added": store.load_corpus(replace=args.replace, progress=cli_progress)}
+    elif args.action == "add":
+        store.add([{"doc_id": args.doc_id, "text": args.text, "metadata": json.loads(args.metadata or "{}")}])
+        out = {"added": args.doc_id}
+    elif args.action == "update":
+        store.update(args.doc_id, text=args.text, metadata=json.loads(args.metadata) if args.metadata else None)
+        out = {"updated": args.doc_id}
+    elif args.action == "delete":
+        store.delete(args.doc_id)
+        out = {"deleted": args.doc_id}
+    else:  # query
+        filters = json.loads(args.where) if args.where else None
+        out = {"query": args.text, "results": [h.as_dict() for h in store.query(args.text, args.k, filters)]}
+    print(json.dumps(out, ensure_ascii=False) if args.json else json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("hnsw-sweep", help="recall@k / queries/s / memory / build time over M, efC, efSearch")
+    s.add_argument("--library", choices=["hnswlib", "faiss", "scratch"], default="hnswlib")
+    s.add_argument("--n", type=int, default=20_000, help="vectors in the index")
+    s.add_argument("--dim", type=int, default=128)
+    s.add_argument("--M", default="8,16", help="comma-separated M values")
+    s.add_argument("--ef-construction", default="200", help="comma-separated efConstruction values")
+    s.add_argument("--ef-search", default="16,64,128", help="comma-separated efSearch values")
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--queries", type=int, default=1000, help="held-out query vectors")
+    s.add_argument("--data", choices=["gaussian", "clustered"], default="gaussian")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2, help="build threads (queries are timed on one thread)")
+    s.add_argument("--json", action="store_true", help="one JSON object per setting on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    s.set_defaults(func=cmd_hnsw_sweep)
+
+    v = sub.add_parser("vector-store", help="the chapter-12 vector store (LlamaIndex; sqlite on disk or Pinecone)")
+    v.add_argument("action", choices=["info", "load-corpus", "add", "update", "delete", "query"])
+    v.add_argument("--collection", default="constitution")
+    v.add_argument("--backend", choices=["local", "pinecone"], default=None, help="default: pinecone if "
+                   "PINECONE_API_KEY is set, else local")  # fmt: skip
+    v.add_argument("--doc-id")
+    v.add_argument("--text", default="")
+    v.add_argument("--metadata", help='JSON object, e.g. {"part": "본문"}')
+    v.add_argument("--where", help='metadata filter as JSON, e.g. {"part": "부칙"} or [["number", ">=", 10]]')
+    v.add_argument("--k", type=int, default=5)
+    v.add_argument("--replace", action="store_true", help="load-corpus: overwrite documents that exist")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_vector_store)

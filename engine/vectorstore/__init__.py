@@ -1,0 +1,31 @@
+"""Chapter 12's vector store behind LlamaIndex: an embedded, persistent store by default, Pinecone with a key.
+
+- `embedding`: a LlamaIndex `BaseEmbedding` over the packaged sentence-transformers model (never a download).
+- `sqlite_store`: `SQLiteVectorStore`, a LlamaIndex `BasePydanticVectorStore` on one sqlite file under LLMLAB_CACHE
+  (transactions make every insert/update/delete atomic; metadata filters run as SQL before the vector search).
+- `store`: `DocumentStore`, the CRUD + query API the page and the CLI use, and `open_store`.
+"""
+
+from engine.vectorstore.store import (
+    DocumentStore,
+    DuplicateId,
+    Hit,
+    MissingId,
+    StoreCorrupted,
+    StoreError,
+    open_store,
+    reset_collection,
+    store_path,
+)
+
+__all__ = [
+    "DocumentStore",
+    "DuplicateId",
+    "Hit",
+    "MissingId",
+    "StoreCorrupted",
+    "StoreError",
+    "open_store",
+    "reset_collection",
+    "store_path",
+]

@@ -1,0 +1,40 @@
+"""Pinecone behind the same LlamaIndex API, used when PINECONE_API_KEY is set.
+
+Imported only on that path: `pinecone` and `llama-index-vector-stores-pinecone` are the optional `cloud` extra
+(`pip install '.[cloud]'`). The key is read from the environment and never written anywhere. This path is tested
+only when a key exists (tests/engine/test_vector_store.py says so when it skips).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+
+def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
+    """A PineconeVectorStore on serverless index `llmlab-<collection>` (created on first use, cosine metric)."""
+    from engine.vectorstore.store import StoreError
+
+    key = os.environ.get("PINECONE_API_KEY")
+    if not key:
+        raise StoreError("PINECONE_API_KEY is not set; the local store needs no key")
+    try:
+        from llama_index.vector_stores.pinecone import PineconeVectorStore
+        from pinecone import Pinecone, ServerlessSpec
+    except ImportError as exc:
+        raise StoreError("PINECONE_API_KEY is set but the Pinecone packages are missing: "
+                         "pip install '.[cloud]' (pinecone, llama-index-vector-stores-pinecone)") from exc  # fmt: skip
+    name = re.sub(r"[^a-z0-9-]", "-", f"llmlab-{collection}".lower())[:45]
+    client = Pinecone(api_key=key)
+    if name not in client.list_indexes().names():
+        spec = ServerlessSpec(cloud=os.environ.get("PINECONE_CLOUD", "aws"),
+                              region=os.environ.get("PINECONE_REGION", "us-east-1"))  # fmt: skip
+        client.create_index(name=name, dimension=dim, metric="cosine", spec=spec)
+        for _ in range(60):  # a new serverless index takes a few seconds to become ready
+            if client.describe_index(name).status.get("ready"):
+                break
+            time.sleep(1)
+    index = client.Index(name)
+    return PineconeVectorStore(pinecone_index=index), f"pinecone://{name}"

@@ -1,0 +1,334 @@
+"""Documents in, documents out: CRUD, metadata filters and similarity search through LlamaIndex.
+
+`open_store("constitution")` returns a `DocumentStore` whose LlamaIndex `VectorStoreIndex` sits on
+- `SQLiteVectorStore` (default): `<LLMLAB_CACHE>/vector_store/<collection>.sqlite`, persistent across restarts;
+- Pinecone, when PINECONE_API_KEY is set (or backend="pinecone"): `llama-index-vector-stores-pinecone`, imported
+  only then (`pip install '.[cloud]'`).
+
+One document = one LlamaIndex node (a constitution article is short); its node id is derived from the document id,
+so updating a document replaces its vector instead of adding a second one. Every operation checks its input first
+and raises a `StoreError` with a message for the learner, so a bad request never half-applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+from engine.config import get_settings
+from engine.progress import ProgressFn, null_progress
+from engine.textinput import InputError, clean_text
+from engine.vectorstore.embedding import SentenceTransformerEmbedding, disable_llamaindex_llm
+from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedError
+
+MAX_TEXT_CHARS = 10_000
+MAX_BATCH = 5_000
+KEEP_BACKUPS = 3  # renamed old files kept per collection by reset_collection
+_COLLECTION = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "in", "nin", "text_match")
+
+
+class StoreError(ValueError):
+    """A request the store refused; nothing was changed. The message says why and what to do."""
+
+
+class DuplicateId(StoreError):
+    pass
+
+
+class MissingId(StoreError):
+    pass
+
+
+class StoreCorrupted(StoreError):
+    pass
+
+
+@dataclass
+class Record:
+    doc_id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Hit:
+    doc_id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "score": round(self.score, 6)}
+
+
+def store_path(collection: str) -> Path:
+    return get_settings().cache_dir / "vector_store" / f"{_check_collection(collection)}.sqlite"
+
+
+def node_id_for(doc_id: str) -> str:
+    """ASCII node id from any document id ("제1조" -> "doc-…"): Pinecone accepts only ASCII ids."""
+    return "doc-" + hashlib.sha1(doc_id.encode("utf-8")).hexdigest()[:24]
+
+
+class DocumentStore:
+    def __init__(self, vector_store: Any, embed_model: Any, backend: str, location: str, collection: str):
+        disable_llamaindex_llm()
+        self.vector_store = vector_store
+        self.embed_model = embed_model
+        self.backend = backend
+        self.location = location
+        self.collection = collection
+        # embed_model passed explicitly: LlamaIndex never falls back to its OpenAI default
+        self.index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
+
+    # --- writes -----------------------------------------------------------------------------------------------
+    def add(self, records: Iterable[Record | dict], progress: ProgressFn = null_progress, batch: int = 32) -> int:
+        """Insert new documents. Ids already stored, or repeated in the batch, are refused before anything is
+        written (use `update` to change a document)."""
+        recs = [_record(r) for r in records]
+        if not recs:
+            raise StoreError("nothing to add: give at least one document")
+        if len(recs) > MAX_BATCH:
+            raise StoreError(f"{len(recs):,} documents in one call; the limit is {MAX_BATCH:,}")
+        seen: set[str] = set()
+        repeated = sorted({r.doc_id for r in recs if r.doc_id in seen or seen.add(r.doc_id)})
+        if repeated:
+            raise DuplicateId(f"the same id appears twice in this batch: {', '.join(repeated[:5])}")
+        existing = self._existing([r.doc_id for r in recs])
+        if existing:
+            raise DuplicateId(f"already in the store: {', '.join(sorted(existing)[:5])}"
+                              f"{' …' if len(existing) > 5 else ''}. Use update to change a document.")  # fmt: skip
+        for start in range(0, len(recs), batch):
+            progress(start / len(recs), f"embedding and storing {start:,}/{len(recs):,}")
+            self.index.insert_nodes([_node(r) for r in recs[start : start + batch]])
+        progress(1.0, f"stored {len(recs):,} documents")
+        return len(recs)
+
+    def update(self, doc_id: str, text: str | None = None, metadata: dict[str, Any] | None = None) -> Record:
+        """Replace a document's text and/or metadata (its vector is recomputed); one transaction on disk."""
+        doc_id = _doc_id(doc_id)
+        old = self.get(doc_id)
+        if old is None:
+            raise MissingId(f"no document {doc_id!r} in the store to update (add it first)")
+        new = _record(Record(doc_id, old.text if text is None else text, old.metadata if metadata is None
+                             else metadata))  # fmt: skip
+        kwargs = {"replace_ref_docs": True} if self.backend == "local" else {}  # Pinecone upserts by node id
+        self.index.insert_nodes([_node(new)], **kwargs)
+        return new
+
+    def delete(self, doc_id: str) -> None:
+        doc_id = _doc_id(doc_id)
+        if not self._existing([doc_id]):
+            raise MissingId(f"no document {doc_id!r} in the store; nothing was deleted")
+        if self.backend == "local":
+            self.index.delete_ref_doc(doc_id)
+        else:
+            self.index.delete_nodes([node_id_for(doc_id)])
+
+    def load_corpus(self, replace: bool = False, progress: ProgressFn = null_progress) -> int:
+        """The Constitution (engine.corpus), one document per article; existing ids are skipped unless replace."""
+        from engine.corpus import load_constitution
+
+        docs = load_constitution()
+        records = [Record(d.doc_id, d.text, corpus_metadata(d)) for d in docs]
+        if replace:
+            for r in records:
+                if self._existing([r.doc_id]):
+                    self.delete(r.doc_id)
+        missing = set(r.doc_id for r in records) - self._existing([r.doc_id for r in records])
+        todo = [r for r in records if r.doc_id in missing]
+        return self.add(todo, progress) if todo else 0
+
+    # --- reads ------------------------------------------------------------------------------------------------
+    def get(self, doc_id: str) -> Record | None:
+        doc_id = _doc_id(doc_id)
+        if self.backend == "local":
+            nodes = self.vector_store.get_nodes(node_ids=[node_id_for(doc_id)])
+            if not nodes:
+                return None
+            return Record(doc_id, nodes[0].get_content(), dict(nodes[0].metadata))
+        fetched = self.vector_store._pinecone_index.fetch(ids=[node_id_for(doc_id)]).vectors
+        if not fetched:
+            return None
+        meta = dict(next(iter(fetched.values())).metadata or {})
+        return Record(doc_id, meta.pop("text", ""), {k: v for k, v in meta.items() if not k.startswith("_")})
+
+    def count(self) -> int:
+        if self.backend == "local":
+            return self.vector_store.count()
+        return int(self.vector_store._pinecone_index.describe_index_stats().total_vector_count)
+
+    def ids(self) -> list[str]:
+        if self.backend == "local":
+            return self.vector_store.ref_doc_ids()
+        raise StoreError("listing every id is not offered for Pinecone (it has no cheap full scan)")
+
+    def query(self, text: str, k: int = 5, where: Any = None) -> list[Hit]:
+        """Top-k documents by cosine similarity, among those that pass the metadata filter `where`."""
+        cleaned = clean_text(text, max_chars=MAX_TEXT_CHARS)  # empty -> InputError; too long -> cut
+        if not 1 <= int(k) <= 100:
+            raise StoreError(f"k must be between 1 and 100 (got {k})")
+        retriever = self.index.as_retriever(similarity_top_k=int(k), filters=parse_where(where))
+        hits = []
+        for nws in retriever.retrieve(cleaned.text):
+            node = nws.node
+            hits.append(Hit(node.ref_doc_id or node.node_id, float(nws.score or 0.0), node.get_content(),
+                            dict(node.metadata)))  # fmt: skip
+        return hits
+
+    def info(self) -> dict:
+        return {"backend": self.backend, "location": self.location, "collection": self.collection,
+                "documents": self.count(), "embed_model": self.embed_model.model_name}  # fmt: skip
+
+    def _existing(self, doc_ids: list[str]) -> set[str]:
+        if self.backend == "local":
+            return self.vector_store.existing_ref_docs(doc_ids)
+        found = self.vector_store._pinecone_index.fetch(ids=[node_id_for(d) for d in doc_ids]).vectors
+        by_node = {node_id_for(d): d for d in doc_ids}
+        return {by_node[n] for n in found}
+
+
+# --- input checks ---------------------------------------------------------------------------------------------
+def _doc_id(doc_id: Any) -> str:
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise InputError("a document id is required (e.g. 제1조)")
+    doc_id = clean_text(doc_id, max_chars=10_000).text.strip()
+    if len(doc_id) > 200 or "\n" in doc_id:
+        raise InputError("a document id must be one line of at most 200 characters")
+    return doc_id
+
+
+def _record(r: Record | dict) -> Record:
+    if isinstance(r, dict):
+        unknown = set(r) - {"doc_id", "text", "metadata"}
+        if unknown:
+            raise StoreError(f"unknown fields {sorted(unknown)}: a document has doc_id, text and metadata")
+        r = Record(r.get("doc_id", ""), r.get("text", ""), r.get("metadata") or {})
+    doc_id = _doc_id(r.doc_id)
+    try:
+        cleaned = clean_text(r.text, max_chars=MAX_TEXT_CHARS)
+    except InputError as exc:
+        raise InputError(f"{doc_id}: the text is empty; a document needs some text to embed") from exc
+    if cleaned.truncated:
+        raise InputError(f"{doc_id}: the text has {cleaned.original_chars:,} characters; the limit is "
+                         f"{MAX_TEXT_CHARS:,} (split it into several documents)")  # fmt: skip
+    return Record(doc_id, cleaned.text, _metadata(r.metadata, doc_id))
+
+
+def _metadata(meta: Any, doc_id: str) -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise StoreError(f"{doc_id}: metadata must be a JSON object of key: value pairs")
+    if len(meta) > 32:
+        raise StoreError(f"{doc_id}: at most 32 metadata keys")
+    out = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not re.match(r"^[\w\- .]{1,64}$", key) or key.startswith("_"):
+            raise StoreError(f"{doc_id}: metadata key {key!r} must be 1-64 letters, digits, '_', '-', '.' or spaces")
+        if key in ("text", "doc_id", "ref_doc_id", "document_id"):
+            raise StoreError(f"{doc_id}: metadata key {key!r} is reserved")
+        if not (value is None or isinstance(value, str | int | float | bool)):
+            raise StoreError(f"{doc_id}: metadata {key!r} must be a string, number, true/false or null")
+        if isinstance(value, str) and len(value) > 1_000:
+            raise StoreError(f"{doc_id}: metadata {key!r} is longer than 1,000 characters")
+        out[key] = value
+    return out
+
+
+def _node(r: Record) -> TextNode:
+    return TextNode(
+        id_=node_id_for(r.doc_id),
+        text=r.text,
+        metadata=r.metadata,
+        # only the text is embedded; metadata is for filtering (LlamaIndex would otherwise prepend "key: value")
+        excluded_embed_metadata_keys=list(r.metadata),
+        excluded_llm_metadata_keys=list(r.metadata),
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=r.doc_id)},  # ref_doc_id = doc_id
+    )
+
+
+def corpus_metadata(doc) -> dict[str, Any]:
+    """The filterable fields of a corpus Doc (flat scalars only)."""
+    meta = {k: v for k, v in (doc.meta or {}).items() if isinstance(v, str | int | float | bool) and k != "source"}
+    meta["title"] = doc.title
+    return meta
+
+
+def parse_where(where: Any) -> MetadataFilters | None:
+    """`{"part": "부칙"}` (all equal) or `[["number", ">=", 10], ["part", "==", "본문"]]` -> MetadataFilters (AND)."""
+    if where in (None, {}, []):
+        return None
+    if isinstance(where, MetadataFilters):
+        return where
+    triples = list(where.items()) if isinstance(where, dict) else where
+    filters = []
+    for item in triples:
+        if isinstance(where, dict):
+            key, op, value = item[0], "==", item[1]
+        elif isinstance(item, list | tuple) and len(item) == 3:
+            key, op, value = item
+        else:
+            raise StoreError(f"a filter is [key, operator, value]; got {item!r}")
+        if op not in OPERATORS:
+            raise StoreError(f"unknown filter operator {op!r}; use one of {', '.join(OPERATORS)}")
+        if op in ("in", "nin") and not isinstance(value, list):
+            raise StoreError(f'operator {op!r} needs a list of values, e.g. ["본문", "부칙"]')
+        try:
+            filters.append(MetadataFilter(key=str(key), value=value, operator=FilterOperator(op)))
+        except Exception as exc:  # pydantic rejects e.g. a dict as value
+            raise StoreError(f"filter {key!r} {op} {value!r} is not valid: {exc}") from exc
+    return MetadataFilters(filters=filters)
+
+
+def _check_collection(collection: str) -> str:
+    if not isinstance(collection, str) or not _COLLECTION.match(collection):
+        raise InputError("a collection name is 1-48 characters: letters, digits, '_' or '-'")
+    return collection
+
+
+# --- opening ----------------------------------------------------------------------------------------------------
+def open_store(collection: str = "constitution", backend: str | None = None, embed_model: Any = None) -> DocumentStore:
+    """The local sqlite store (default), or Pinecone when PINECONE_API_KEY is set (or backend="pinecone")."""
+    _check_collection(collection)
+    backend = backend or ("pinecone" if os.environ.get("PINECONE_API_KEY") else "local")
+    embed_model = embed_model or SentenceTransformerEmbedding()
+    if backend == "local":
+        path = store_path(collection)
+        try:
+            vs = SQLiteVectorStore(path, embed_model_name=embed_model.model_name)
+        except StoreCorruptedError as exc:
+            raise StoreCorrupted(str(exc)) from exc
+        return DocumentStore(vs, embed_model, "local", str(path), collection)
+    if backend == "pinecone":
+        from engine.vectorstore.pinecone_backend import pinecone_vector_store
+
+        vs, where = pinecone_vector_store(collection, embed_model.dimension)
+        return DocumentStore(vs, embed_model, "pinecone", where, collection)
+    raise StoreError(f"unknown backend {backend!r}: 'local' or 'pinecone'")
+
+
+def reset_collection(collection: str) -> Path | None:
+    """Start a collection afresh. The old file is renamed (kept as `<name>.sqlite.bak-<time>`), never deleted.
+    Works on a damaged file too; returns where the old file went."""
+    path = store_path(collection)
+    if not path.exists():
+        return None
+    backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.rename(backup)
+    for suffix in ("-wal", "-shm"):  # sqlite's write-ahead log travels with its database
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(backup.with_name(backup.name + suffix))
+    for old in sorted(path.parent.glob(f"{path.name}.bak-*"))[:-KEEP_BACKUPS]:  # keep the newest few
+        old.unlink(missing_ok=True)
+    return backup
