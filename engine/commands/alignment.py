@@ -1,0 +1,81 @@
+"""`python -m engine align`: chapter 4's toy RLHF runs (PPO vs DPO, reward hacking, the DPO β sweep).
+
+    python -m engine align --method dpo,ppo --steps 60 --seed 0 --json
+
+prints one JSON object per step and method: method, step, reward_mean, kl, loss, seconds (plus judge_mean,
+length and method-specific numbers). Without --json, a readable line per step and a summary at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+CONTRACT = ("method", "step", "reward_mean", "kl", "loss", "seconds")
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    from engine.alignment.runs import METHODS
+
+    methods = tuple(m.strip().lower() for m in text.split(",") if m.strip())
+    bad = [m for m in methods if m not in METHODS]
+    if not methods or bad:
+        raise ValueError(f"--method takes a comma-separated subset of {','.join(METHODS)}; got {text!r}")
+    return methods
+
+
+def _clean(row: dict) -> dict:
+    out = {k: row[k] for k in CONTRACT if k in row}
+    for k, v in row.items():
+        if k not in out and k not in ("examples", "kind", "run"):
+            out[k] = v
+    return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items()}
+
+
+def cmd_align(args) -> int:
+    from engine.alignment import runs
+
+    methods = _methods(args.method)
+
+    def emit(row: dict) -> None:
+        if row.get("kind", "train") != "train":
+            return
+        if args.json:
+            print(json.dumps(_clean(row), ensure_ascii=False), flush=True)
+        else:
+            print(f"{row['method']:>12} step {row['step']:>4}  reward {row['reward_mean']:7.3f}  "
+                  f"judge {row.get('judge_mean', float('nan')):7.3f}  kl {row['kl']:7.3f}  loss {row['loss']:8.4f}  "
+                  f"{row['seconds'] * 1000:6.0f} ms", flush=True)  # fmt: skip
+
+    if args.experiment == "race":
+        logs = runs.race(methods, args.steps, args.seed, lr=args.lr, kl_coef=args.kl_coef, beta=args.beta,
+                         on_row=emit)  # fmt: skip
+    else:  # hacking: PPO with the KL penalty off and on
+        logs = runs.reward_hacking(args.steps, args.seed, kl_coefs=(0.0, args.kl_coef), on_row=emit)
+    status = 0
+    for s in runs.summary(logs):
+        if s["status"] == "diverged":
+            status = 1
+        if s["steps"]:
+            print(f"{s['run']}: {s['status']} after {s['steps']} steps · reward {s['reward_first']:.3f} → "
+                  f"{s['reward_last']:.3f} · judge {s['judge_first']:.3f} → {s['judge_last']:.3f} · "
+                  f"KL {s['kl_last']:.3f} · {s['seconds_per_step'] * 1000:.0f} ms/step"
+                  + (f" · {s['message']}" if s["message"] else ""), file=sys.stderr)  # fmt: skip
+        else:
+            print(f"{s['run']}: {s['status']} · {s['message']}", file=sys.stderr)
+    return status
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("align", help="toy RLHF: PPO vs DPO side by side, or reward hacking (chapter 4)")
+    p.add_argument("--method", default="dpo,ppo", help="comma-separated: ppo, dpo (default both)")
+    p.add_argument("--steps", type=int, default=60, help="steps per method (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--beta", type=float, default=0.3, help="DPO β (default 0.3)")
+    p.add_argument("--kl-coef", type=float, default=0.3, help="PPO KL penalty β (default 0.3)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate for both (default: each method's own)")
+    p.add_argument("--experiment", choices=["race", "hacking"], default="race",
+                   help="race: the methods side by side; hacking: PPO with KL off vs on (--kl-coef)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="one JSON object per step on stdout")
+    p.set_defaults(func=cmd_align)

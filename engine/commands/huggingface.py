@@ -1,0 +1,53 @@
+"""`python -m engine hf-train`: chapter 3's classifier trained with 🤗 Trainer and with a plain PyTorch loop.
+
+    python -m engine hf-train --epochs 12 --seed 0 --json
+
+prints one JSON object per training step or evaluation of each loop (run, kind, step, loss / accuracy), then a
+summary object (kind="summary") with both final accuracies and the largest loss gap between the two loops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def cmd_hf_train(args) -> int:
+    from engine.training.classifier import ClassifierConfig, compare_loops
+
+    cfg = ClassifierConfig(epochs=args.epochs, lr=args.lr, seed=args.seed, dropout=args.dropout)
+
+    def emit(row: dict) -> None:
+        if args.json:
+            print(json.dumps({k: v for k, v in row.items() if isinstance(v, int | float | str)}), flush=True)
+        elif row.get("kind") == "eval":
+            print(f"{row['run']:>13} epoch {row['epoch']:.0f}  accuracy {row['accuracy']:.3f}", flush=True)
+
+    result = compare_loops(cfg, on_row=emit)
+    summary = {
+        "kind": "summary",
+        "labels": result.prep.labels,
+        "train_examples": len(result.prep.dataset["train"]),
+        "test_examples": len(result.prep.dataset["test"]),
+        "accuracy_trainer": result.final_accuracy("trainer"),
+        "accuracy_loop": result.final_accuracy("loop"),
+        "max_loss_gap": None if math.isnan(result.max_loss_gap) else result.max_loss_gap,
+        "seconds": result.seconds,
+        "status": {"trainer": result.trainer.status, "loop": result.loop.status},
+    }
+    print(json.dumps(summary, ensure_ascii=False) if args.json else json.dumps(summary, ensure_ascii=False, indent=2))
+    for log in (result.trainer, result.loop):
+        if log.message:
+            print(f"{log.label}: {log.message}", file=sys.stderr)
+    return 1 if "diverged" in summary["status"].values() else 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("hf-train", help="Constitution-chapter classifier: Trainer vs PyTorch loop (chapter 3)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="one JSON object per step/evaluation, then a summary")
+    p.set_defaults(func=cmd_hf_train)
