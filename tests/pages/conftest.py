@@ -1,0 +1,31 @@
+"""Helpers for the AppTest page tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.i18n
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 240  # seconds per script run: generous, a first model load in a fresh cache converts the weights once
+
+
+@pytest.fixture
+def open_page(monkeypatch):
+    """`open_page("pages/01_llm_map.py", "en")` -> an AppTest that has run once in that language.
+
+    AppTest evaluates a radio's `format_func` again in the test thread, where st.session_state is not
+    available and `lang()` falls back to the default; pointing the default at the language under test keeps
+    those labels equal to the ones the script drew (otherwise a second run fails to find the selected option).
+    """
+
+    def _open(path: str, lang: str) -> AppTest:
+        monkeypatch.setattr(ui.i18n, "DEFAULT_LANG", lang)
+        at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+        at.session_state["lang"] = lang
+        return at.run()
+
+    return _open
