@@ -1,5 +1,6 @@
 """Home: what this lab is, and the map of all chapters (live and planned)."""
 
+import pandas as pd
 import streamlit as st
 
 from engine import catalog
@@ -17,5 +18,6 @@ rows = [
     }
     for c in catalog.load_catalog()
 ]
-st.dataframe(rows, hide_index=True, use_container_width=True, height=36 * (len(rows) + 1) + 3)
+# a static table wraps long section lists instead of clipping them
+st.table(pd.DataFrame(rows).set_index(t("home.col_chapter")))
 st.markdown(t("home.how"))
