@@ -55,7 +55,7 @@ with friendly_errors():
     c1.plotly_chart(
         charts.prob_bars([c.label for c in dist.candidates], [c.prob for c in dist.candidates],
                          t("ch1.dist_title"), highlight=pick_index),
-        use_container_width=True,
+        width="stretch",
     )  # fmt: skip
 
     def _append(piece: str) -> None:
@@ -74,7 +74,7 @@ with friendly_errors():
                 pd.DataFrame([{"step": i + 1, "token": c.label, "p": round(c.prob, 4),
                                "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3])}
                               for i, (d, c) in enumerate(steps)]),
-                hide_index=True, use_container_width=True,
+                hide_index=True, width="stretch",
             )  # fmt: skip
 notice("common.notice", t("ch1.notice_next_token"))
 quiz("01", "next_token")
@@ -114,8 +114,8 @@ notice("common.notice", t("ch1.notice_chat"))
 # --- the scale story ------------------------------------------------------------------------------------------
 section_header(ch, "scale")
 rows = gpt_scale()
-st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), use_container_width=True)
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 notice("common.notice", t("ch1.notice_scale"))
 quiz("01", "scale")
 show_code(ch)

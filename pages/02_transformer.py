@@ -49,15 +49,15 @@ with friendly_errors():
     st.dataframe(pd.DataFrame([{
         t("ch2.col_tokenizer"): r.name, t("ch2.col_algorithm"): r.algorithm, t("ch2.col_count"): r.count,
         t("ch2.col_cpt"): round(r.chars_per_token, 2), t("ch2.col_vocab"): r.vocab_size,
-        "ms": round(r.seconds * 1000, 1)} for r in results]), hide_index=True, use_container_width=True)  # fmt: skip
+        "ms": round(r.seconds * 1000, 1)} for r in results]), hide_index=True, width="stretch")  # fmt: skip
     for r in results:
         with st.expander(f"{r.name} — {r.count} tokens"):
             st.html(token_chips(r.pieces))
             st.dataframe(pd.DataFrame({"token": r.tokens[:200], "piece": r.pieces[:200], "id": r.ids[:200]}),
-                         hide_index=True, use_container_width=True)  # fmt: skip
+                         hide_index=True, width="stretch")  # fmt: skip
     cost = token_cost(PAIRS, toks)
     st.plotly_chart(charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")),
-                    use_container_width=True)  # fmt: skip
+                    width="stretch")  # fmt: skip
 notice("common.notice", t("ch2.notice_tokens"))
 quiz("02", "tokenization")
 
@@ -71,9 +71,9 @@ with friendly_errors():
     e1, e2 = st.columns([3, 2])
     e1.dataframe(pd.DataFrame({"token": emb.tokens, "id": emb.ids, "‖E[id]‖": [round(n, 3) for n in emb.norms],
                                "E[id][:8]": [", ".join(f"{x:+.3f}" for x in v) for v in emb.vectors]}),
-                 hide_index=True, use_container_width=True)  # fmt: skip
+                 hide_index=True, width="stretch")  # fmt: skip
     e2.plotly_chart(charts.heatmap(emb.cosine, emb.tokens, title=t("ch2.emb_cosine"), colorscale="RdBu", zmid=0.0),
-                    use_container_width=True)  # fmt: skip
+                    width="stretch")  # fmt: skip
 param("pos_kind", "sinusoidal", str, choices=("sinusoidal", "learned", "rope"))
 param("pos_T", 32, int)
 param("pos_C", 64, int)
@@ -86,18 +86,18 @@ if kind == "rope":
     angles = rope_rotation_angles(C, T)  # (T, C/2)
     q1, q2 = st.columns(2)
     q1.plotly_chart(charts.heatmap(angles.sin().tolist(), [str(i) for i in range(C // 2)], [str(i) for i in range(T)],
-                                   t("ch2.rope_angles"), "RdBu", 0.0), use_container_width=True)  # fmt: skip
+                                   t("ch2.rope_angles"), "RdBu", 0.0), width="stretch")  # fmt: skip
     rel = rope_relative_similarity(C, T)  # (T, T)
     q2.plotly_chart(charts.heatmap(rel.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
-                                   colorscale="RdBu", zmid=0.0), use_container_width=True)  # fmt: skip
+                                   colorscale="RdBu", zmid=0.0), width="stretch")  # fmt: skip
 else:
     pe = sinusoidal_positions(T, C) if kind == "sinusoidal" else learned_positions(T, C, seed=0)
     q1, q2 = st.columns(2)
     q1.plotly_chart(charts.heatmap(pe.tolist(), [str(i) for i in range(C)], [str(i) for i in range(T)],
-                                   t("ch2.pos_matrix"), "RdBu", 0.0), use_container_width=True)  # fmt: skip
+                                   t("ch2.pos_matrix"), "RdBu", 0.0), width="stretch")  # fmt: skip
     sim = relative_distance_similarity(pe, normalize=True)
     q2.plotly_chart(charts.heatmap(sim.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
-                                   colorscale="RdBu", zmid=0.0), use_container_width=True)  # fmt: skip
+                                   colorscale="RdBu", zmid=0.0), width="stretch")  # fmt: skip
 notice("common.notice", t(f"ch2.notice_pos_{kind}"))
 quiz("02", "positions")
 
@@ -126,15 +126,15 @@ with friendly_errors():
     labels = wt.tokens
     b1, b2, b3 = st.columns(3)
     b1.plotly_chart(charts.heatmap(s["scaled"].tolist(), labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0),
-                    use_container_width=True)  # fmt: skip
+                    width="stretch")  # fmt: skip
     masked = s["masked"].masked_fill(~s["mask"], float("nan"))
     b2.plotly_chart(charts.heatmap(masked.tolist(), labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0),
-                    use_container_width=True)  # fmt: skip
-    b3.plotly_chart(charts.heatmap(s["weights"].tolist(), labels, title="③ softmax"), use_container_width=True)
+                    width="stretch")  # fmt: skip
+    b3.plotly_chart(charts.heatmap(s["weights"].tolist(), labels, title="③ softmax"), width="stretch")
     rows = [{"step": name, "shape": str(tuple(v.shape)), "mean": round(float(v.float().mean()), 4),
              "std": round(float(v.float().std()), 4)} for name, v in wt.block.items() if v.dim() >= 2]  # fmt: skip
     st.markdown(t("ch2.block_steps"))
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 notice("common.notice", t("ch2.notice_attention"))
 quiz("02", "attention")
 
@@ -143,14 +143,14 @@ section_header(ch, "architectures")
 cols = st.columns(len(MASK_KINDS))
 for col, mk in zip(cols, MASK_KINDS, strict=True):
     m = mask_pattern(mk, 6).int().tolist()
-    col.plotly_chart(charts.mask_grid(m, title=mk), use_container_width=True, key=f"mask_{mk}")
+    col.plotly_chart(charts.mask_grid(m, title=mk), width="stretch", key=f"mask_{mk}")
     col.caption(t(f"ch2.mask_{mk}"))
 words = st.session_state["att_text"].split()[:12] or ["the", "cat", "sat"]
 ex = mlm_vs_clm_example(words, 0.3, seed=0)
 st.dataframe(pd.DataFrame({"token": ex["tokens"], "MLM input": ex["mlm"]["input"],
                            "MLM target": [x or "" for x in ex["mlm"]["targets"]],
                            "CLM target (next)": [*ex["clm"]["targets"], "⟨eos⟩"]}),
-             hide_index=True, use_container_width=True)  # fmt: skip
+             hide_index=True, width="stretch")  # fmt: skip
 st.caption(t("ch2.predictions", mlm=ex["n_predictions"]["mlm"], clm=ex["n_predictions"]["clm"]))
 notice("common.notice", t("ch2.notice_masks"))
 
@@ -177,7 +177,7 @@ with friendly_errors():
     if am.truncated_tokens:
         truncation_note(t("ch2.tokens_cut", n=am.truncated_tokens))
     title = f"{ROLES[lm.role]} · layer {am.layer} · " + ("mean of heads" if head is None else f"head {am.head}")
-    st.plotly_chart(charts.heatmap(am.matrix, am.tokens, title=title), use_container_width=True)
+    st.plotly_chart(charts.heatmap(am.matrix, am.tokens, title=title), width="stretch")
     st.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
 notice("common.notice", t("ch2.notice_heatmap"))
 quiz("02", "heatmap")
