@@ -17,16 +17,21 @@ def prob_bars(labels: list[str], probs: list[float], title: str = "", highlight:
     return fig
 
 
+def _unique_labels(labels: list[str]) -> list[str]:
+    """Labels as given when they are unique; otherwise each prefixed with its position (plotly merges duplicates)."""
+    labels = [str(s) for s in labels]
+    return labels if len(set(labels)) == len(labels) else [f"{i}:{s}" for i, s in enumerate(labels)]
+
+
 def heatmap(matrix, x_labels: list[str], y_labels: list[str] | None = None, title: str = "",
             colorscale: str = "Blues", zmid: float | None = None) -> go.Figure:  # fmt: skip
     y_labels = y_labels if y_labels is not None else x_labels
-    # plotly merges duplicate category labels; make each one unique with its position
-    xs = [f"{i}:{s}" for i, s in enumerate(x_labels)]
-    ys = [f"{i}:{s}" for i, s in enumerate(y_labels)]
+    xs, ys = _unique_labels(x_labels), _unique_labels(y_labels)
     fig = go.Figure(go.Heatmap(z=matrix, x=xs, y=ys, colorscale=colorscale, zmid=zmid))
     size = max(300, min(900, 24 * len(xs) + 150))
-    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=size,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    # "category": labels such as "0", "1" must stay labels, not become a numeric axis
+    fig.update_layout(title=title, xaxis={"type": "category"}, yaxis={"autorange": "reversed", "type": "category"},
+                      height=size, margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
     return fig
 
 
