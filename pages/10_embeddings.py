@@ -44,14 +44,12 @@ with friendly_errors():
     tv = text_vectors(st.session_state["v_text"].splitlines(), st.session_state["v_tok"])
     labels = [f"S{i + 1}" for i in range(len(tv.sentences))]
     tab1, tab2, tab3 = st.tabs([t("ch10.one_hot"), t("ch10.bow"), t("ch10.tfidf")])
-    tab1.plotly_chart(charts.heatmap(tv.one_hot, tv.vocab, tv.tokens[0]), use_container_width=True)
-    tab2.dataframe(pd.DataFrame(tv.bow.astype(int), index=labels, columns=tv.vocab), use_container_width=True)
-    tab3.dataframe(pd.DataFrame(tv.tfidf.round(3), index=labels, columns=tv.vocab), use_container_width=True)
+    tab1.plotly_chart(charts.heatmap(tv.one_hot, tv.vocab, tv.tokens[0]), width="stretch")
+    tab2.dataframe(pd.DataFrame(tv.bow.astype(int), index=labels, columns=tv.vocab), width="stretch")
+    tab3.dataframe(pd.DataFrame(tv.tfidf.round(3), index=labels, columns=tv.vocab), width="stretch")
     d1, d2 = st.columns(2)
-    d1.plotly_chart(charts.heatmap(tv.cosine_bow.round(3), labels, title=t("ch10.cos_bow")), use_container_width=True)
-    d2.plotly_chart(
-        charts.heatmap(tv.cosine_tfidf.round(3), labels, title=t("ch10.cos_tfidf")), use_container_width=True
-    )
+    d1.plotly_chart(charts.heatmap(tv.cosine_bow.round(3), labels, title=t("ch10.cos_bow")), width="stretch")
+    d2.plotly_chart(charts.heatmap(tv.cosine_tfidf.round(3), labels, title=t("ch10.cos_tfidf")), width="stretch")
 notice("common.notice", t("ch10.notice_vectors"))
 quiz("10", "vectors")
 
@@ -84,7 +82,7 @@ if st.session_state.get("w_trained") == w2v_key:
         xy = w2v.project_2d(words)
         fig = px.scatter(x=xy[:, 0], y=xy[:, 1], text=words, title=t("ch10.w2v_projection"))
         fig.update_traces(textposition="top center")
-        n2.plotly_chart(fig, use_container_width=True)
+        n2.plotly_chart(fig, width="stretch")
 else:
     st.caption(t("ch10.w2v_not_trained"))
 notice("common.notice", t("ch10.notice_w2v"))
@@ -105,7 +103,7 @@ with friendly_errors():
     labels = [s[:24] for s in pe.sentences]
     st.plotly_chart(
         charts.heatmap(pe.similarity.round(3), labels, title=t("ch10.heatmap", pooling=pe.pooling)),
-        use_container_width=True,
+        width="stretch",
     )
     with st.expander(t("ch10.tokens_seen")):
         for s, toks in zip(pe.sentences, pe.tokens, strict=True):
@@ -225,7 +223,7 @@ with friendly_errors():
                     "value",
                     "metric",
                 ),
-                use_container_width=True,
+                width="stretch",
             )
 notice("common.notice", t("ch10.notice_hybrid"))
 quiz("10", "hybrid")

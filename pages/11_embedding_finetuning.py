@@ -8,7 +8,7 @@ from engine.embedding_training import finetune_mnr, hit_rates, lm_mean_pooled
 from engine.models.loading import load_sentence_embedder
 from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_questions
 from engine.retrieval.korean_dense import TrainConfig, synthetic_text_pairs, train_encoder
-from engine.retrieval.rerank import train_reranker
+from engine.retrieval.rerank import evaluate_pipelines, load_reranker, train_reranker
 from engine.retrieval.search import METHODS, build_index, index_built, load_index
 from ui import charts
 from ui.cache import causal_lm, shared
@@ -70,9 +70,7 @@ if st.session_state.get("m_done") == mnr_key:
         st.caption(t("ch11.mnr_stats", pairs=res.pairs, steps=res.steps, seconds=res.seconds))
         st.dataframe(_metrics_table(res.before, res.after), hide_index=True)
         if res.losses:
-            st.plotly_chart(
-                charts.line(res.losses, "step", "loss", title=t("ch11.loss_curve")), use_container_width=True
-            )
+            st.plotly_chart(charts.line(res.losses, "step", "loss", title=t("ch11.loss_curve")), width="stretch")
         with st.expander(t("ch11.examples")):
             st.dataframe(pd.DataFrame(res.examples, columns=["query", "doc_id"]), hide_index=True)
 else:
@@ -93,9 +91,7 @@ with friendly_errors():
         info = idx.korean.info
         if info:
             st.caption(t("ch11.build_info", seconds=info.seconds, pairs=info.pairs, vocab=info.vocab, kiwi=info.kiwi))
-            st.plotly_chart(
-                charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), use_container_width=True
-            )
+            st.plotly_chart(charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), width="stretch")
         param("l_word", "세금", str)
         st.text_input(t("ch11.morpheme"), key="l_word", max_chars=20)
         from engine.retrieval.tokenizers import kiwi
@@ -141,55 +137,63 @@ with friendly_errors():
                     [x[:14] for x in texts],
                     title=t("ch11.gemma_heatmap", layer=st.session_state["l_layer"]),
                 ),
-                use_container_width=True,
+                width="stretch",
             )
 notice("common.notice", t("ch11.notice_lm"))
 quiz("11", "lm_embedding")
 
-# --- cross-encoder reranker ---------------------------------------------------------------------------------------
+# --- rerankers: the book's cross-encoder (trained live) and the late-interaction LM reranker of the index ----------
 section_header(ch, "rerank")
 with friendly_errors():
     idx = _index()
     if idx is None:
         st.info(t("ch11.index_missing"))
     else:
-        if idx.reranker is None:
-            st.caption(t("ch11.rerank_missing"))
+        # The cross-encoder is this section's lesson; it never replaces idx.reranker (the LM late-interaction
+        # reranker that `search --method hybrid` uses), so both can be compared side by side.
+        ce = shared(("cross_encoder", "constitution"), lambda p: load_reranker(idx.docs), lambda *_: None)
         if st.button(t("ch11.rerank_run"), type="primary", key="r_train"):
-            reranker = _run(("reranker_train",), lambda p: train_reranker(idx, progress=p), t("ch11.rerank_run"))
-            idx.reranker = reranker
-        if idx.reranker is not None:
-            info = idx.reranker.info
-            st.caption(
-                t("ch11.rerank_info", seconds=info.get("seconds", 0), pairs=info.get("pairs", 0), mix=idx.reranker.mix)
-            )
+            ce = _run(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), t("ch11.rerank_run"))
+            st.session_state["r_trained"] = True
+        if st.session_state.get("r_trained"):
+            ce = shared(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), lambda *_: None)
+        if ce is None:
+            st.caption(t("ch11.rerank_missing"))
+        else:
+            info = ce.info
+            st.caption(t("ch11.rerank_info", seconds=info.get("seconds", 0), pairs=info.get("pairs", 0), mix=ce.mix))
             if info.get("mix_table"):
                 st.dataframe(pd.DataFrame(info["mix_table"]).round(3), hide_index=True)
-            if st.button(t("ch11.rerank_eval"), key="r_eval"):
-                st.session_state["r_eval_done"] = True
-            if st.session_state.get("r_eval_done"):
-
-                def _eval(p):
-                    import time
-
-                    dev = load_questions(DEV_QUESTIONS)
-                    rows = []
-                    for i, method in enumerate(("hybrid", "rerank")):
-                        p(i / 2, method)
-                        start = time.perf_counter()
-                        m = idx.evaluate(dev, (method,))[method]
-                        rows.append(
-                            {
-                                "method": method,
-                                **m,
-                                t("ch11.ms_per_query"): round(1000 * (time.perf_counter() - start) / len(dev), 1),
-                            }
-                        )
-                    return rows
-
-                st.dataframe(
-                    pd.DataFrame(_run(("rerank_eval", idx.reranker.mix), _eval, t("ch11.rerank_eval"))), hide_index=True
+        lm = idx.reranker
+        if lm is None:
+            st.caption(t("ch11.lm_rerank_missing"))
+        else:
+            st.caption(
+                t(
+                    "ch11.lm_rerank_info",
+                    model=lm.info.get("model", "Gemma-3-270M"),
+                    weights=", ".join(f"{w:g}" for w in lm.weights),
+                    epochs=len(idx.adapter_history),
                 )
+            )
+            param("r_query", t("ch11.rerank_query"), str)
+            st.text_input(t("ch11.query"), key="r_query", max_chars=500)
+            if lm.encoder is None:  # first use in this process: load Gemma-3-270M once (≈10 s)
+                with st.spinner(t("common.loading_model")):
+                    lm.ensure_encoder()
+            st.dataframe(pd.DataFrame(idx.rerank_breakdown(st.session_state["r_query"], 5)), hide_index=True)
+        if st.button(t("ch11.rerank_eval"), key="r_eval"):
+            st.session_state["r_eval_done"] = True
+        if st.session_state.get("r_eval_done"):
+            rows = _run(
+                ("rerank_eval", ce.mix if ce else None, lm is not None),
+                lambda p: evaluate_pipelines(idx, ce, load_questions(DEV_QUESTIONS)),
+                t("ch11.rerank_eval"),
+            )
+            st.dataframe(
+                pd.DataFrame(rows).rename(columns={"ms": t("ch11.ms_per_query")}),
+                hide_index=True,
+            )
 notice("common.notice", t("ch11.notice_rerank"))
 quiz("11", "rerank")
 
@@ -247,7 +251,7 @@ with friendly_errors():
                     "value",
                     "metric",
                 ),
-                use_container_width=True,
+                width="stretch",
             )
 notice("common.notice", t("ch11.notice_search"))
 quiz("11", "korean_search")

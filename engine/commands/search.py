@@ -3,9 +3,14 @@
     python -m engine search --corpus constitution --method hybrid --k 10 --json "대통령의 임기는?"
     python -m engine search --method bm25 --json --queries-file questions.txt
     python -m engine eval --questions assets/constitution_test_questions.yaml --json
-    python -m engine build-index [--reranker]
+    python -m engine build-index [--no-reranker] [--cross-encoder]
 
 `search` prints one JSON line per query: {"query": ..., "results": [{"doc_id": "제70조", "score": ...}, ...]}.
+
+`--method hybrid` is the best pipeline: BM25 + Korean dense fused, then the top 30 reranked by late interaction
+over Gemma-3-270M token states (engine/retrieval/late_interaction.py). `--no-rerank` gives the plain fusion
+(the engine's `hybrid` method); `--method rerank` names the full pipeline explicitly. If the reranker could not be
+built (no packaged Gemma), `hybrid` falls back to the plain fusion and says so in "notes".
 """
 
 from __future__ import annotations
@@ -51,7 +56,17 @@ def cmd_search(args) -> int:
             checked.append((query, str(exc)))
     index = _index(args) if any(err is None for _, err in checked) else None
     if index is not None and args.method == "rerank" and index.reranker is None:
-        raise ValueError("the reranker is not trained yet: run `python -m engine build-index --reranker` first")
+        raise ValueError("the LM reranker is not built: run `python -m engine build-index` first")
+    method, fallback = args.method, None
+    if index is not None and method == "hybrid" and not args.no_rerank and args.fusion == "convex":
+        if index.reranker is not None:
+            method = "rerank"  # the best pipeline: hybrid candidates, reranked
+        else:
+            fallback = (
+                "no LM reranker in this index: plain hybrid fusion ("
+                + ("; ".join(index.notes) or "built with --no-reranker")
+                + ")"
+            )
     status = 0
     for query, error in checked:
         if error is not None:
@@ -60,15 +75,17 @@ def cmd_search(args) -> int:
             print(f"error: {error}", file=sys.stderr)
             status = 2
             continue
-        result = index.search(query, args.method, args.k, fusion=args.fusion, rrf_k=args.rrf_k)
+        result = index.search(query, method, args.k, fusion=args.fusion, rrf_k=args.rrf_k)
         row = {"query": query, "results": [{"doc_id": h.doc_id, "score": round(h.score, 6)} for h in result.hits]}
-        if result.notes:
-            row["notes"] = result.notes
+        notes = result.notes + ([fallback] if fallback else [])
+        if notes:
+            row["notes"] = notes
         if args.json:
             print(json.dumps(row, ensure_ascii=False), flush=True)
         else:
-            print(f"# {query}  ({args.method}, {result.seconds * 1000:.1f} ms)")
-            for note in result.notes:
+            shown = "hybrid → rerank" if method == "rerank" and args.method == "hybrid" else method
+            print(f"# {query}  ({shown}, {result.seconds * 1000:.1f} ms)")
+            for note in notes:
                 print(f"  note: {note}")
             for h in result.hits:
                 print(f"  {h.rank:>3}. {h.doc_id:<10} {h.score:8.4f}  {h.text[:60].replace(chr(10), ' ')}")
@@ -82,7 +99,12 @@ def cmd_eval(args) -> int:
     if any(not q.doc_id for q in questions):
         raise ValueError(f"{args.questions}: every question needs a gold doc_id")
     index = _index(args)
-    methods = tuple(args.methods.split(","))
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = sorted(set(methods) - {"bm25", "dense", "hybrid", "rerank"})
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from bm25, dense, hybrid, rerank")
+    if "rerank" in methods and index.reranker is None:
+        print("note: no LM reranker in this index; `rerank` skipped", file=sys.stderr)
     start = time.perf_counter()
     results = index.evaluate(questions, methods)
     for method, m in results.items():
@@ -91,6 +113,7 @@ def cmd_eval(args) -> int:
             json.dumps(row, ensure_ascii=False)
             if args.json
             else f"{method:<8} hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR {m['mrr']:.3f}"
+            + ("   (hybrid → LM rerank: what `search --method hybrid` runs)" if method == "rerank" else "")
         )
     if not args.json:
         print(f"({len(questions)} questions, {time.perf_counter() - start:.1f} s)")
@@ -100,13 +123,23 @@ def cmd_eval(args) -> int:
 def cmd_build(args) -> int:
     from engine.retrieval.search import build_index
 
-    index = build_index(args.corpus, cli_progress, force=args.force)
-    row = {"corpus": args.corpus, "docs": len(index.docs), "alpha": index.alpha, "build_seconds": index.build_seconds}
-    if args.reranker:
+    index = build_index(args.corpus, cli_progress, force=args.force, reranker=not args.no_reranker)
+    row = {
+        "corpus": args.corpus,
+        "docs": len(index.docs),
+        "expansion_questions": sum(len(e) for e in index.expansions),
+        "alpha": index.alpha,
+        "rerank_weights": list(index.reranker.weights) if index.reranker else None,
+        "adapter_loss": index.adapter_history[-1]["loss"] if index.adapter_history else None,
+        "build_seconds": index.build_seconds,
+    }
+    if index.notes:
+        row["notes"] = index.notes
+    if args.cross_encoder:
         from engine.retrieval.rerank import train_reranker
 
-        index.reranker = train_reranker(index, progress=cli_progress)
-        row.update(reranker_mix=index.reranker.mix, reranker_seconds=index.reranker.info.get("seconds"))
+        ce = train_reranker(index, progress=cli_progress)
+        row.update(cross_encoder_mix=ce.mix, cross_encoder_seconds=ce.info.get("seconds"))
     print(json.dumps(row, ensure_ascii=False))
     return 0
 
@@ -114,7 +147,13 @@ def cmd_build(args) -> int:
 def register(sub) -> None:
     s = sub.add_parser("search", help="search a corpus (bm25 | dense | hybrid | rerank); one JSON line per query")
     s.add_argument("--corpus", default="constitution", help="constitution, kobill, or a UTF-8 .txt file")
-    s.add_argument("--method", choices=["bm25", "dense", "hybrid", "rerank"], default="hybrid")
+    s.add_argument(
+        "--method",
+        choices=["bm25", "dense", "hybrid", "rerank"],
+        default="hybrid",
+        help="hybrid = the best pipeline (fusion, then LM rerank of the top 30); see --no-rerank",
+    )
+    s.add_argument("--no-rerank", action="store_true", help="with --method hybrid: the plain BM25+dense fusion")
     s.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="hybrid fusion (default: convex)")
     s.add_argument("--rrf-k", type=float, default=60.0)
     s.add_argument("--k", type=int, default=10)
@@ -130,8 +169,11 @@ def register(sub) -> None:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    b = sub.add_parser("build-index", help="build (or load) the cached search index; --reranker trains one too")
+    b = sub.add_parser("build-index", help="build (or load) the cached search index, LM reranker included")
     b.add_argument("--corpus", default="constitution")
-    b.add_argument("--reranker", action="store_true")
+    b.add_argument("--no-reranker", action="store_true", help="skip the LM reranker (no Gemma load, ~1 min less)")
+    b.add_argument(
+        "--cross-encoder", action="store_true", help="also fine-tune the book's MiniLM cross-encoder (a lesson)"
+    )
     b.add_argument("--force", action="store_true", help="rebuild even if cached")
     b.set_defaults(func=cmd_build)

@@ -12,6 +12,7 @@ from engine.catalog import ROOT
 
 DEV_QUESTIONS = ROOT / "assets" / "constitution_dev_questions.yaml"
 TEST_QUESTIONS = ROOT / "assets" / "constitution_test_questions.yaml"
+TRAIN_QUESTIONS = ROOT / "assets" / "constitution_train_questions.yaml"  # training data (document expansion)
 
 
 @dataclass(frozen=True)

@@ -199,3 +199,35 @@ def _save(docs: list[Doc], reranker: Reranker) -> None:
 
 def reranker_key(docs: list[Doc]) -> str:
     return hashlib.sha256(str(reranker_dir(docs)).encode()).hexdigest()[:8]
+
+
+def evaluate_pipelines(index, cross_encoder: Reranker | None, questions, depth: int = 20) -> list[dict]:
+    """hybrid, hybrid → MiniLM cross-encoder, hybrid → LM late interaction: metrics and time per query.
+
+    The cross-encoder is the book's lesson (trained live); the late-interaction reranker is what the index uses
+    for `search --method hybrid`. Either is skipped when it does not exist."""
+    from engine.retrieval.evaluation import metrics, rank_of
+
+    def ce_ranked(q: str) -> list[str]:
+        scores = index.hybrid_scores(q)
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        cand, rest = order[:depth], order[depth:]
+        mixed = cross_encoder.rerank(q, [index.docs[i] for i in cand], [float(scores[i]) for i in cand])
+        return [index.docs[i].doc_id for i in [cand[j] for j in np.argsort(-mixed, kind="stable")] + rest]
+
+    runs = [("hybrid", lambda q: [h.doc_id for h in index.search(q, "hybrid", 10).hits])]
+    if cross_encoder is not None:
+        runs.append(("hybrid → cross-encoder (MiniLM)", ce_ranked))
+    if index.reranker is not None:
+        runs.append(
+            ("hybrid → late interaction (Gemma)", lambda q: [h.doc_id for h in index.search(q, "rerank", 10).hits])
+        )
+    rows = []
+    for name, ranked in runs:
+        if questions:
+            ranked(questions[0].question)  # warm-up: model and Kiwi loads are not per-query time
+        start = time.perf_counter()
+        ranks = [rank_of(ranked(q.question), q.doc_id) for q in questions]
+        ms = 1000 * (time.perf_counter() - start) / max(1, len(questions))
+        rows.append({"method": name, **{k: round(v, 3) for k, v in metrics(ranks).items()}, "ms": round(ms, 1)})
+    return rows

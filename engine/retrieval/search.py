@@ -1,12 +1,28 @@
 """One search index over a corpus: BM25 (Kiwi or whitespace), dense (Korean encoder or MiniLM), hybrid, rerank.
 
-`build_index` trains what is missing (the Korean encoder, ≈1–2 min on 2 cores, with progress), chooses the
-hybrid weight α on the dev questions, and writes everything under LLMLAB_CACHE; `load_index` reads it back in about
-a second, so indexes persist across restarts and a query answers in milliseconds.
+The pipeline, stage by stage (each is a `method`):
+
+- `bm25`: BM25 over Kiwi content morphemes;  `dense`: the Korean morpheme encoder (korean_dense.py);
+- `hybrid`: convex fusion α·bm25 + (1 − α)·dense, α chosen on the dev questions;
+- `rerank`: the hybrid's top `depth` candidates rescored by late interaction over Gemma-3-270M token states
+  (through an adapter fine-tuned on the training questions), fused with the BM25 and dense scores
+  (late_interaction.py; weights chosen on the dev questions). This is the best pipeline;
+  `python -m engine search --method hybrid` runs it unless `--no-rerank` is given.
+
+For the Constitution, each article's *search text* (what BM25 and the dense encoder index) is the article plus the
+hand-written training questions that it answers (assets/constitution_train_questions.yaml): document expansion in
+the style of doc2query, with questions written by hand instead of generated. The evaluation questions are never
+used for it (the training file is checked to stay apart from both, see tests/engine/test_search.py).
+
+`build_index` trains what is missing (the Korean encoder, ≈30 s–2 min on 2 cores; the article states of the LM
+reranker, ≈1–2 min, and its adapter trained on the training questions, ≈2–3 min on one core), chooses α and the
+rerank weights on the dev questions, and writes everything under LLMLAB_CACHE; `load_index` reads it back in
+about a second, so indexes persist across restarts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,15 +35,23 @@ from engine.corpus import Doc, load_corpus
 from engine.progress import ProgressFn, null_progress
 from engine.retrieval.bm25 import BM25Index
 from engine.retrieval.dense import DenseIndex
-from engine.retrieval.evaluation import DEV_QUESTIONS, Question, load_questions, metrics, rank_of
+from engine.retrieval.evaluation import (
+    DEV_QUESTIONS,
+    TRAIN_QUESTIONS,
+    Question,
+    load_questions,
+    metrics,
+    rank_of,
+)
 from engine.retrieval.hybrid import choose_alpha, convex, ranks_from_scores, rrf
 from engine.retrieval.korean_dense import KoreanEncoder, TrainConfig, corpus_hash, load_or_train
+from engine.retrieval.late_interaction import LateInteractionReranker
 from engine.retrieval.tokenizers import kiwi_content, whitespace_tokens
 from engine.textinput import InputError, clean_text
 
 METHODS = ("bm25", "dense", "hybrid", "rerank")
 MAX_QUERY_CHARS = 500  # a question, not a document: longer input is refused with a message
-INDEX_VERSION = 3
+INDEX_VERSION = 5  # 5: the LM reranker carries a trained adapter
 DEFAULT_ALPHA = 0.5
 
 
@@ -60,7 +84,11 @@ class SearchIndex:
     alpha: float  # weight of BM25 in the convex hybrid, chosen on the dev questions
     alpha_table: list[dict] = field(default_factory=list)
     build_seconds: float = 0.0
-    reranker: object | None = None  # engine.retrieval.rerank.Reranker, attached when trained
+    reranker: LateInteractionReranker | None = None  # the `rerank` stage; None if not built (or no LM)
+    rerank_table: list[dict] = field(default_factory=list)  # dev metrics per (bm25, dense, lm) weight
+    expansions: list[list[str]] = field(default_factory=list)  # training questions appended to each document
+    notes: list[str] = field(default_factory=list)  # what the build skipped, and why
+    adapter_history: list[dict] = field(default_factory=list)  # loss per epoch of the late-interaction adapter
 
     @property
     def doc_ids(self) -> list[str]:
@@ -83,6 +111,33 @@ class SearchIndex:
             return rrf([sparse, dense], rrf_k)
         return convex(sparse, dense, self.alpha if alpha is None else alpha)
 
+    def pipeline(self, query: str, depth: int | None = None) -> dict:
+        """The full pipeline for one (checked) query: hybrid candidates, their LM scores and the fused order."""
+        if self.reranker is None:
+            raise ValueError(
+                "the LM reranker is not built: run `python -m engine build-index` (it needs the packaged "
+                "Gemma-3-270M) or press the button on the chapter 11 page"
+            )
+        sparse, dense = self.bm25_scores(query), self.dense_scores(query)
+        hybrid = convex(sparse, dense, self.alpha)
+        depth = min(depth or self.reranker.depth, len(self.docs))
+        cand = np.argsort(-hybrid, kind="stable")[:depth]
+        lm = self.reranker.lm_scores(query, cand)
+        kind = self.reranker.type_scores(query, cand)
+        final = self.reranker.fuse(sparse[cand], dense[cand], lm, kind)
+        order = np.argsort(-final, kind="stable")
+        return {
+            "candidates": cand,
+            "bm25": sparse[cand],
+            "dense": dense[cand],
+            "hybrid": hybrid[cand],
+            "lm": lm,
+            "type": kind,
+            "final": final,
+            "order": order,
+            "rest": np.argsort(-hybrid, kind="stable")[depth:],
+        }
+
     # -- search ------------------------------------------------------------------------------------------------
     def search(
         self,
@@ -91,7 +146,7 @@ class SearchIndex:
         k: int = 10,
         fusion: str = "convex",
         rrf_k: float = 60.0,
-        rerank_depth: int = 20,
+        rerank_depth: int = 30,
     ) -> SearchResult:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -99,7 +154,13 @@ class SearchIndex:
             raise ValueError("k must be between 1 and 1000")
         start = time.perf_counter()
         query, notes = check_query(query)
-        if method == "bm25":
+        if method == "rerank":
+            p = self.pipeline(query, max(k, rerank_depth))
+            cand, final = p["candidates"], p["final"]
+            order = np.concatenate([cand[p["order"]], p["rest"]])
+            scores = np.full(len(self.docs), float(final.min()) - 1.0)  # below every reranked candidate
+            scores[cand] = final
+        elif method == "bm25":
             scores = self.bm25_scores(query)
         elif method == "dense":
             scores = self.dense_scores(query)
@@ -108,19 +169,8 @@ class SearchIndex:
         if method == "bm25" and not np.any(scores > 0):
             notes.append("no document shares a word with the query (this index is Korean): no BM25 results")
             return SearchResult(query, method, [], time.perf_counter() - start, notes)
-        order = np.argsort(-scores, kind="stable")
-        if method == "rerank":
-            if self.reranker is None:
-                raise ValueError(
-                    "the reranker is not trained yet: run `python -m engine build-index --reranker` "
-                    "or press the button on the chapter 11 page"
-                )
-            depth = min(max(k, rerank_depth), len(order))
-            cand = [int(i) for i in order[:depth]]
-            rescored = self.reranker.rerank(query, [self.docs[i] for i in cand], [float(scores[i]) for i in cand])
-            order = np.array([cand[i] for i in np.argsort(-rescored, kind="stable")])
-            scores = scores.copy()
-            scores[cand] = rescored
+        if method != "rerank":
+            order = np.argsort(-scores, kind="stable")
         hits = [
             SearchHit(self.docs[i].doc_id, self.docs[i].title, float(scores[i]), r + 1, self.docs[i].text)
             for r, i in enumerate(order[:k])
@@ -168,8 +218,31 @@ class SearchIndex:
         }[retriever]
         return np.array([fn(q.question) for q in questions])
 
+    def rerank_breakdown(self, query: str, k: int = 10) -> list[dict]:
+        """Per candidate: its hybrid rank, each signal's score and the final rank after reranking."""
+        query, _ = check_query(query)
+        p = self.pipeline(query)
+        hybrid_rank = {int(c): r + 1 for r, c in enumerate(p["candidates"])}
+        rows = []
+        for r, j in enumerate(p["order"][:k]):
+            i = int(p["candidates"][j])
+            rows.append(
+                {
+                    "rank": r + 1,
+                    "doc_id": self.docs[i].doc_id,
+                    "hybrid_rank": hybrid_rank[i],
+                    "bm25": round(float(p["bm25"][j]), 3),
+                    "dense": round(float(p["dense"][j]), 4),
+                    "lm_maxsim": round(float(p["lm"][j]), 4),
+                    "answer_type": int(p["type"][j]),
+                    "final": round(float(p["final"][j]), 4),
+                    "text": self.docs[i].text[:70],
+                }
+            )
+        return rows
+
     def evaluate(
-        self, questions: list[Question], methods: tuple[str, ...] = ("bm25", "dense", "hybrid"), rerank_depth: int = 20
+        self, questions: list[Question], methods: tuple[str, ...] = ("bm25", "dense", "hybrid"), rerank_depth: int = 30
     ) -> dict[str, dict[str, float]]:
         out = {}
         for method in methods:
@@ -203,13 +276,31 @@ def check_query(query: str | None) -> tuple[str, list[str]]:
 
 
 # -- building and loading ---------------------------------------------------------------------------------------
-def _index_path(docs: list[Doc]) -> Path:
-    return get_settings().cache_dir / "retrieval" / f"index-v{INDEX_VERSION}-{corpus_hash(docs)}.json"
+def expansions(corpus: str, docs: list[Doc]) -> list[list[str]]:
+    """Training questions per document (document expansion); only the Constitution has them."""
+    out: list[list[str]] = [[] for _ in docs]
+    if corpus != "constitution" or not TRAIN_QUESTIONS.exists():
+        return out
+    where = {d.doc_id: i for i, d in enumerate(docs)}
+    for q in load_questions(TRAIN_QUESTIONS):
+        if q.doc_id in where:
+            out[where[q.doc_id]].append(q.question)
+    return out
+
+
+def search_text(doc: Doc, extra: list[str]) -> str:
+    """What BM25 and the dense encoder index for a document: its text, then the questions it answers."""
+    return " ".join([doc.text, *extra])
+
+
+def _index_path(docs: list[Doc], extra: list[list[str]]) -> Path:
+    h = hashlib.sha256(json.dumps(extra, ensure_ascii=False).encode()).hexdigest()[:8]
+    return get_settings().cache_dir / "retrieval" / f"index-v{INDEX_VERSION}-{corpus_hash(docs)}-{h}.json"
 
 
 def index_built(corpus: str = "constitution") -> bool:
     docs = load_corpus(corpus)
-    return _index_path(docs).exists() and load_or_train(docs, train=False) is not None
+    return _index_path(docs, expansions(corpus, docs)).exists() and load_or_train(docs, train=False) is not None
 
 
 def build_index(
@@ -217,31 +308,38 @@ def build_index(
     progress: ProgressFn = null_progress,
     config: TrainConfig | None = None,
     force: bool = False,
+    reranker: bool = True,
 ) -> SearchIndex:
-    """Everything a search needs, built once and cached (the Korean encoder is the only slow part)."""
+    """Everything a search needs, built once and cached: BM25, the Korean encoder (trained if missing), α, and —
+    unless `reranker` is False — the LM reranker's article states and its fusion weights."""
     docs = load_corpus(corpus)
-    path = _index_path(docs)
+    extra = expansions(corpus, docs)
+    path = _index_path(docs, extra)
     if path.exists() and not force:
         loaded = load_index(corpus, progress)
-        if loaded is not None:
+        if loaded is not None and (loaded.reranker is not None or not reranker):
             return loaded
     start = time.perf_counter()
     progress(0.0, "Kiwi morphemes for BM25")
-    tokens = [kiwi_content(d.text) for d in docs]
-    ws_tokens = [whitespace_tokens(d.text) for d in docs]
-    encoder = load_or_train(docs, config, lambda f, m: progress(0.05 + 0.85 * f, m))
-    progress(0.9, "encoding documents")
-    dense = DenseIndex("korean-morph", encoder.encode, np.asarray(encoder.encode([d.text for d in docs])))
+    texts = [search_text(d, e) for d, e in zip(docs, extra, strict=True)]
+    tokens = [kiwi_content(t) for t in texts]
+    ws_tokens = [whitespace_tokens(t) for t in texts]
+    encoder = load_or_train(docs, config, lambda f, m: progress(0.03 + 0.3 * f, m))
+    progress(0.34, "encoding documents")
+    dense = DenseIndex("korean-morph", encoder.encode, np.asarray(encoder.encode(texts)))
     index = SearchIndex(
         corpus, docs, BM25Index.build(tokens), BM25Index.build(ws_tokens), encoder, dense, DEFAULT_ALPHA
     )
-    if corpus == "constitution" and DEV_QUESTIONS.exists():
-        progress(0.95, "choosing the hybrid weight α on the dev questions")
-        dev = load_questions(DEV_QUESTIONS)
+    index.expansions = extra
+    dev = load_questions(DEV_QUESTIONS) if corpus == "constitution" and DEV_QUESTIONS.exists() else []
+    if dev:
+        progress(0.36, "choosing the hybrid weight α on the dev questions")
         gold = [index.doc_ids.index(q.doc_id) for q in dev]
         index.alpha, index.alpha_table = choose_alpha(
             list(index.score_matrix(dev, "bm25")), list(index.score_matrix(dev, "dense")), gold
         )
+    if reranker:
+        _attach_reranker(index, dev, lambda f, m: progress(0.38 + 0.6 * f, m))
     index.build_seconds = round(time.perf_counter() - start, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
@@ -253,6 +351,13 @@ def build_index(
                 "ws_tokens": ws_tokens,
                 "alpha": index.alpha,
                 "alpha_table": index.alpha_table,
+                "rerank_weights": list(index.reranker.weights) if index.reranker else None,
+                "rerank_table": index.rerank_table,
+                "rerank_adapter": (
+                    [m.tolist() for m in index.reranker.adapter] if index.reranker and index.reranker.adapter else None
+                ),
+                "adapter_history": index.adapter_history,
+                "notes": index.notes,
                 "build_seconds": index.build_seconds,
                 "doc_matrix": np.round(dense.matrix, 6).tolist(),
             },
@@ -264,10 +369,42 @@ def build_index(
     return index
 
 
+def _attach_reranker(index: SearchIndex, dev: list[Question], progress: ProgressFn) -> None:
+    """Article states of the LM (cached per corpus), then the fusion weights chosen on `dev` (if any)."""
+    from engine.models.registry import ModelUnavailable
+    from engine.retrieval.late_interaction import DEFAULT_WEIGHTS, build_states, choose_weights, train_adapter
+
+    try:
+        reranker = build_states(index.docs, lambda f, m: progress(0.5 * f, m))
+    except (ModelUnavailable, ValueError, OSError) as exc:
+        index.notes.append(f"LM reranker skipped: {exc}")
+        return
+    reranker.weights = DEFAULT_WEIGHTS
+    index.reranker = reranker
+    train = [(q, i) for i, extra in enumerate(index.expansions) for q in extra]
+    if train:
+        adapter, index.adapter_history = train_adapter(
+            reranker, train, progress=lambda f, m: progress(0.5 + 0.35 * f, m)
+        )
+        reranker.set_adapter(adapter)
+    if not dev:
+        return
+    rows = []
+    for i, q in enumerate(dev):
+        if i % 10 == 0:
+            progress(0.85 + 0.15 * i / len(dev), f"rerank weights on the dev questions {i}/{len(dev)}")
+        p = index.pipeline(q.question)
+        rows.append((p["candidates"], p["bm25"], p["dense"], p["lm"], p["type"], index.doc_ids.index(q.doc_id)))
+    reranker.weights, index.rerank_table = choose_weights(rows)
+
+
 def load_index(corpus: str = "constitution", progress: ProgressFn = null_progress) -> SearchIndex | None:
     """The persisted index, or None if it was never built (or was built for another version of the corpus)."""
+    from engine.retrieval.late_interaction import load_states
+
     docs = load_corpus(corpus)
-    path = _index_path(docs)
+    extra = expansions(corpus, docs)
+    path = _index_path(docs, extra)
     if not path.exists():
         return None
     encoder = load_or_train(docs, train=False)
@@ -290,9 +427,16 @@ def load_index(corpus: str = "constitution", progress: ProgressFn = null_progres
         saved.get("alpha_table", []),
         float(saved.get("build_seconds", 0.0)),
     )
-    from engine.retrieval.rerank import load_reranker
-
-    index.reranker = load_reranker(docs)
+    index.expansions = extra
+    index.rerank_table = saved.get("rerank_table", [])
+    index.notes = saved.get("notes", [])
+    if saved.get("rerank_weights"):
+        index.reranker = load_states(docs)
+        if index.reranker is not None:
+            index.reranker.weights = tuple(saved["rerank_weights"])
+            if saved.get("rerank_adapter"):
+                index.reranker.set_adapter(tuple(np.array(m, dtype=np.float32) for m in saved["rerank_adapter"]))
+    index.adapter_history = saved.get("adapter_history", [])
     progress(1.0, "index loaded")
     return index
 

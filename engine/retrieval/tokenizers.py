@@ -112,6 +112,15 @@ def _single_noun(form: str) -> tuple[str, str, int] | None:
     return None
 
 
+def content_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans (start, end) of the content morphemes that `analyze` keeps: where a question's topic is."""
+    with _kiwi_lock:
+        tokens = kiwi().tokenize(text)
+    return [
+        (t.start, t.start + t.len) for t in tokens if t.tag.split("-")[0] in CONTENT_TAGS and t.form not in STOP_FORMS
+    ]
+
+
 def kiwi_content(text: str) -> list[str]:
     """Content morphemes only (plus the parts of compound nouns), minus question words: Korean BM25's tokens."""
     return [form for form, _, _ in analyze(text)]

@@ -23,7 +23,9 @@ def run() -> list[dict]:
     methods = ("bm25", "dense", "hybrid") + (("rerank",) if index.reranker is not None else ())
     results = index.evaluate(test, methods)
     rows = []
-    goals = {"hybrid": {"hit@1": 0.80, "hit@5": 0.92}}
+    # `search --method hybrid` runs the full pipeline (fusion → LM rerank) when the index has the reranker
+    best_method = "rerank" if "rerank" in results else "hybrid"
+    goals = {best_method: {"hit@1": 0.80, "hit@5": 0.92}}
     for method, m in results.items():
         for metric in ("hit@1", "hit@5"):
             goal = goals.get(method, {}).get(metric)
@@ -37,28 +39,29 @@ def run() -> list[dict]:
                     "ok": None if goal is None else m[metric] >= goal,
                 }
             )
-    best = max(results["bm25"]["hit@5"], results["dense"]["hit@5"])
-    rows.append(
-        {
-            "bench": "search",
-            "metric": "hybrid hit@5 - max(bm25, dense)",
-            "value": round(results["hybrid"]["hit@5"] - best, 4),
-            "unit": "fraction",
-            "goal": ">= 0",
-            "ok": results["hybrid"]["hit@5"] >= best,
-        }
-    )
-    index.search("워밍업", "hybrid")
+    for metric in ("hit@1", "hit@5"):
+        best = max(results["bm25"][metric], results["dense"][metric])
+        rows.append(
+            {
+                "bench": "search",
+                "metric": f"{best_method} {metric} - max(bm25, dense)",
+                "value": round(results[best_method][metric] - best, 4),
+                "unit": "fraction",
+                "goal": ">= 0",
+                "ok": results[best_method][metric] >= best,
+            }
+        )
+    index.search("워밍업", best_method)  # loads the LM once: the latency goal is per query, models loaded
     times = []
     for q in test:
         t0 = time.perf_counter()
-        index.search(q.question, "hybrid", 10)
+        index.search(q.question, best_method, 10)
         times.append(time.perf_counter() - t0)
     p50 = float(np.median(times)) * 1000
     rows.append(
         {
             "bench": "search",
-            "metric": "hybrid query latency p50",
+            "metric": f"{best_method} query latency p50",
             "value": round(p50, 2),
             "unit": "ms",
             "goal": "<= 200",

@@ -83,27 +83,77 @@ def test_cli_json_contract(built_index, tmp_path):
             assert all(set(h) == {"doc_id", "score"} for h in row["results"])
             scores = [h["score"] for h in row["results"]]
             assert scores == sorted(scores, reverse=True)
-        assert rows[0]["results"][0]["doc_id"] == "제70조"
+        top = [h["doc_id"] for h in rows[0]["results"]]
+        # BM25 alone ranks 부칙 제2조 (which literally says "최초의 대통령의 임기") close to 제70조; the others must not
+        assert top[0] == "제70조" if method != "bm25" else "제70조" in top[:3], (method, top[:3])
 
 
 @pytest.mark.slow
 def test_held_out_goals_and_latency(built_index):
-    """Build (or load) the Korean retriever, then check the goals on the held-out questions."""
+    """Build (or load) the Korean retriever, then check the goals on the held-out questions.
+
+    The goals are the CLI's: `search --method hybrid` runs fusion → LM rerank (the engine's `rerank` method)."""
     import time
 
     from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_questions
 
     index = built_index
+    assert index.reranker is not None, index.notes
     test = load_questions(TEST_QUESTIONS)
-    result = index.evaluate(test, ("bm25", "dense", "hybrid"))
-    hybrid = result["hybrid"]
-    assert hybrid["hit@5"] >= 0.92 and hybrid["hit@1"] >= 0.80, result
+    result = index.evaluate(test, ("bm25", "dense", "hybrid", "rerank"))
+    best = result["rerank"]
+    assert best["hit@5"] >= 0.92 and best["hit@1"] >= 0.80, result
     for metric in ("hit@1", "hit@5"):
-        assert hybrid[metric] >= max(result["bm25"][metric], result["dense"][metric]), result
-    dev = index.evaluate(load_questions(DEV_QUESTIONS), ("bm25", "dense", "hybrid"))
+        assert best[metric] >= max(result["bm25"][metric], result["dense"][metric]), result
+    dev = index.evaluate(load_questions(DEV_QUESTIONS), ("bm25", "dense", "hybrid", "rerank"))
     assert dev["hybrid"]["mrr"] >= max(dev["bm25"]["mrr"], dev["dense"]["mrr"])
-    index.search("워밍업", "hybrid")
+    assert dev["rerank"]["mrr"] >= dev["hybrid"]["mrr"]
+    index.search("워밍업", "rerank")  # loads the LM: the goal is per query once everything is loaded
     start = time.perf_counter()
     for q in test:
-        index.search(q.question, "hybrid", 10)
+        index.search(q.question, "rerank", 10)
     assert (time.perf_counter() - start) / len(test) < 0.2
+
+
+@pytest.mark.slow
+def test_index_persists_across_restarts(built_index):
+    from engine.retrieval.search import load_index
+
+    again = load_index("constitution")
+    assert again is not None and again.reranker is not None and again.reranker.adapter is not None
+    assert again.alpha == built_index.alpha and again.reranker.weights == built_index.reranker.weights
+    q = "국회의원의 임기는 몇 년인가요?"
+    assert [h.doc_id for h in again.search(q, "rerank").hits] == [
+        h.doc_id for h in built_index.search(q, "rerank").hits
+    ]
+
+
+def test_training_questions_stay_apart_from_evaluation():
+    """The training questions (document expansion, adapter training) never repeat or paraphrase closely a dev or
+    held-out question: no exact match, difflib ratio < 0.7 to any, < 0.6 to one about the same article."""
+    import difflib
+
+    from engine.corpus import load_corpus
+    from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, TRAIN_QUESTIONS, load_questions
+
+    train = load_questions(TRAIN_QUESTIONS)
+    held = load_questions(DEV_QUESTIONS) + load_questions(TEST_QUESTIONS)
+    ids = {d.doc_id for d in load_corpus("constitution")}
+    assert len(train) >= 500 and all(q.doc_id in ids for q in train)
+    assert len({q.question for q in train}) == len(train), "a training question is repeated"
+    norm = {"".join(q.question.split()) for q in held}
+    too_close = []
+    for q in train:
+        assert "".join(q.question.split()) not in norm, q.question
+        for e in held:
+            r = difflib.SequenceMatcher(None, q.question, e.question).ratio()
+            if r >= 0.7 or (e.doc_id == q.doc_id and r >= 0.6):
+                too_close.append((q.question, e.question, round(r, 2)))
+    assert not too_close, too_close[:5]
+
+
+def test_evaluation_sets_do_not_overlap():
+    from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_questions
+
+    dev = {q.question for q in load_questions(DEV_QUESTIONS)}
+    assert not dev & {q.question for q in load_questions(TEST_QUESTIONS)}
