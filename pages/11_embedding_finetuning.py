@@ -211,7 +211,7 @@ with friendly_errors():
         methods = [m for m in METHODS if m != "rerank" or idx.reranker is not None]
         if st.session_state["s_method"] not in methods:
             st.session_state["s_method"] = "hybrid"
-        s2.radio(t("ch11.method"), methods, key="s_method")
+        s2.radio(t("ch11.method"), methods, key="s_method", format_func=lambda m: t(f"ch11.method_{m}"))
         res = idx.search(st.session_state["s_query"], st.session_state["s_method"], 5)
         for note in res.notes:
             st.caption("ℹ️ " + note)
