@@ -212,7 +212,8 @@ with friendly_errors():
         if st.session_state["s_method"] not in methods:
             st.session_state["s_method"] = "hybrid"
         s2.radio(t("ch11.method"), methods, key="s_method", format_func=lambda m: t(f"ch11.method_{m}"))
-        res = idx.search(st.session_state["s_query"], st.session_state["s_method"], 5)
+        with st.spinner(t("common.loading_model")):  # `rerank` loads Gemma-3-270M on its first query (≈10 s)
+            res = idx.search(st.session_state["s_query"], st.session_state["s_method"], 5)
         for note in res.notes:
             st.caption("ℹ️ " + note)
         st.caption(f"{res.seconds * 1000:.1f} ms")
