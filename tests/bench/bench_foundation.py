@@ -52,6 +52,13 @@ def bench_loads() -> list[dict]:
     from engine.models.registry import ROLES
 
     rows = []
+    # Library imports are process start-up, paid once per process whichever model comes first: timed on their own
+    # so that each warm load below is the model's alone.
+    start = time.perf_counter()
+    import sentence_transformers  # noqa: F401
+    import transformers  # noqa: F401
+
+    rows.append(_row("import transformers + sentence_transformers (per process)", time.perf_counter() - start, "s"))
     for role in ("chat", "base-ko", "embed"):
         if ROLES[role].kind == "causal-lm" and not (converted_dir(role) / "config.json").exists():
             load_causal_lm(role)  # builds the conversion cache once; the warm load below is what is measured
