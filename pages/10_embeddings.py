@@ -18,6 +18,7 @@ from ui import charts
 from ui.cache import shared
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, progress_callback, quiz, section_header, show_code
+from ui.search import hits_table
 from ui.state import param
 
 ch = chapter_header("10")
@@ -187,15 +188,7 @@ with friendly_errors():
         )
         st.caption(t("ch10.latency", ms=result.seconds * 1000))
         st.subheader(t("ch10.results"))
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {"rank": h.rank, "doc_id": h.doc_id, "score": round(h.score, 4), "text": h.text[:80]}
-                    for h in result.hits
-                ]
-            ),
-            hide_index=True,
-        )
+        hits_table(result.hits, 80)
         st.subheader(t("ch10.breakdown"))
         st.dataframe(
             pd.DataFrame(

@@ -14,6 +14,7 @@ from ui import charts
 from ui.cache import causal_lm, shared
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, progress_callback, quiz, section_header, show_code
+from ui.search import hits_table
 from ui.state import param
 
 ch = chapter_header("11")
@@ -217,15 +218,7 @@ with friendly_errors():
         for note in res.notes:
             st.caption("ℹ️ " + note)
         st.caption(f"{res.seconds * 1000:.1f} ms")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {"rank": h.rank, "doc_id": h.doc_id, "score": round(h.score, 4), "text": h.text[:90]}
-                    for h in res.hits
-                ]
-            ),
-            hide_index=True,
-        )
+        hits_table(res.hits, 90)
         st.subheader(t("ch11.metrics_title"))
         if st.button(t("ch11.metrics_run"), key="s_eval"):
             st.session_state["s_eval_done"] = True

@@ -26,6 +26,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ from engine.retrieval.evaluation import (
     rank_of,
 )
 from engine.retrieval.hybrid import choose_alpha, convex, ranks_from_scores, rrf
-from engine.retrieval.korean_dense import KoreanEncoder, TrainConfig, corpus_hash, load_or_train
+from engine.retrieval.korean_dense import KoreanEncoder, TrainConfig, corpus_hash, encoder_path, load_or_train
 from engine.retrieval.late_interaction import LateInteractionReranker
 from engine.retrieval.tokenizers import kiwi_content, whitespace_tokens
 from engine.textinput import InputError, clean_text
@@ -276,13 +277,19 @@ def check_query(query: str | None) -> tuple[str, list[str]]:
 
 
 # -- building and loading ---------------------------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _train_questions(mtime_ns: int) -> tuple[Question, ...]:
+    """The training questions, parsed once per version of the file (pages ask for them on every rerun)."""
+    return tuple(load_questions(TRAIN_QUESTIONS))
+
+
 def expansions(corpus: str, docs: list[Doc]) -> list[list[str]]:
     """Training questions per document (document expansion); only the Constitution has them."""
     out: list[list[str]] = [[] for _ in docs]
     if corpus != "constitution" or not TRAIN_QUESTIONS.exists():
         return out
     where = {d.doc_id: i for i, d in enumerate(docs)}
-    for q in load_questions(TRAIN_QUESTIONS):
+    for q in _train_questions(TRAIN_QUESTIONS.stat().st_mtime_ns):
         if q.doc_id in where:
             out[where[q.doc_id]].append(q.question)
     return out
@@ -299,8 +306,9 @@ def _index_path(docs: list[Doc], extra: list[list[str]]) -> Path:
 
 
 def index_built(corpus: str = "constitution") -> bool:
+    """Both cache files exist (pages ask on every rerun, so nothing is loaded here; load_index validates)."""
     docs = load_corpus(corpus)
-    return _index_path(docs, expansions(corpus, docs)).exists() and load_or_train(docs, train=False) is not None
+    return _index_path(docs, expansions(corpus, docs)).exists() and encoder_path(docs).exists()
 
 
 def build_index(

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.bench.rows import bench_row
+
 BENCH = "foundation"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,11 +32,7 @@ CHAT_PROMPT = [
 
 
 def _row(metric: str, value: float, unit: str, goal: str | None = None, ok: bool | None = None, **extra) -> dict:
-    row = {"bench": BENCH, "metric": metric, "value": round(value, 4), "unit": unit}
-    if goal is not None:
-        row.update(goal=goal, ok=ok)
-    row.update(extra)
-    return row
+    return bench_row(BENCH, metric, value, unit, goal, ok, **extra)
 
 
 def _timed(fn, runs: int = RUNS) -> tuple[float, object]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from tests.bench.rows import bench_row
+
 BENCH = "memory"
 SEQ_LEN = 32
 BATCHES = (1, 4)
@@ -20,11 +22,7 @@ QLORA_GOAL = 0.35
 
 
 def _row(metric: str, value: float, unit: str, goal: str | None = None, ok: bool | None = None, **extra) -> dict:
-    row = {"bench": BENCH, "metric": metric, "value": round(value, 6), "unit": unit}
-    if goal is not None:
-        row.update(goal=goal, ok=ok)
-    row.update(extra)
-    return row
+    return bench_row(BENCH, metric, value, unit, goal, ok, digits=6, **extra)
 
 
 def bench_breakdown(source: str = "chat") -> list[dict]:

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench.rows import bench_row
+
 BENCH = "vector_db"
 ROOT = Path(__file__).resolve().parents[2]
 RECALL_GOAL = 0.02
@@ -24,11 +26,7 @@ SWEEP_ARGS = ["--library", "hnswlib", "--n", "20000", "--dim", "128", "--M", "8,
 
 
 def _row(metric: str, value: float, unit: str, goal: str | None = None, ok: bool | None = None, **extra) -> dict:
-    row = {"bench": BENCH, "metric": metric, "value": round(value, 4), "unit": unit}
-    if goal is not None:
-        row.update(goal=goal, ok=ok)
-    row.update(extra)
-    return row
+    return bench_row(BENCH, metric, value, unit, goal, ok, **extra)
 
 
 def bench_scratch_vs_hnswlib(n: int = 2_000, dim: int = 32, M: int = 16, efc: int = 100,

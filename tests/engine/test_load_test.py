@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from engine.progress import Cancelled
-from engine.serving import ModelServerError, chat, ensure_server, server_status, stop_server
+from engine.serving import ModelServerError, chat, ensure_server, server_status
 from engine.serving.load_test import MAX_CONCURRENCY, check_load_test_args, run_load_test
+from tests.engine._server import own_llama_server
 
 pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,18 +31,10 @@ CONTRACT = {"concurrency", "tokens_per_s", "p50_s", "p95_s", "errors"}
 
 @pytest.fixture(scope="module", autouse=True)
 def server_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("llmlab-load-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLMLAB_CACHE", str(cache))
-        for name in ("LLMLAB_LLM_BASE_URL", "LLMLAB_LLM_MODEL", "OPENAI_API_KEY", "LLMLAB_ONLINE", "LLMLAB_OFFLINE"):
-            mp.delenv(name, raising=False)
-        mp.setenv("LLMLAB_SERVER_CTX", "2048")
-        try:
-            ensure_server()
-            chat([{"role": "user", "content": "Hi"}], max_tokens=2, temperature=0.0)  # warm-up, not timed
-            yield cache
-        finally:
-            stop_server()
+    with own_llama_server(tmp_path_factory.mktemp("llmlab-load-cache")) as cache:
+        ensure_server()
+        chat([{"role": "user", "content": "Hi"}], max_tokens=2, temperature=0.0)  # warm-up, not timed
+        yield cache
 
 
 def _closed_port() -> int:

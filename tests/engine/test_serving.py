@@ -18,6 +18,7 @@ import pytest
 from engine.serving import ModelServerError, backend_info, chat, ensure_server, server_status, stop_server, stream_chat
 from engine.serving.client import MAX_TOKENS_LIMIT, RESTART_MARK, resolve_endpoint
 from engine.serving.llama_server import MODEL_ALIAS, _pid_alive, healthy
+from tests.engine._server import own_llama_server
 
 pytestmark = pytest.mark.server
 
@@ -35,19 +36,10 @@ def greedy_answer() -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def server_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("llmlab-server-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLMLAB_CACHE", str(cache))
-        for name in ("LLMLAB_LLM_BASE_URL", "LLMLAB_LLM_MODEL", "OPENAI_API_KEY", "LLMLAB_ONLINE", "LLMLAB_OFFLINE"):
-            mp.delenv(name, raising=False)
-        mp.setenv("LLMLAB_SERVER_CTX", "2048")
-        # One thread: on a shared 2-core test machine, llama.cpp's spinning worker threads slow down badly
-        # when the cores are oversubscribed; a single thread degrades gracefully.
-        mp.setenv("LLMLAB_SERVER_THREADS", "1")
-        try:
-            yield cache
-        finally:
-            stop_server()
+    # One thread: on a shared 2-core test machine, llama.cpp's spinning worker threads slow down badly
+    # when the cores are oversubscribed; a single thread degrades gracefully.
+    with own_llama_server(tmp_path_factory.mktemp("llmlab-server-cache"), threads=1) as cache:
+        yield cache
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
