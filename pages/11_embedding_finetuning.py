@@ -10,6 +10,8 @@ from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_ques
 from engine.retrieval.korean_dense import TrainConfig, synthetic_text_pairs, train_encoder
 from engine.retrieval.rerank import evaluate_pipelines, load_reranker, train_reranker
 from engine.retrieval.search import METHODS, build_index, index_built, load_index
+from engine.retrieval.tokenizers import nearest_morphemes
+from engine.textinput import InputError
 from ui import charts
 from ui.cache import causal_lm, shared
 from ui.i18n import t
@@ -95,17 +97,14 @@ with friendly_errors():
             st.plotly_chart(charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), width="stretch")
         param("l_word", "세금", str)
         st.text_input(t("ch11.morpheme"), key="l_word", max_chars=20)
-        from engine.retrieval.tokenizers import kiwi
-
         try:
-            near = kiwi().most_similar_morphemes(st.session_state["l_word"].strip(), top_n=8)
+            near = nearest_morphemes(st.session_state["l_word"], top_n=8)
             st.dataframe(
-                pd.DataFrame([{"morpheme": f"{m.form}/{m.tag}", "cos": round(m.score, 3)} for m in near]),
-                hide_index=True,
+                pd.DataFrame([{"morpheme": form, "cos": round(cos, 3)} for form, cos in near]), hide_index=True
             )
             st.caption(t("ch11.neighbours_of"))
-        except (ValueError, RuntimeError) as exc:
-            st.caption(str(exc))
+        except InputError:
+            st.caption(t("ch11.morpheme_unknown", word=st.session_state["l_word"].strip()))
         if st.button(t("ch11.zero_shot_run"), key="l_zero"):
             st.session_state["l_zero_done"] = True
         if st.session_state.get("l_zero_done"):

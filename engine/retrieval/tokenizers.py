@@ -63,6 +63,23 @@ def kiwi():
     return load_kiwi()
 
 
+def nearest_morphemes(word: str, top_n: int = 8) -> list[tuple[str, float]]:
+    """("form/TAG", cosine) of the morphemes nearest `word` in Kiwi's CoNg embeddings; InputError if there is none."""
+    from engine.textinput import InputError
+
+    word = word.strip()
+    if not word:
+        raise InputError("type one Korean word, e.g. 세금")
+    try:
+        with _kiwi_lock:
+            near = kiwi().most_similar_morphemes(word, top_n=top_n)
+    except (ValueError, RuntimeError):
+        near = []
+    if not near:
+        raise InputError(f"Kiwi knows no morpheme {word!r}: try a single Korean word such as 세금 or 국회")
+    return [(f"{m.form}/{m.tag}", float(m.score)) for m in near]
+
+
 def whitespace_tokens(text: str) -> list[str]:
     """Split on spaces and punctuation only: what a tokenizer without Korean knowledge sees."""
     return [t for t in re.split(r"[\s\.,·\?!\"'()①-⑳「」<>:;]+", text.lower()) if t]
