@@ -4,37 +4,59 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8501
-# The CPU build of torch (on these machines pip takes it from local disk in seconds). A GPU machine sets
-# TORCH_SPEC to a CUDA build instead, e.g. `make install TORCH_SPEC=torch==2.13.0 EXTRAS=dev,gpu`.
-TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev
+# Every dependency comes from the lock (requirements/lock.txt: pinned, with sha256 hashes, CPU torch included), so a
+# fresh machine installs exactly the set the suite passed with. `make lock` regenerates it on purpose; `make
+# test-latest` tries the newest versions the ranges in pyproject.toml allow, in a throw-away venv.
+LOCK := requirements/lock.txt
+# Local wheel folder of these machines (the CPU torch lies there); elsewhere pip finds it on the PyTorch CPU index.
+WHEELS ?= /opt/wheels
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_SOURCES := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),--extra-index-url $(TORCH_INDEX))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# llama-cpp-python compiles llama.cpp with -march=native. On CPUs that report Intel AMX, ggml then runs AMX tile
+# instructions, which crash with SIGSEGV in `ggml_backend_amx_mul_mat` (ldtilecfg) where the OS or hypervisor does
+# not enable AMX tiles - as on these 2-core VMs. Explicit -mno-amx-* wins over -march=native in GCC and Clang, so
+# the build keeps AVX2/AVX-512 and drops only AMX. (pip caches the built wheel; `pip cache remove llama_cpp_python`
+# forces a rebuild after changing this.)
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
+export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
+# Streamlit reads STREAMLIT_SERVER_PORT itself; pass --server.port only when it is not set.
+RUN_PORT := $(if $(STREAMLIT_SERVER_PORT),,--server.port $(PORT))
 
-.PHONY: help install run test test-fast test-slow test-e2e bench lint format browser clean-cache serve
+.PHONY: help install install-cloud run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser clean-cache serve
 
 help:
-	@echo "make run        install what is missing, start the app on http://localhost:$(PORT)"
-	@echo "make test       install what is missing, run every test (unit, server, pages, browser)"
-	@echo "make test-slow  the long tests (marked slow)"
-	@echo "make bench      benchmarks -> bench-results/"
-	@echo "make lint       ruff check + format check"
+	@echo "make run          install the lock into .venv, start the app on http://localhost:$(PORT)"
+	@echo "make test         install the lock, run every test but the slow ones (unit, server, pages, browser)"
+	@echo "make test-slow    the long tests (marked slow)"
+	@echo "make test-monkey-full  the browser monkey test touching every control of every page"
+	@echo "make test-latest  the fast tests on the newest allowed versions (throw-away venv; drift check)"
+	@echo "make lock         re-resolve requirements/lock.txt from pyproject.toml (an upgrade, on purpose)"
+	@echo "make bench        benchmarks -> bench-results/"
+	@echo "make lint         ruff check + format check + import contracts"
 
 $(PY):
 	python3 -m venv $(VENV)
 
-# Re-install only when pyproject.toml changes. torch first, so the range in pyproject is already satisfied
-# by the CPU build and pip never pulls a multi-GB CUDA wheel.
-$(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[$(EXTRAS)]"
+# Re-install when the lock changes. --require-hashes: every package is pinned and checked; --no-deps on the
+# project itself because its dependencies are all in the lock already.
+$(STAMP): $(LOCK) pyproject.toml | $(PY)
+	@echo "installing $(LOCK) into $(VENV) (llama-cpp-python compiles once: minutes on 2 cores)"
+	@# the machine-wide pip config lists empty local index folders; drop pip's warnings about those, keep the rest
+	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r $(LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }; exit $${PIPESTATUS[0]}
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The hosted tier's extras (Pinecone), pinned against the lock. The GPU set (vLLM, CUDA torch) is its own lock,
+# requirements/gpu.txt, for a fresh venv on a CUDA machine: see README.
+install-cloud: install
+	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r requirements/cloud.txt
+
 run: install
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(VENV)/bin/streamlit run app.py $(RUN_PORT) --server.headless true --browser.gatherUsageStats false
 
 serve: install
 	$(PY) -m engine serve
@@ -47,6 +69,9 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-monkey-full: install browser
+	$(PY) -m pytest tests/e2e/test_monkey.py --monkey-full $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e and not server" $(PYTEST_ARGS)
@@ -63,6 +88,32 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# An upgrade on purpose: resolve the newest versions pyproject.toml allows, pin them with hashes. Then run
+# `make test` (and `make test-slow`), and commit the lock with what changed.
+lock:
+	uv --version >/dev/null 2>&1 || $(PIP) install --quiet uv
+	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra dev --generate-hashes --no-header \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
+	  $(PIP_SOURCES) --constraint requirements/torch-cpu.in -o $(LOCK)
+	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra cloud --generate-hashes --no-header \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
+	  $(PIP_SOURCES) --constraint $(LOCK) -o requirements/cloud.txt
+	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra gpu --extra dev --generate-hashes \
+	  --no-header --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements/gpu.txt
+
+# Drift check: a throw-away venv with the newest versions the ranges allow (CPU torch pinned as in the lock),
+# then the fast tests. Evidence before an upgrade; it never touches .venv or the lock.
+LATEST_VENV ?= /tmp/llmlab-latest-venv
+test-latest:
+	rm -rf $(LATEST_VENV) && python3 -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet $(PIP_SOURCES) -c requirements/torch-cpu.in "torch==2.13.0+cpu"
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade $(PIP_SOURCES) -c requirements/torch-cpu.in -e ".[dev]"
+	$(LATEST_VENV)/bin/pip freeze --exclude-editable > $(LATEST_VENV)/freeze.txt
+	@diff <(grep -E '^[A-Za-z0-9_.-]+==' $(LOCK) | sed 's/ .*//' | tr A-Z a-z | tr _ - | sort) \
+	      <(tr A-Z a-z < $(LATEST_VENV)/freeze.txt | tr _ - | sort) | grep '^[<>]' || echo "no drift from the lock"
+	$(LATEST_VENV)/bin/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from engine.config import get_settings
-from engine.lora import LoraSpec, QuantSpec, add_lora, bnb_config
+from engine.lora import LoraSpec, QuantSpec, add_lora, bnb_config, guard_bnb_cpu_packing
 from engine.progress import Cancelled, ProgressFn, null_progress
 
 SOURCES = ("chat", "tiny")
@@ -129,6 +129,7 @@ def load_training_model(
         if mode == "qlora":
             from peft import prepare_model_for_kbit_training
 
+            guard_bnb_cpu_packing(model)
             # checkpointing is a separate switch here, so QLoRA's saving is not mixed up with recomputation
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         if checkpointing:

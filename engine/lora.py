@@ -110,6 +110,37 @@ class MergeCheck:
     delta_norm: float  # how far the adapters moved the output from the frozen base (0 would test nothing)
 
 
+def guard_bnb_cpu_packing(model, every_layer: bool = False) -> int:
+    """Keep bitsandbytes' CPU 4-bit kernel off the layers it would crash on; returns how many were guarded.
+
+    bitsandbytes 0.50 repacks a Linear4bit's weight for its AVX512-BF16 CPU kernel on the first no-grad forward
+    in eval mode, and that repacking assumes in_features is a multiple of the 64-weight quantization block:
+    otherwise `absmax.reshape(out, in // 64)` fails ("shape '[64, 2]' is invalid for input of size 160", seen on
+    a 160-wide layer). SmolLM2's widths (576, 1536) are multiples of 64; a small or odd-sized model is not. Those
+    layers keep the generic 4-bit matmul, which gives the same result without the repacked layout.
+
+    `every_layer` turns the repacking off everywhere (and undoes it where it already happened): peft's merge
+    de-quantizes `weight.data` as if it were in the standard layout, so merging into repacked weights would add
+    the adapters to scrambled weights.
+    """
+
+    guarded = 0
+    for module in model.modules():
+        state = getattr(getattr(module, "weight", None), "quant_state", None)
+        if state is None or not hasattr(module, "support_avx512bf16_for_cpu"):
+            continue
+        if every_layer or module.in_features % state.blocksize:
+            if getattr(state, "packing_format_for_cpu", False):  # already repacked by an earlier forward
+                from bitsandbytes import functional as bnb_functional
+
+                module.weight.data, module.weight.quant_state = bnb_functional._convert_weight_packed_for_cpu_inverse(
+                    module.weight.data, state
+                )
+            module.support_avx512bf16_for_cpu = False
+            guarded += 1
+    return guarded
+
+
 def merge_check(peft_model, input_ids) -> MergeCheck:
     """Merge the adapters into the base weights and compare logits with the unmerged adapter model.
 
@@ -123,6 +154,7 @@ def merge_check(peft_model, input_ids) -> MergeCheck:
 
     import torch
 
+    guard_bnb_cpu_packing(peft_model, every_layer=True)  # merge needs the standard 4-bit layout
     peft_model.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft warns that merging into 4-bit weights rounds: we measure it instead

@@ -65,6 +65,10 @@ def load_precision(precision: str, role: str = "chat"):
         load_causal_lm(role)  # builds the safetensors cache once
     kwargs = {"quantization_config": config, "device_map": "cpu"} if config is not None else {}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+    if config is not None and precision != "int8":
+        from engine.lora import guard_bnb_cpu_packing
+
+        guard_bnb_cpu_packing(model)
     return model.eval()
 
 

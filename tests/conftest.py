@@ -44,3 +44,9 @@ def tokenizers():
     from engine.tokenization import load_tokenizers
 
     return load_tokenizers()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--monkey-full", action="store_true", help="browser monkey test: touch every control (default: a sample)"
+    )

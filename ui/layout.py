@@ -26,17 +26,25 @@ def sidebar() -> None:
     """Language, presenter mode and the backend panel. Called by app.py on every run."""
     with st.sidebar:
         param("lang", "ko", str, choices=LANGS)
+        if st.session_state.get("lang") not in LANGS:  # before the widget exists, state may still be set
+            st.session_state["lang"] = st.session_state.get("_lang_last", "ko")
+        st.session_state["_lang_last"] = st.session_state["lang"]
         st.segmented_control(
-            t("sidebar.language"), options=list(LANGS), key="lang",
+            t("sidebar.language"), options=list(LANGS), key="lang", on_change=_keep_language,
             format_func=lambda code: {"ko": "한국어", "en": "English"}[code],
         )  # fmt: skip
-        if st.session_state.get("lang") not in LANGS:  # segmented control can be cleared by a click
-            st.session_state["lang"] = "ko"
         param("present", False, choices=(True, False))
         st.toggle(t("sidebar.presenter"), key="present", help=t("sidebar.presenter_help"))
         backend_panel()
     if presenter():
         st.html(PRESENTER_CSS)
+
+
+def _keep_language() -> None:
+    """A click on the language already selected clears a segmented control; callbacks run before the script,
+    when state may still be set, so put the previous language back there (never after the widget exists)."""
+    if st.session_state.get("lang") not in LANGS:
+        st.session_state["lang"] = st.session_state.get("_lang_last", "ko")
 
 
 def presenter() -> bool:

@@ -82,7 +82,7 @@ def knn_vs_ann(n: int = 20_000, dim: int = 128, k: int = 10, n_queries: int = 20
     """Exact search (one query at a time, as a service would answer) against hnswlib on the same vectors."""
     import hnswlib
 
-    from engine.ann.sweep import check_fits
+    from engine.ann.memory import check_fits
 
     check_fits(n + n_queries, dim, M)
     data = make_vectors(n + n_queries, dim, seed, kind)

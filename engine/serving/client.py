@@ -75,6 +75,7 @@ def stream_chat(
     temperature: float = 0.7,
     top_p: float = 0.95,
     seed: int | None = None,
+    stop: list[str] | None = None,
     progress: ProgressFn = null_progress,
 ) -> Iterator[str]:
     """Yield text pieces as the server produces them.
@@ -90,7 +91,7 @@ def stream_chat(
         try:
             stream = _client(ep).chat.completions.create(
                 model=ep.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, seed=seed, stream=True,
+                top_p=top_p, seed=seed, stop=stop or None, stream=True,
             )  # fmt: skip
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:

@@ -15,7 +15,7 @@ from typing import Any
 
 def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
     """A PineconeVectorStore on serverless index `llmlab-<collection>` (created on first use, cosine metric)."""
-    from engine.vectorstore.store import StoreError
+    from engine.vectorstore.errors import StoreError
 
     key = os.environ.get("PINECONE_API_KEY")
     if not key:

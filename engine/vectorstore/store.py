@@ -29,6 +29,7 @@ from engine.config import get_settings
 from engine.progress import ProgressFn, null_progress
 from engine.textinput import InputError, clean_text
 from engine.vectorstore.embedding import SentenceTransformerEmbedding, disable_llamaindex_llm
+from engine.vectorstore.errors import DuplicateId, MissingId, StoreCorrupted, StoreError
 from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedError
 
 MAX_TEXT_CHARS = 10_000
@@ -36,22 +37,6 @@ MAX_BATCH = 5_000
 KEEP_BACKUPS = 3  # renamed old files kept per collection by reset_collection
 _COLLECTION = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "in", "nin", "text_match")
-
-
-class StoreError(ValueError):
-    """A request the store refused; nothing was changed. The message says why and what to do."""
-
-
-class DuplicateId(StoreError):
-    pass
-
-
-class MissingId(StoreError):
-    pass
-
-
-class StoreCorrupted(StoreError):
-    pass
 
 
 @dataclass

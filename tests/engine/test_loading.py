@@ -42,13 +42,35 @@ def test_converted_dir_holds_plain_safetensors(chat_lm):
     assert not list(d.parent.glob(f".{d.name}-*"))  # no half-written temporary directory left behind
 
 
+def test_converted_weights_equal_the_gguf_tensors(chat_lm):
+    """The safetensors conversion is the GGUF de-quantized exactly (checked tensor by tensor with gguf's own
+    de-quantizer), not a model that happens to answer well."""
+    import numpy as np
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    from engine.models.registry import resolve
+
+    reader = GGUFReader(resolve("chat").path)
+    tensors = {t.name: t for t in reader.tensors}
+    params = dict(chat_lm.model.named_parameters())
+    # Tensors transformers stores without a permutation (q/k projections are re-permuted for RoPE layout).
+    for gguf_name, hf_name in [
+        ("token_embd.weight", "model.embed_tokens.weight"),
+        ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
+        ("blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"),
+        ("blk.29.attn_norm.weight", "model.layers.29.input_layernorm.weight"),
+    ]:
+        t = tensors[gguf_name]
+        ref = dequantize(t.data, t.tensor_type).reshape(params[hf_name].shape)
+        np.testing.assert_allclose(params[hf_name].detach().cpu().numpy(), ref, rtol=0, atol=1e-6)
+
+
 @torch.no_grad()
-def test_converted_model_knows_paris(chat_lm):
-    tok, model = chat_lm.tokenizer, chat_lm.model
-    ids = tok("The capital of France is", return_tensors="pt").input_ids
-    logits = model(ids).logits[0, -1]
-    assert logits.dtype == torch.float32
-    assert tok.decode([int(logits.argmax())]) == " Paris"
+def test_converted_model_runs_in_float32(chat_lm):
+    ids = chat_lm.tokenizer("The capital of France is", return_tensors="pt").input_ids
+    logits = chat_lm.model(ids).logits[0, -1]
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
 
 
 def test_model_uses_eager_attention(chat_lm):

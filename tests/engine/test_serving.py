@@ -17,7 +17,7 @@ import pytest
 
 from engine.serving import ModelServerError, backend_info, chat, ensure_server, server_status, stop_server, stream_chat
 from engine.serving.client import MAX_TOKENS_LIMIT, RESTART_MARK, resolve_endpoint
-from engine.serving.llama_server import MODEL_ALIAS, _pid_alive, healthy
+from engine.serving.llama_server import MODEL_ALIAS, _pid_alive, healthy, server_command
 from tests.engine._server import own_llama_server
 
 pytestmark = pytest.mark.server
@@ -79,9 +79,50 @@ def test_second_ensure_server_shares_the_same_process():
 
 
 def test_chat_returns_text():
+    # Behaviour any correct server has; what a 135M model knows about France is not this test's business.
+    assert greedy_answer().strip()
+
+
+def test_server_greedy_equals_llama_cpp_in_process():
+    """The server's greedy answer == llama.cpp's own greedy answer in this process, for the same GGUF, the same
+    model settings (parsed from the very command that started the server) and the server's request defaults."""
+    from llama_cpp.server.model import LlamaProxy
+    from llama_cpp.server.settings import ModelSettings
+    from llama_cpp.server.types import CreateChatCompletionRequest
+
+    server = ensure_server()
+    args = server_command(server.model_path, server.port)[3:]  # after `python -m llama_cpp.server`
+    given = {k.removeprefix("--"): v for k, v in zip(args[::2], args[1::2], strict=True)}
+    settings = ModelSettings(**{k: v for k, v in given.items() if k in ModelSettings.model_fields}, verbose=False)
+    # The OpenAI API has no repeat_penalty: the server applies its own default, so the reference does too.
+    defaults = CreateChatCompletionRequest.model_fields
+    llm = LlamaProxy.load_llama_from_model_settings(settings)
+    try:
+        own = llm.create_chat_completion(
+            messages=HELLO, **GREEDY, repeat_penalty=defaults["repeat_penalty"].default, top_k=defaults["top_k"].default
+        )["choices"][0]["message"]["content"]
+    finally:
+        llm.close()
+    assert own == greedy_answer()
+
+
+def test_stop_sequence_is_honoured():
     answer = greedy_answer()
-    assert answer.strip()
-    assert "Paris" in answer
+    words = answer.split()
+    assert len(words) >= 2, answer
+    stop = " " + words[1]  # cut right before the second word
+    expected = answer[: answer.index(stop)]
+    assert chat(HELLO, **GREEDY, stop=[stop]) == expected
+
+
+def test_max_tokens_is_respected():
+    server = ensure_server()
+    client = openai.OpenAI(base_url=server.url, api_key="not-needed", timeout=120)
+    resp = client.chat.completions.create(model=server.model, messages=HELLO, **{**GREEDY, "max_tokens": 3})
+    assert resp.usage.completion_tokens <= 3
+    if resp.choices[0].finish_reason == "length":
+        assert resp.usage.completion_tokens == 3
+    assert greedy_answer().startswith(resp.choices[0].message.content)  # the same greedy path, cut short
 
 
 def test_raw_openai_client_against_server_url():

@@ -1,0 +1,35 @@
+"""Fixtures of the real-browser tests (helpers live in tests/e2e/_browser.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, RUN_TIMEOUT_S, WIDTH, running_app
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (make browser installs Debian's chromium)")
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    # A tall viewport: Streamlit scrolls inside its own container, so a full-page shot of a short window is short.
+    context = browser.new_context(viewport={"width": WIDTH, "height": 5000})
+    pg = context.new_page()
+    pg.set_default_timeout(RUN_TIMEOUT_S * 1000)
+    yield pg
+    context.close()
