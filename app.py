@@ -11,7 +11,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st
 
-from engine import catalog
+from engine.core import catalog
 from ui import layout, state
 from ui.i18n import pick, t
 

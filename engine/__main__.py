@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from engine.progress import cli_progress
+from engine.core.progress import cli_progress
 
 
 def _print(obj, as_json: bool) -> None:
@@ -62,9 +62,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
+    from engine.core.textinput import InputError, clean_text
+    from engine.lm.tokenization import TOKENIZERS, load_kiwi, tokenize_one
     from engine.models.loading import load_tokenizer
-    from engine.textinput import InputError, clean_text
-    from engine.tokenization import TOKENIZERS, load_kiwi, tokenize_one
 
     try:
         cleaned = clean_text(args.text, max_chars=100_000)
@@ -83,7 +83,7 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_attention(args) -> int:
-    from engine.attention_maps import model_attention
+    from engine.lm.attention_maps import model_attention
     from engine.models.loading import load_causal_lm
 
     lm = load_causal_lm(args.model, cli_progress if not args.json else lambda *_: None)
@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # the CLI answers with one clear line, not a traceback
+        from engine.core.textinput import InputError
         from engine.models import ModelUnavailable
         from engine.serving import ModelServerError
-        from engine.textinput import InputError
 
         if isinstance(exc, ModelUnavailable | ModelServerError | InputError | ValueError):
             print(f"error: {exc}", file=sys.stderr)

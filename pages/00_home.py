@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from engine import catalog
+from engine.core import catalog
 from ui.i18n import pick, t
 from ui.layout import app_shell_guard
 

@@ -3,9 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from engine.language_model import choose_token, generate_steps, next_token_distribution
-from engine.scale import gpt_scale
-from engine.serving.client import RESTART_MARK, stream_chat
+from engine.lm import choose_token, generate_steps, gpt_scale, next_token_distribution
+from engine.serving import RESTART_MARK, stream_chat
 from ui import charts
 from ui.cache import causal_lm
 from ui.i18n import t

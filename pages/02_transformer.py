@@ -7,18 +7,21 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from engine.attention import MASK_KINDS, mask_pattern, mlm_vs_clm_example
-from engine.attention_lab import attention_walkthrough
-from engine.attention_maps import model_attention
-from engine.positions import (
+from engine.lm import (
+    MASK_KINDS,
+    attention_walkthrough,
+    compare_tokenizers,
+    embedding_lookup,
     learned_positions,
+    mask_pattern,
+    mlm_vs_clm_example,
+    model_attention,
     relative_distance_similarity,
     rope_relative_similarity,
     rope_rotation_angles,
     sinusoidal_positions,
+    token_cost,
 )
-from engine.token_embeddings import embedding_lookup
-from engine.tokenization import compare_tokenizers, token_cost
 from ui import charts
 from ui.cache import causal_lm, tokenizers
 from ui.i18n import t

@@ -6,9 +6,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.hf_basics import dataset_overview, padded_batch
-from engine.training.callbacks import FINISHED
-from engine.training.classifier import ClassifierConfig, classify, compare_loops, roundtrip_check
+from engine.training import (
+    FINISHED,
+    ClassifierConfig,
+    classify,
+    compare_loops,
+    dataset_overview,
+    padded_batch,
+    roundtrip_check,
+)
 from ui import charts
 from ui import training as tr
 from ui.cache import shared

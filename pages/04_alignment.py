@@ -6,20 +6,25 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.alignment import runs
-from engine.alignment.dpo import ChatDPOSettings, train_dpo_chat_fresh
-from engine.alignment.reward import (
+from engine.alignment import (
+    ChatDPOSettings,
     RMSettings,
+    SFTSettings,
+    ToyConfig,
     best_of_n,
+    chat_template_view,
+    load_instructions,
     load_preferences,
     parse_preferences,
     preferences_text,
+    runs,
+    toy_setup,
+    train_dpo_chat_fresh,
     train_reward_model,
+    train_sft_chat,
 )
-from engine.alignment.sft import SFTSettings, chat_template_view, load_instructions, train_sft_chat
-from engine.alignment.toy import ToyConfig, toy_setup
-from engine.models.loading import load_tokenizer
-from engine.training.callbacks import FINISHED
+from engine.models import load_tokenizer
+from engine.training import FINISHED
 from ui import training as tr
 from ui.cache import causal_lm, shared
 from ui.i18n import t

@@ -3,17 +3,36 @@
 import pandas as pd
 import streamlit as st
 
-from engine.checkpointing import compare_checkpointing
-from engine.config import get_settings
-from engine.finetune import dummy_batch, load_training_model, model_config, train_steps
-from engine.grad_accumulation import run_accumulation_demo
-from engine.lora import LLAMA_LINEARS, LoraSpec, QuantSpec, merge_check, parameter_counts, randomize_adapters
-from engine.memory.accounting import weight_bytes
-from engine.memory.book import book_comparison, book_reference
-from engine.memory.estimate import COMPONENTS, MODES, ModelShape, count_parameters, lora_parameter_count
-from engine.memory.estimate import weight_bytes as estimated_weight_bytes
-from engine.memory.profile import available_memory_bytes, estimate_rows, memory_profile
-from engine.memory.zero import STAGE_NAMES, max_params_that_fit, zero_table
+from engine.core import get_settings
+from engine.training import (
+    COMPONENTS,
+    LLAMA_LINEARS,
+    MODES,
+    STAGE_NAMES,
+    LoraSpec,
+    ModelShape,
+    QuantSpec,
+    available_memory_bytes,
+    book_comparison,
+    book_reference,
+    compare_checkpointing,
+    count_parameters,
+    dummy_batch,
+    estimate_rows,
+    estimated_weight_bytes,
+    load_training_model,
+    lora_parameter_count,
+    max_params_that_fit,
+    memory_profile,
+    merge_check,
+    model_config,
+    parameter_counts,
+    randomize_adapters,
+    run_accumulation_demo,
+    train_steps,
+    weight_bytes,
+    zero_table,
+)
 from ui import charts
 from ui.cache import shared
 from ui.i18n import pick, t

@@ -4,12 +4,34 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.batching_throughput import batch_sweep, gpu_specs, measure_machine, parse_batch_sizes, ridge_point, roofline
-from engine.distillation import distill, distillation_docs, teacher_targets
-from engine.generation import DecodingConfig, generate
-from engine.gptq_awq import PROJECTIONS, calibration_texts, compare_methods, heldout_texts
-from engine.kv_cache import DTYPE_BYTES, kv_bench, kv_calculator, parse_counts, prefill_cache_size
-from engine.quantization import PRECISIONS, eval_texts, quant_bench, relative_to
+from engine.compression import (
+    PRECISIONS,
+    PROJECTIONS,
+    calibration_texts,
+    compare_methods,
+    distill,
+    distillation_docs,
+    eval_texts,
+    heldout_texts,
+    quant_bench,
+    relative_to,
+    teacher_targets,
+)
+from engine.inference import (
+    DTYPE_BYTES,
+    DecodingConfig,
+    batch_sweep,
+    generate,
+    gpu_specs,
+    kv_bench,
+    kv_calculator,
+    measure_machine,
+    parse_batch_sizes,
+    parse_counts,
+    prefill_cache_size,
+    ridge_point,
+    roofline,
+)
 from ui import charts
 from ui.cache import causal_lm, shared
 from ui.i18n import t

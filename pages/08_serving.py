@@ -5,33 +5,32 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from engine.batching import (
-    POLICIES,
-    batched_generate,
-    default_costs,
-    make_workload,
-    measure_costs,
-    real_static_batch,
-    simulate,
-    snapshot,
-)
-from engine.flash_attention import (
-    compare_on_random,
-    flash_block_sizes,
-    measure_sdpa_memory,
-    time_sdpa_backends,
-    traffic_table,
-)
-from engine.paged_attention import (
+from engine.core import Cancelled
+from engine.inference import (
+    COPY_PROMPT,
     PAPER_CITATION,
     PAPER_FIG2,
+    POLICIES,
     allocation_usage,
+    batched_generate,
+    compare_methods,
+    compare_on_random,
+    default_costs,
+    flash_block_sizes,
+    make_workload,
+    measure_costs,
+    measure_sdpa_memory,
     real_kv_check,
+    real_static_batch,
     scenario_steps,
+    simulate,
+    snapshot,
     synthetic_lengths,
+    time_sdpa_backends,
+    toy_experiment,
+    traffic_table,
 )
-from engine.progress import Cancelled
-from engine.relative_positions import (
+from engine.lm import (
     alibi_bias,
     alibi_slopes,
     alibi_weights_by_distance,
@@ -39,9 +38,7 @@ from engine.relative_positions import (
     rope_angle_table,
     rope_unseen_pairs,
 )
-from engine.serving import backend_info
-from engine.serving.load_test import MAX_CONCURRENCY, PROMPTS, run_load_test
-from engine.speculative import COPY_PROMPT, compare_methods, toy_experiment
+from engine.serving import MAX_CONCURRENCY, PROMPTS, backend_info, run_load_test
 from ui import charts, serving_charts
 from ui.cache import causal_lm, shared
 from ui.i18n import t

@@ -5,15 +5,24 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.corpus import load_constitution
-from engine.models.loading import load_sentence_embedder
-from engine.retrieval.bm25 import BM25Index, bm25_scores
-from engine.retrieval.evaluation import DEV_QUESTIONS, load_questions
-from engine.retrieval.search import build_index, fusion_study, index_built, load_index
-from engine.retrieval.tokenizers import get_tokenizer
-from engine.sentence_embeddings import POOLINGS, pooled_embeddings
-from engine.text_vectors import text_vectors
-from engine.word2vec import Word2VecConfig, train_word2vec
+from engine.core import load_constitution
+from engine.models import load_sentence_embedder
+from engine.retrieval import (
+    DEV_QUESTIONS,
+    POOLINGS,
+    BM25Index,
+    Word2VecConfig,
+    bm25_scores,
+    build_index,
+    fusion_study,
+    get_tokenizer,
+    index_built,
+    load_index,
+    load_questions,
+    pooled_embeddings,
+    text_vectors,
+    train_word2vec,
+)
 from ui import charts
 from ui.cache import shared
 from ui.i18n import t
@@ -120,7 +129,7 @@ param("b_k", 5, int)
 st.text_input(t("ch10.query"), key="b_query", max_chars=500)
 st.slider(t("ch10.k"), 1, 10, key="b_k")
 with friendly_errors():
-    from engine.retrieval.search import check_query
+    from engine.retrieval import check_query
 
     query, notes = check_query(st.session_state["b_query"])
     for note in notes:

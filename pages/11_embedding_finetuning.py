@@ -3,15 +3,27 @@
 import pandas as pd
 import streamlit as st
 
-from engine.corpus import load_constitution
-from engine.embedding_training import finetune_mnr, hit_rates, lm_mean_pooled
-from engine.models.loading import load_sentence_embedder
-from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, load_questions
-from engine.retrieval.korean_dense import TrainConfig, synthetic_text_pairs, train_encoder
-from engine.retrieval.rerank import evaluate_pipelines, load_reranker, train_reranker
-from engine.retrieval.search import METHODS, build_index, index_built, load_index
-from engine.retrieval.tokenizers import nearest_morphemes
-from engine.textinput import InputError
+from engine.core import InputError, load_constitution
+from engine.models import load_sentence_embedder
+from engine.retrieval import (
+    DEV_QUESTIONS,
+    METHODS,
+    TEST_QUESTIONS,
+    TrainConfig,
+    build_index,
+    evaluate_pipelines,
+    finetune_mnr,
+    hit_rates,
+    index_built,
+    lm_mean_pooled,
+    load_index,
+    load_questions,
+    load_reranker,
+    nearest_morphemes,
+    synthetic_text_pairs,
+    train_encoder,
+    train_reranker,
+)
 from ui import charts
 from ui.cache import causal_lm, shared
 from ui.i18n import t

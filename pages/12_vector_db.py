@@ -7,19 +7,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine.ann.exact import knn_vs_ann
-from engine.ann.sweep import LIBRARIES, prepare, sweep_library
-from engine.ann.walkthrough import (
+from engine.ann import (
+    LIBRARIES,
     compare_nsw_hnsw,
     corpus_points,
     embed_query,
     insertion_step,
+    knn_vs_ann,
+    prepare,
     search_walkthrough,
+    sweep_library,
     toy_points,
 )
-from engine.models.loading import load_sentence_embedder
-from engine.vectorstore import open_store, reset_collection, store_path
-from engine.vectorstore.embedding import SentenceTransformerEmbedding
+from engine.models import load_sentence_embedder
+from engine.vectorstore import SentenceTransformerEmbedding, open_store, reset_collection, store_path
 from ui import charts_vector_db as charts
 from ui.cache import shared
 from ui.i18n import t

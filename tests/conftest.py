@@ -41,7 +41,7 @@ def base_ko_lm():
 
 @pytest.fixture(scope="session")
 def tokenizers():
-    from engine.tokenization import load_tokenizers
+    from engine.lm.tokenization import load_tokenizers
 
     return load_tokenizers()
 

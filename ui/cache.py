@@ -13,9 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from engine.models.loading import LoadedLM, load_causal_lm
-from engine.progress import ProgressFn
-from engine.tokenization import load_tokenizers
+from engine.core import ProgressFn
+from engine.lm import load_tokenizers
+from engine.models import LoadedLM, load_causal_lm
 
 _values: dict[tuple, Any] = {}
 _locks: dict[tuple, threading.Lock] = {}

@@ -9,8 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.ann.hnsw import LayerTrace
-from engine.ann.walkthrough import GraphPicture
+from engine.ann import GraphPicture, LayerTrace
 
 GREY, ORANGE, RED, GREEN, BLUE = "#c7c7c7", "#ff7f0e", "#d62728", "#2ca02c", "#1f77b4"
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}

@@ -7,8 +7,7 @@ import html
 
 import streamlit as st
 
-from engine import catalog
-from engine.progress import ProgressFn
+from engine.core import ProgressFn, catalog
 from engine.serving import backend_info, ensure_server
 from ui.i18n import LANGS, lang, pick, t
 from ui.state import param
@@ -165,9 +164,9 @@ def progress_callback(bar) -> ProgressFn:
 @contextlib.contextmanager
 def friendly_errors():
     """Turn engine errors into a message on the page instead of a traceback; the app keeps working."""
+    from engine.core import InputError
     from engine.models import ModelUnavailable
     from engine.serving import ModelServerError
-    from engine.textinput import InputError
 
     try:
         yield

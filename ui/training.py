@@ -12,7 +12,7 @@ from collections.abc import Callable
 import plotly.express as px
 import streamlit as st
 
-from engine.training.callbacks import CANCELLED, DIVERGED, FINISHED
+from engine.training import CANCELLED, DIVERGED, FINISHED
 from ui.i18n import t
 from ui.layout import progress_callback
 

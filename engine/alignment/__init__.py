@@ -7,3 +7,40 @@
 - `dpo`     the DPO loss (tested equal to TRL's DPOTrainer) and a DPO run; TRL DPOTrainer + LoRA on `chat`
 - `runs`    PPO vs DPO side by side, reward hacking without the KL penalty, the β sweep
 """
+
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face
+
+_LAZY = {
+    "ChatDPOSettings": "dpo",
+    "RMSettings": "reward",
+    "SFTSettings": "sft",
+    "ToyConfig": "toy",
+    "best_of_n": "reward",
+    "chat_template_view": "sft",
+    "load_instructions": "sft",
+    "load_preferences": "reward",
+    "parse_preferences": "reward",
+    "preferences_text": "reward",
+    "toy_setup": "toy",
+    "train_dpo_chat_fresh": "dpo",
+    "train_reward_model": "reward",
+    "train_sft_chat": "sft",
+}
+__all__ = [
+    "ChatDPOSettings",
+    "RMSettings",
+    "SFTSettings",
+    "ToyConfig",
+    "best_of_n",
+    "chat_template_view",
+    "load_instructions",
+    "load_preferences",
+    "parse_preferences",
+    "preferences_text",
+    "toy_setup",
+    "train_dpo_chat_fresh",
+    "train_reward_model",
+    "train_sft_chat",
+]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

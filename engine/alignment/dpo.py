@@ -171,7 +171,7 @@ def train_dpo_chat(
 
     from engine.alignment.reward import validate_preferences
     from engine.alignment.sft import lora_config
-    from engine.progress import null_progress
+    from engine.core.progress import null_progress
     from engine.training import training_threads, use_cpu
     from engine.training.callbacks import Monitor, quiet_trainer, silence_progress_bars
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from engine.progress import ProgressFn, null_progress
+from engine.core.assets import asset
+from engine.core.progress import ProgressFn, null_progress
 from engine.training import training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
 
-ASSET = Path(__file__).resolve().parents[2] / "assets" / "alignment" / "preferences.yaml"
+ASSET = asset("alignment", "preferences.yaml")
 FIELDS = ("prompt", "chosen", "rejected")
 MAX_PAIRS = 500
 MAX_CHARS = 2000
@@ -242,7 +243,7 @@ def sample_answers(lm_model, lm_tokenizer, prompt: str, n: int, max_new_tokens: 
 def best_of_n(lm_model, lm_tokenizer, rm_model, rm_tokenizer, prompt: str, n: int = 4, max_new_tokens: int = 40,
               temperature: float = 0.9, seed: int = 0) -> list[dict]:  # fmt: skip
     """Rejection sampling: n answers, each scored by the reward model, best first."""
-    from engine.textinput import clean_text
+    from engine.core.textinput import clean_text
 
     prompt = clean_text(prompt, max_chars=1000).text
     with training_threads():

@@ -16,7 +16,7 @@ import torch
 from engine.alignment.dpo import DPOConfig, DPORun
 from engine.alignment.ppo import PPOConfig, PPORun
 from engine.alignment.toy import ToyConfig, ToySetup, evaluate_policy, prompt_ids, sample, score, toy_setup
-from engine.progress import ProgressFn, null_progress
+from engine.core.progress import ProgressFn, null_progress
 from engine.training import training_threads
 from engine.training.callbacks import Diverged, Monitor, RunLog, StopFn, first_last_fifth
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from engine.progress import ProgressFn, null_progress
+from engine.core.assets import asset
+from engine.core.progress import ProgressFn, null_progress
 from engine.training import training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
 
-ASSET = Path(__file__).resolve().parents[2] / "assets" / "alignment" / "instructions.yaml"
+ASSET = asset("alignment", "instructions.yaml")
 
 
 def load_instructions(path: Path | None = None) -> list[dict]:

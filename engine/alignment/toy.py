@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.progress import ProgressFn, null_progress
+from engine.core.progress import ProgressFn, null_progress
 from engine.training import training_threads
 from engine.training.callbacks import Monitor, RunLog, check_finite
 

@@ -4,3 +4,36 @@
 - `hnsw`: NSW and HNSW written from scratch for teaching, with a trace of every layer a search visits.
 - `sweep`: hnswlib / faiss / scratch over M, efConstruction, efSearch, with a memory guard before allocating.
 """
+
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face
+
+_LAZY = {
+    "GraphPicture": "walkthrough",
+    "LIBRARIES": "sweep",
+    "LayerTrace": "hnsw",
+    "compare_nsw_hnsw": "walkthrough",
+    "corpus_points": "walkthrough",
+    "embed_query": "walkthrough",
+    "insertion_step": "walkthrough",
+    "knn_vs_ann": "exact",
+    "prepare": "sweep",
+    "search_walkthrough": "walkthrough",
+    "sweep_library": "sweep",
+    "toy_points": "walkthrough",
+}
+__all__ = [
+    "LIBRARIES",
+    "GraphPicture",
+    "LayerTrace",
+    "compare_nsw_hnsw",
+    "corpus_points",
+    "embed_query",
+    "insertion_step",
+    "knn_vs_ann",
+    "prepare",
+    "search_walkthrough",
+    "sweep_library",
+    "toy_points",
+]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.progress import ProgressFn, null_progress
+from engine.core.progress import ProgressFn, null_progress
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ class HNSW:
             if i % every == 0:
                 progress(i / len(vectors), f"inserted {i:,}/{len(vectors):,}")
                 if should_stop is not None and should_stop():
-                    from engine.progress import Cancelled
+                    from engine.core.progress import Cancelled
 
                     raise Cancelled(f"stopped after {i:,} insertions")
 

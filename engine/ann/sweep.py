@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.ann.exact import exact_knn, make_vectors, recall_at_k
 from engine.ann.memory import LIBRARIES, SweepTooLarge, check_fits
-from engine.progress import Cancelled, ProgressFn, null_progress
+from engine.core.progress import Cancelled, ProgressFn, null_progress
 
 
 @dataclass

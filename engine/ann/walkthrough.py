@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.ann.exact import exact_knn, make_vectors, recall_at_k
 from engine.ann.hnsw import HNSW, NSW, HNSWConfig, InsertTrace, SearchTrace
-from engine.progress import ProgressFn, null_progress
+from engine.core.progress import ProgressFn, null_progress
 
 MAX_POINTS = 2_000  # the step-through redraws every edge: more points make an unreadable picture
 
@@ -168,7 +168,7 @@ def compare_nsw_hnsw(ns: tuple[int, ...] = (250, 1_000, 2_000), dim: int = 2, M:
 
 def corpus_points(model, source: str = "all-MiniLM-L6-v2") -> PointSet:
     """The Constitution's articles embedded by `model` (a sentence-transformers model), unit length."""
-    from engine.corpus import load_constitution
+    from engine.core.corpus import load_constitution
 
     docs = load_constitution()
     vectors = model.encode([d.text for d in docs], normalize_embeddings=True, convert_to_numpy=True,
@@ -179,7 +179,7 @@ def corpus_points(model, source: str = "all-MiniLM-L6-v2") -> PointSet:
 
 def embed_query(model, text: str) -> np.ndarray:
     """A query typed by the learner -> a unit vector (d,) in the same space as `corpus_points`."""
-    from engine.textinput import clean_text
+    from engine.core.textinput import clean_text
 
     cleaned = clean_text(text, max_chars=2_000)  # empty -> InputError with a clear message
     return model.encode([cleaned.text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]

@@ -26,7 +26,7 @@ def _emit(rows: list[dict], as_json: bool) -> None:
 def _setup(args):
     import torch
 
-    from engine.progress import cli_progress, null_progress
+    from engine.core.progress import cli_progress, null_progress
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
@@ -34,7 +34,7 @@ def _setup(args):
 
 
 def cmd_kv_bench(args) -> int:
-    from engine.kv_cache import kv_bench, parse_counts
+    from engine.inference.kv_cache import kv_bench, parse_counts
     from engine.models.loading import load_causal_lm
 
     counts = parse_counts(args.new_tokens)  # bad input fails before the model loads
@@ -48,7 +48,7 @@ def cmd_kv_bench(args) -> int:
 
 
 def cmd_quant_bench(args) -> int:
-    from engine.quantization import PRECISIONS, quant_bench
+    from engine.compression.quantization import PRECISIONS, quant_bench
 
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     unknown = [p for p in precisions if p not in PRECISIONS]
@@ -65,7 +65,7 @@ def cmd_quant_bench(args) -> int:
 
 
 def cmd_batch_bench(args) -> int:
-    from engine.batching_throughput import batch_sweep, parse_batch_sizes
+    from engine.inference.batching_throughput import batch_sweep, parse_batch_sizes
     from engine.models.loading import load_causal_lm
 
     sizes = parse_batch_sizes(args.batch_sizes)
@@ -79,7 +79,7 @@ def cmd_batch_bench(args) -> int:
 
 
 def cmd_decode(args) -> int:
-    from engine.generation import DecodingConfig, generate, validate
+    from engine.inference.generation import DecodingConfig, generate, validate
     from engine.models.loading import load_causal_lm
 
     cfg = DecodingConfig(strategy=args.strategy, max_new_tokens=args.max_tokens, temperature=args.temperature,
@@ -98,7 +98,7 @@ def cmd_decode(args) -> int:
 
 
 def cmd_layer_quant(args) -> int:
-    from engine.gptq_awq import calibration_texts, compare_methods, heldout_texts
+    from engine.compression.gptq_awq import calibration_texts, compare_methods, heldout_texts
     from engine.models.loading import load_causal_lm
 
     progress = _setup(args)
@@ -113,7 +113,7 @@ def cmd_layer_quant(args) -> int:
 
 
 def cmd_distill(args) -> int:
-    from engine.distillation import distill
+    from engine.compression.distillation import distill
     from engine.models.loading import load_causal_lm
 
     progress = _setup(args)

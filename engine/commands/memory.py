@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.progress import cli_progress
+from engine.core.progress import cli_progress
 
 
 def _lora(args):
-    from engine.lora import LoraSpec
-    from engine.memory.profile import parse_list
+    from engine.training.lora import LoraSpec
+    from engine.training.memory.profile import parse_list
 
     return LoraSpec(
         r=args.lora_r, alpha=args.lora_alpha, targets=tuple(parse_list(args.lora_targets)), dropout=args.lora_dropout
@@ -23,14 +23,14 @@ def _lora(args):
 
 
 def _quant(args):
-    from engine.lora import QuantSpec
+    from engine.training.lora import QuantSpec
 
     return QuantSpec(quant_type=args.quant_type, double_quant=args.double_quant)
 
 
 def _print_row(row, as_json: bool) -> None:
-    from engine.memory.estimate import COMPONENTS
-    from engine.memory.profile import gib
+    from engine.training.memory.estimate import COMPONENTS
+    from engine.training.memory.profile import gib
 
     if as_json:
         print(json.dumps(row.as_dict(), ensure_ascii=False), flush=True)
@@ -54,7 +54,7 @@ def _print_row(row, as_json: bool) -> None:
 
 
 def cmd_memory(args) -> int:
-    from engine.memory.profile import estimate_rows, memory_profile, parse_list
+    from engine.training.memory.profile import estimate_rows, memory_profile, parse_list
 
     modes = parse_list(args.mode)
     batches = parse_list(args.batch, int)
@@ -99,7 +99,7 @@ def cmd_memory(args) -> int:
 
 
 def cmd_zero(args) -> int:
-    from engine.memory.zero import zero_table
+    from engine.training.memory.zero import zero_table
 
     for z in zero_table(int(args.params), args.gpus, args.k):
         row = z.as_dict()
@@ -114,7 +114,7 @@ def cmd_zero(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from engine.finetune import dummy_batch, load_training_model, train_steps
+    from engine.training.finetune import dummy_batch, load_training_model, train_steps
 
     progress = (lambda *_: None) if args.json else cli_progress
     model = load_training_model(args.model, args.mode, _lora(args), _quant(args), args.checkpointing)

@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-from engine.progress import cli_progress
+from engine.core.progress import cli_progress
 
 
 def _quiet(*_):
@@ -43,8 +43,8 @@ def _queries(args) -> list[str]:
 
 
 def cmd_search(args) -> int:
+    from engine.core.textinput import InputError
     from engine.retrieval.search import check_query
-    from engine.textinput import InputError
 
     queries = _queries(args)
     checked = []  # bad queries are answered before the index is loaded

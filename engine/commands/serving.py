@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from engine.progress import Cancelled, cli_progress
+from engine.core.progress import Cancelled, cli_progress
 
 
 def _ints(text: str) -> list[int]:
@@ -63,8 +63,8 @@ def cmd_serve_bench(args) -> int:
 
 def cmd_spec_bench(args) -> int:
     _threads(args)
+    from engine.inference.speculative import COPY_PROMPT, compare_methods
     from engine.models.loading import load_causal_lm
-    from engine.speculative import COPY_PROMPT, compare_methods
 
     lm = load_causal_lm("chat", _progress(args))
     rows = compare_methods(lm, args.prompt or COPY_PROMPT, max_new_tokens=args.max_tokens, k=args.k,
@@ -79,7 +79,7 @@ def cmd_sdpa_bench(args) -> int:
     _threads(args)
     import torch
 
-    from engine.flash_attention import measure_sdpa_memory, time_sdpa_backends
+    from engine.inference.flash_attention import measure_sdpa_memory, time_sdpa_backends
 
     rows = time_sdpa_backends(args.lengths, heads=args.heads, D=args.head_dim, causal=not args.no_causal,
                               repeats=args.repeats, include_scratch=not args.no_scratch,
@@ -93,7 +93,7 @@ def cmd_sdpa_bench(args) -> int:
 
 
 def cmd_paged_waste(args) -> int:
-    from engine.paged_attention import PAPER_FIG2, allocation_usage, synthetic_lengths
+    from engine.inference.paged_attention import PAPER_FIG2, allocation_usage, synthetic_lengths
 
     reqs = synthetic_lengths(args.requests, args.trace, args.max_len, seed=args.seed)
     rows = allocation_usage(reqs, args.max_len, args.block_size)
@@ -107,7 +107,7 @@ def cmd_paged_waste(args) -> int:
 
 def cmd_batch_sim(args) -> int:
     _threads(args)
-    from engine.batching import POLICIES, default_costs, make_workload, measure_costs, simulate
+    from engine.inference.batching import POLICIES, default_costs, make_workload, measure_costs, simulate
 
     if args.measure:
         from engine.models.loading import load_causal_lm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.progress import cli_progress, null_progress
+from engine.core.progress import cli_progress, null_progress
 
 
 def _int_list(text: str) -> list[int]:

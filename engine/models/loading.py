@@ -16,9 +16,9 @@ from pathlib import Path
 
 from transformers.utils import logging as hf_logging
 
-from engine.config import get_settings
+from engine.core.config import get_settings
+from engine.core.progress import ProgressFn, null_progress
 from engine.models.registry import ROLES, SHA256, ModelUnavailable, ResolvedModel, resolve
-from engine.progress import ProgressFn, null_progress
 
 # Loading shows our own progress (a callback); transformers' tqdm bars would only clutter CLI and logs.
 hf_logging.disable_progress_bar()

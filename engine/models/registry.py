@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import get_settings
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.progress import ProgressFn, null_progress
 
 
 class ModelUnavailable(RuntimeError):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import get_settings
-from engine.corpus import Doc
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.corpus import Doc
+from engine.core.progress import ProgressFn, null_progress
 
 Encoder = Callable[[list[str]], np.ndarray]
 

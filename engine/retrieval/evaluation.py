@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from engine.catalog import ROOT
+from engine.core.assets import asset
 
-DEV_QUESTIONS = ROOT / "assets" / "constitution_dev_questions.yaml"
-TEST_QUESTIONS = ROOT / "assets" / "constitution_test_questions.yaml"
-TRAIN_QUESTIONS = ROOT / "assets" / "constitution_train_questions.yaml"  # training data (document expansion)
+DEV_QUESTIONS = asset("constitution_dev_questions.yaml")
+TEST_QUESTIONS = asset("constitution_test_questions.yaml")
+TRAIN_QUESTIONS = asset("constitution_train_questions.yaml")  # training data (document expansion)
 
 
 @dataclass(frozen=True)

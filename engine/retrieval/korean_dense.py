@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import get_settings
-from engine.corpus import Doc
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.corpus import Doc
+from engine.core.progress import ProgressFn, null_progress
 from engine.retrieval.kiwi_vectors import Morph, MorphemeVectors, content_morphs, kiwi, kiwi_version
 
 # Generic question frames (not taken from any evaluation question): they teach the model that the words a

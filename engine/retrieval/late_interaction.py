@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import get_settings
-from engine.corpus import Doc
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.corpus import Doc
+from engine.core.progress import ProgressFn, null_progress
 from engine.retrieval.hybrid import minmax
 
 MODEL_ROLE = "base-ko"  # Gemma-3-270M, packaged offline (engine/models/registry.py)

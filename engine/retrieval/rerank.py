@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import get_settings
-from engine.corpus import Doc
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.corpus import Doc
+from engine.core.progress import ProgressFn, null_progress
 from engine.retrieval.hybrid import minmax
 from engine.retrieval.korean_dense import corpus_hash
 

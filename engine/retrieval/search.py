@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import get_settings
-from engine.corpus import Doc, load_corpus
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.corpus import Doc, load_corpus
+from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError, clean_text
 from engine.retrieval.bm25 import BM25Index
 from engine.retrieval.dense import DenseIndex
 from engine.retrieval.evaluation import (
@@ -48,7 +49,6 @@ from engine.retrieval.hybrid import choose_alpha, convex, ranks_from_scores, rrf
 from engine.retrieval.korean_dense import KoreanEncoder, TrainConfig, corpus_hash, encoder_path, load_or_train
 from engine.retrieval.late_interaction import LateInteractionReranker
 from engine.retrieval.tokenizers import kiwi_content, whitespace_tokens
-from engine.textinput import InputError, clean_text
 
 METHODS = ("bm25", "dense", "hybrid", "rerank")
 MAX_QUERY_CHARS = 500  # a question, not a document: longer input is refused with a message

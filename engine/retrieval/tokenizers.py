@@ -58,14 +58,14 @@ _kiwi_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def kiwi():
-    from engine.tokenization import load_kiwi
+    from engine.lm.tokenization import load_kiwi
 
     return load_kiwi()
 
 
 def nearest_morphemes(word: str, top_n: int = 8) -> list[tuple[str, float]]:
     """("form/TAG", cosine) of the morphemes nearest `word` in Kiwi's CoNg embeddings; InputError if there is none."""
-    from engine.textinput import InputError
+    from engine.core.textinput import InputError
 
     word = word.strip()
     if not word:

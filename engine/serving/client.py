@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import openai
 
-from engine.config import get_settings
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.progress import ProgressFn, null_progress
 from engine.serving import llama_server
 
 MAX_TOKENS_LIMIT = 2048

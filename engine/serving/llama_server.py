@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from engine.config import get_settings
-from engine.progress import ProgressFn, null_progress
+from engine.core.config import get_settings
+from engine.core.progress import ProgressFn, null_progress
 
 MODEL_ALIAS = "smollm2-135m-instruct"
 START_TIMEOUT_S = 90.0

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from engine.progress import Cancelled, ProgressFn, null_progress
+from engine.core.progress import Cancelled, ProgressFn, null_progress
 from engine.serving.client import MAX_TOKENS_LIMIT, Endpoint, ModelServerError, resolve_endpoint
 from engine.serving.llama_server import healthy
 

@@ -1,18 +1,21 @@
-"""Training helpers shared by the chapters that train something (ch.3 classifier, ch.4 alignment).
+"""Training, chapters 3 and 5, and the helpers every chapter that trains shares.
 
-`callbacks` is the one place that turns a training step into progress, metric rows, cancellation and divergence
-checks — for plain PyTorch loops and for 🤗 Trainer-based ones (Trainer, SFTTrainer, RewardTrainer, DPOTrainer).
+- `hf_basics`, `classifier`: a Korean dataset, tokenizer and model the 🤗 way; Trainer vs a plain loop.
+- `finetune`, `lora`: full / LoRA / QLoRA training steps, adapters, merging (bitsandbytes on CPU).
+- `checkpointing`, `grad_accumulation`: activation checkpointing and gradient accumulation, measured.
+- `memory/`: training memory estimated from the shape vs measured from the tensors; ZeRO; the book's figures.
+- `callbacks`: the one place that turns a training step into progress, metric rows, cancellation and divergence
+  checks — for plain PyTorch loops and for 🤗 Trainer-based ones (Trainer, SFTTrainer, RewardTrainer, DPOTrainer).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 
 
 def train_device() -> str:
     """Where in-process training runs: the LLMLAB_DEVICE setting (cuda when available, else cpu)."""
-    from engine.config import get_settings
+    from engine.core.config import get_settings
 
     return get_settings().device
 
@@ -31,10 +34,94 @@ def training_threads(n: int | None = None):
     """
     import torch
 
-    want = n or int(os.environ.get("LLMLAB_TRAIN_THREADS", "1"))
+    from engine.core.config import get_settings
+
+    want = n or get_settings().train_threads
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, want))
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face  # noqa: E402
+
+_LAZY = {
+    "CANCELLED": "callbacks",
+    "COMPONENTS": "memory.estimate",
+    "ClassifierConfig": "classifier",
+    "DIVERGED": "callbacks",
+    "FINISHED": "callbacks",
+    "LLAMA_LINEARS": "lora",
+    "LoraSpec": "lora",
+    "MODES": "memory.estimate",
+    "ModelShape": "memory.estimate",
+    "QuantSpec": "lora",
+    "STAGE_NAMES": "memory.zero",
+    "available_memory_bytes": "memory.profile",
+    "book_comparison": "memory.book",
+    "book_reference": "memory.book",
+    "classify": "classifier",
+    "compare_checkpointing": "checkpointing",
+    "compare_loops": "classifier",
+    "count_parameters": "memory.estimate",
+    "dataset_overview": "hf_basics",
+    "dummy_batch": "finetune",
+    "estimate_rows": "memory.profile",
+    "estimated_weight_bytes": "memory.estimate:weight_bytes",
+    "load_training_model": "finetune",
+    "lora_parameter_count": "memory.estimate",
+    "max_params_that_fit": "memory.zero",
+    "memory_profile": "memory.profile",
+    "merge_check": "lora",
+    "model_config": "finetune",
+    "padded_batch": "hf_basics",
+    "parameter_counts": "lora",
+    "randomize_adapters": "lora",
+    "roundtrip_check": "classifier",
+    "run_accumulation_demo": "grad_accumulation",
+    "train_steps": "finetune",
+    "weight_bytes": "memory.accounting",
+    "zero_table": "memory.zero",
+}
+__all__ = [
+    "CANCELLED",
+    "COMPONENTS",
+    "DIVERGED",
+    "FINISHED",
+    "LLAMA_LINEARS",
+    "MODES",
+    "STAGE_NAMES",
+    "ClassifierConfig",
+    "LoraSpec",
+    "ModelShape",
+    "QuantSpec",
+    "available_memory_bytes",
+    "book_comparison",
+    "book_reference",
+    "classify",
+    "compare_checkpointing",
+    "compare_loops",
+    "count_parameters",
+    "dataset_overview",
+    "dummy_batch",
+    "estimate_rows",
+    "estimated_weight_bytes",
+    "load_training_model",
+    "lora_parameter_count",
+    "max_params_that_fit",
+    "memory_profile",
+    "merge_check",
+    "model_config",
+    "padded_batch",
+    "parameter_counts",
+    "randomize_adapters",
+    "roundtrip_check",
+    "run_accumulation_demo",
+    "train_steps",
+    "weight_bytes",
+    "zero_table",
+]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from engine.progress import Cancelled, ProgressFn, null_progress
+from engine.core.progress import Cancelled, ProgressFn, null_progress
 
 RowFn = Callable[[dict], None]
 StopFn = Callable[[], bool]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from engine.hf_basics import build_dataset, train_tokenizer
-from engine.progress import ProgressFn, null_progress
+from engine.core.progress import ProgressFn, null_progress
 from engine.training import train_device, training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
+from engine.training.hf_basics import build_dataset, train_tokenizer
 
 
 @dataclass

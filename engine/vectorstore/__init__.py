@@ -6,6 +6,8 @@
 - `store`: `DocumentStore`, the CRUD + query API the page and the CLI use, and `open_store`.
 """
 
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face
 from engine.vectorstore.store import (
     DocumentStore,
     DuplicateId,
@@ -18,14 +20,19 @@ from engine.vectorstore.store import (
     store_path,
 )
 
+_LAZY = {
+    "SentenceTransformerEmbedding": "embedding",
+}
 __all__ = [
     "DocumentStore",
     "DuplicateId",
     "Hit",
     "MissingId",
+    "SentenceTransformerEmbedding",
     "StoreCorrupted",
     "StoreError",
     "open_store",
     "reset_collection",
     "store_path",
 ]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

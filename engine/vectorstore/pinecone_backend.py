@@ -7,17 +7,19 @@ only when a key exists (tests/engine/test_vector_store.py says so when it skips)
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any
+
+from engine.core.config import get_settings
 
 
 def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
     """A PineconeVectorStore on serverless index `llmlab-<collection>` (created on first use, cosine metric)."""
     from engine.vectorstore.errors import StoreError
 
-    key = os.environ.get("PINECONE_API_KEY")
+    settings = get_settings()
+    key = settings.pinecone_api_key
     if not key:
         raise StoreError("PINECONE_API_KEY is not set; the local store needs no key")
     try:
@@ -29,8 +31,7 @@ def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
     name = re.sub(r"[^a-z0-9-]", "-", f"llmlab-{collection}".lower())[:45]
     client = Pinecone(api_key=key)
     if name not in client.list_indexes().names():
-        spec = ServerlessSpec(cloud=os.environ.get("PINECONE_CLOUD", "aws"),
-                              region=os.environ.get("PINECONE_REGION", "us-east-1"))  # fmt: skip
+        spec = ServerlessSpec(cloud=settings.pinecone_cloud, region=settings.pinecone_region)
         client.create_index(name=name, dimension=dim, metric="cosine", spec=spec)
         for _ in range(60):  # a new serverless index takes a few seconds to become ready
             if client.describe_index(name).status.get("ready"):

@@ -13,7 +13,6 @@ and raises a `StoreError` with a message for the learner, so a bad request never
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -25,9 +24,9 @@ from llama_index.core import VectorStoreIndex
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
-from engine.config import get_settings
-from engine.progress import ProgressFn, null_progress
-from engine.textinput import InputError, clean_text
+from engine.core.config import get_settings
+from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError, clean_text
 from engine.vectorstore.embedding import SentenceTransformerEmbedding, disable_llamaindex_llm
 from engine.vectorstore.errors import DuplicateId, MissingId, StoreCorrupted, StoreError
 from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedError
@@ -122,8 +121,8 @@ class DocumentStore:
             self.index.delete_nodes([node_id_for(doc_id)])
 
     def load_corpus(self, replace: bool = False, progress: ProgressFn = null_progress) -> int:
-        """The Constitution (engine.corpus), one document per article; existing ids are skipped unless replace."""
-        from engine.corpus import load_constitution
+        """The Constitution (engine.core.corpus), one document per article; existing ids are skipped unless replace."""
+        from engine.core.corpus import load_constitution
 
         docs = load_constitution()
         records = [Record(d.doc_id, d.text, corpus_metadata(d)) for d in docs]
@@ -285,7 +284,7 @@ def _check_collection(collection: str) -> str:
 def open_store(collection: str = "constitution", backend: str | None = None, embed_model: Any = None) -> DocumentStore:
     """The local sqlite store (default), or Pinecone when PINECONE_API_KEY is set (or backend="pinecone")."""
     _check_collection(collection)
-    backend = backend or ("pinecone" if os.environ.get("PINECONE_API_KEY") else "local")
+    backend = backend or ("pinecone" if get_settings().pinecone_api_key else "local")
     embed_model = embed_model or SentenceTransformerEmbedding()
     if backend == "local":
         path = store_path(collection)

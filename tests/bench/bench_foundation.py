@@ -106,7 +106,7 @@ def _text_10k() -> str:
 
 
 def bench_tokenizers() -> list[dict]:
-    from engine.tokenization import compare_tokenizers, load_tokenizers
+    from engine.lm.tokenization import compare_tokenizers, load_tokenizers
 
     text = _text_10k()[:10_000]
     tokenizers = load_tokenizers()
@@ -119,7 +119,7 @@ def bench_tokenizers() -> list[dict]:
 
 
 def bench_heatmap() -> list[dict]:
-    from engine.attention_maps import model_attention
+    from engine.lm.attention_maps import model_attention
     from engine.models.loading import load_causal_lm
 
     rows = []

@@ -25,7 +25,7 @@ def _row(bench: str, metric: str, value, unit: str, goal: str, ok: bool) -> dict
 
 
 def bench_kv(lm) -> list[dict]:
-    from engine.kv_cache import kv_bench
+    from engine.inference.kv_cache import kv_bench
 
     rows = []
     for r in kv_bench(lm, KV_COUNTS):
@@ -42,7 +42,7 @@ def bench_kv(lm) -> list[dict]:
 
 
 def bench_quant() -> list[dict]:
-    from engine.quantization import quant_bench, relative_to
+    from engine.compression.quantization import quant_bench, relative_to
 
     results = quant_bench()
     rows = []
@@ -63,7 +63,7 @@ def bench_quant() -> list[dict]:
 
 
 def bench_layer_quant(lm) -> list[dict]:
-    from engine.gptq_awq import calibration_texts, compare_methods, heldout_texts
+    from engine.compression.gptq_awq import calibration_texts, compare_methods, heldout_texts
 
     r = compare_methods(lm, calibration_texts(), heldout_texts(), layer=5, projection="q_proj", bits=4)
     e = r.errors
@@ -79,7 +79,7 @@ def bench_layer_quant(lm) -> list[dict]:
 def bench_distillation(lm) -> list[dict]:
     import time
 
-    from engine.distillation import distill
+    from engine.compression.distillation import distill
 
     start = time.perf_counter()
     r = distill(lm)

@@ -26,7 +26,7 @@ def _row(metric: str, value: float, unit: str, goal: str | None = None, ok: bool
 
 
 def bench_breakdown(source: str = "chat") -> list[dict]:
-    from engine.memory.profile import memory_profile
+    from engine.training.memory.profile import memory_profile
 
     rows = []
     result = memory_profile(source, list(MODES), list(BATCHES), seq_len=SEQ_LEN)
@@ -78,7 +78,7 @@ def bench_breakdown(source: str = "chat") -> list[dict]:
 
 
 def bench_accumulation() -> list[dict]:
-    from engine.grad_accumulation import run_accumulation_demo
+    from engine.training.grad_accumulation import run_accumulation_demo
 
     rows = []
     for dtype in ("float64", "float32"):
@@ -97,7 +97,7 @@ def bench_accumulation() -> list[dict]:
 
 
 def bench_checkpointing(source: str = "chat") -> list[dict]:
-    from engine.checkpointing import compare_checkpointing
+    from engine.training.checkpointing import compare_checkpointing
 
     r = compare_checkpointing(source, "full", batch=1, seq_len=64)
     off, on = r.runs

@@ -39,7 +39,7 @@ def bench_load_test() -> list[dict]:
 def bench_flash() -> list[dict]:
     import torch.nn.functional as F
 
-    from engine.flash_attention import flash_attention, time_sdpa_backends, traffic_table
+    from engine.inference.flash_attention import flash_attention, time_sdpa_backends, traffic_table
 
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, 9, 512, 64, generator=g) for _ in range(3))
@@ -62,7 +62,7 @@ def bench_flash() -> list[dict]:
 
 
 def bench_paged() -> list[dict]:
-    from engine.paged_attention import PAPER_FIG2, allocation_usage, synthetic_lengths
+    from engine.inference.paged_attention import PAPER_FIG2, allocation_usage, synthetic_lengths
 
     usage = {r["policy"]: r for r in allocation_usage(synthetic_lengths(1000, "ShareGPT", seed=0), 2048, 16)}
     paged, mx = usage["paged (block 16)"], usage["contiguous (Max)"]
@@ -75,8 +75,8 @@ def bench_paged() -> list[dict]:
 
 
 def bench_speculative() -> list[dict]:
+    from engine.inference.speculative import compare_methods
     from engine.models.loading import load_causal_lm
-    from engine.speculative import compare_methods
 
     rows = []
     for r in compare_methods(load_causal_lm("chat"), max_new_tokens=48, k=4, exit_layers=24, repeats=3):
@@ -89,7 +89,7 @@ def bench_speculative() -> list[dict]:
 
 
 def bench_batching() -> list[dict]:
-    from engine.batching import make_workload, measure_costs, simulate
+    from engine.inference.batching import make_workload, measure_costs, simulate
     from engine.models.loading import load_causal_lm
 
     cost = measure_costs(load_causal_lm("chat"), prompt_lens=(16, 64), batch_sizes=(1, 4, 8), repeats=3)

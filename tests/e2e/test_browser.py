@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import catalog
+from engine.core import catalog
 from tests.e2e._browser import CHROMIUM, RUN_TIMEOUT_S, assert_clean, screenshot, wait_idle
 from ui.i18n import LANGS, strings
 

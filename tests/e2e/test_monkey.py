@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
-from engine import catalog
+from engine.core import catalog
 from tests.e2e._browser import BUSY, CHROMIUM, EXCEPTION, ROOT, RUN_TIMEOUT_S, SHOTS, wait_idle
 from ui.i18n import LANGS
 

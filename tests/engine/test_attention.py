@@ -1,4 +1,4 @@
-"""engine.attention checked against the PyTorch originals it re-implements."""
+"""engine.lm.attention checked against the PyTorch originals it re-implements."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.attention import (
+from engine.lm.attention import (
     BlockConfig,
     LayerNorm,
     MultiHeadAttention,

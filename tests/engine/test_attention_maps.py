@@ -1,11 +1,11 @@
-"""engine.attention_maps.model_attention: attention weights of a real model."""
+"""engine.lm.attention_maps.model_attention: attention weights of a real model."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.attention_maps import MAX_TOKENS, model_attention
+from engine.lm.attention_maps import MAX_TOKENS, model_attention
 
 TEXT = "the cat sat on the mat"
 

@@ -1,11 +1,11 @@
-"""engine.batching: the batching simulation's bookkeeping, the policies' defining behaviour, and the real
+"""engine.inference.batching: the batching simulation's bookkeeping, the policies' defining behaviour, and the real
 measurements (cost model, padded batch, offline batched generation) on `chat`."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.batching import (
+from engine.inference.batching import (
     POLICIES,
     CostModel,
     Request,

@@ -1,10 +1,11 @@
-"""engine.batching_throughput: the roofline arithmetic, left padding, and batched greedy = one-by-one greedy."""
+"""engine.inference.batching_throughput: roofline arithmetic, left padding, batched greedy = one-by-one greedy."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.batching_throughput import (
+from engine.core.textinput import InputError
+from engine.inference.batching_throughput import (
     batch_prompts,
     batch_sweep,
     batched_greedy,
@@ -16,8 +17,7 @@ from engine.batching_throughput import (
     ridge_point,
     roofline,
 )
-from engine.kv_cache import greedy_with_cache
-from engine.textinput import InputError
+from engine.inference.kv_cache import greedy_with_cache
 
 
 def test_intensity_grows_with_batch():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from engine.corpus import load_constitution
+from engine.core.corpus import load_constitution
 from engine.retrieval.bm25 import BM25Index, bm25_scores, fit_bm25
 from engine.retrieval.evaluation import DEV_QUESTIONS, load_questions
 from engine.retrieval.tokenizers import kiwi_content, whitespace_tokens

@@ -1,4 +1,4 @@
-"""engine.catalog: every live chapter has a page, ko/en lessons with the catalog's sections, real code refs."""
+"""engine.core.catalog: every live chapter has a page, ko/en lessons with the catalog's sections, real code refs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import re
 
 import pytest
 
-from engine.catalog import LANGS, LESSONS, ROOT, chapter, lesson_text, live_chapters, load_catalog, quiz, resolve_code
+from engine.core.catalog import (
+    LANGS,
+    LESSONS,
+    ROOT,
+    chapter,
+    lesson_text,
+    live_chapters,
+    load_catalog,
+    quiz,
+    resolve_code,
+)
 
 LIVE = live_chapters()
 IDS = [c.id for c in LIVE]

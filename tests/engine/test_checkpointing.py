@@ -1,12 +1,12 @@
-"""engine.checkpointing: activation memory down, same gradients, time measured (never asserted)."""
+"""engine.training.checkpointing: activation memory down, same gradients, time measured (never asserted)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.checkpointing import compare_checkpointing
-from engine.lora import LoraSpec
-from engine.progress import Cancelled
+from engine.core.progress import Cancelled
+from engine.training.checkpointing import compare_checkpointing
+from engine.training.lora import LoraSpec
 from tests.engine._ch05_models import save_tiny
 
 

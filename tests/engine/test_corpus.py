@@ -1,11 +1,11 @@
-"""engine/corpus.py: the Constitution split into articles, and a learner's own file with clear errors."""
+"""engine/core/corpus.py: the Constitution split into articles, and a learner's own file with clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.corpus import decode_text_file, load_constitution, load_kobill, load_text_file
-from engine.textinput import InputError
+from engine.core.corpus import decode_text_file, load_constitution, load_kobill, load_text_file
+from engine.core.textinput import InputError
 
 
 def test_constitution_ids_and_count():

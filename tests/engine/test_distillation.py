@@ -1,4 +1,4 @@
-"""engine.distillation: the KD loss, and a soft-label student that beats its hard-label twin on unseen essays."""
+"""engine.compression.distillation: the KD loss; a soft-label student beats its hard-label twin on unseen essays."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.distillation import (
+from engine.compression.distillation import (
     TinyStudent,
     contexts,
     corpus,
@@ -16,7 +16,7 @@ from engine.distillation import (
     teacher_targets,
     train_students,
 )
-from engine.textinput import InputError
+from engine.core.textinput import InputError
 
 
 def test_contexts_pad_the_start():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.corpus import load_constitution
-from engine.embedding_training import finetune_mnr
+from engine.core.corpus import load_constitution
 from engine.models.loading import load_sentence_embedder
+from engine.retrieval.embedding_training import finetune_mnr
 from engine.retrieval.evaluation import Question
 
 

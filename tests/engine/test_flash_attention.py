@@ -1,4 +1,4 @@
-"""engine.flash_attention: tiled attention with an online softmax equals standard attention, and the memory
+"""engine.inference.flash_attention: tiled attention with an online softmax equals standard attention, and the memory
 traffic each algorithm counts while it runs equals the paper's closed-form analysis."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.attention import scaled_dot_product_attention as scratch_sdpa
-from engine.flash_attention import (
+from engine.inference.flash_attention import (
     Traffic,
     compare_on_random,
     flash_attention,
@@ -19,6 +18,7 @@ from engine.flash_attention import (
     traffic_formula,
     traffic_table,
 )
+from engine.lm.attention import scaled_dot_product_attention as scratch_sdpa
 
 SHAPES = [(1, 1, 1), (7, 7, 3), (64, 64, 16), (50, 80, 16), (80, 50, 16), (129, 129, 32)]  # (T, S, block)
 
@@ -111,7 +111,7 @@ def test_bad_input():
 def test_sdpa_backends_are_timed_and_agree():
     rows = time_sdpa_backends([64], heads=2, D=16, repeats=1)
     names = {r["implementation"] for r in rows}
-    assert "engine.attention (scratch)" in names and "flash_attention (scratch, tiled)" in names
+    assert "engine.lm.attention (scratch)" in names and "flash_attention (scratch, tiled)" in names
     assert any(n.startswith("torch SDPA") for n in names)
     assert all(r["ms"] is None or r["ms"] > 0 for r in rows)
 

@@ -1,4 +1,4 @@
-"""engine.generation: from-scratch decoding equals transformers (filters on the same logits, greedy and beam
+"""engine.inference.generation: from-scratch decoding equals transformers (filters on the same logits, greedy and beam
 search token for token), and bad settings give learner-readable errors."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from engine.generation import (
+from engine.core.textinput import InputError
+from engine.inference.generation import (
     DecodingConfig,
     apply_repetition_penalty,
     apply_temperature,
@@ -17,7 +18,6 @@ from engine.generation import (
     top_p_filter,
     validate,
 )
-from engine.textinput import InputError
 
 PROMPT = "Write one sentence about the sea."
 

@@ -1,4 +1,4 @@
-"""engine.gptq_awq: on a real layer of `chat`, error-compensating (GPTQ) and activation-aware (AWQ) 4-bit
+"""engine.compression.gptq_awq: on a real layer of `chat`, error-compensating (GPTQ) and activation-aware (AWQ) 4-bit
 quantization beat round-to-nearest on held-out tokens; the quantizer itself behaves."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.gptq_awq import (
+from engine.compression.gptq_awq import (
     awq,
     calibration_texts,
     compare_methods,
@@ -18,7 +18,7 @@ from engine.gptq_awq import (
     relative_output_error,
     rtn,
 )
-from engine.textinput import InputError
+from engine.core.textinput import InputError
 
 
 def test_rtn_uses_at_most_2_pow_bits_levels_per_row():

@@ -1,12 +1,12 @@
-"""engine.grad_accumulation: 4 micro-batches of 2 with loss scaling give batch 8's gradient within 1e-6."""
+"""engine.training.grad_accumulation: 4 micro-batches of 2 with loss scaling give batch 8's gradient within 1e-6."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.finetune import dummy_batch, load_training_model
-from engine.grad_accumulation import accumulated_gradients, compare_accumulation, run_accumulation_demo
+from engine.training.finetune import dummy_batch, load_training_model
+from engine.training.grad_accumulation import accumulated_gradients, compare_accumulation, run_accumulation_demo
 from tests.engine._ch05_models import save_tiny
 
 

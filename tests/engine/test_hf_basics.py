@@ -1,4 +1,4 @@
-"""engine.hf_basics: the Constitution-paragraph dataset, its WordPiece tokenizer, padding and attention masks."""
+"""engine.training.hf_basics: the Constitution-paragraph dataset, its WordPiece tokenizer, padding, attention masks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from engine.hf_basics import (
+from engine.training.hf_basics import (
     SPECIAL_TOKENS,
     build_dataset,
     chapter_counts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.corpus import load_constitution
+from engine.core.corpus import load_constitution
 from engine.retrieval.bm25 import BM25Index
 from engine.retrieval.evaluation import DEV_QUESTIONS, load_questions, metrics
 from engine.retrieval.hybrid import choose_alpha, convex, minmax, ranks_from_scores, rrf

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.corpus import load_constitution
+from engine.core.corpus import load_constitution
 from engine.retrieval.kiwi_vectors import MorphemeVectors, content_morphs
 from engine.retrieval.korean_dense import KoreanEncoder, TrainConfig, train_encoder
 from engine.retrieval.tokenizers import kiwi

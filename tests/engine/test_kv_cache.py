@@ -1,11 +1,12 @@
-"""engine.kv_cache: the real cache's bytes equal the formula exactly; cached and uncached decoding agree."""
+"""engine.inference.kv_cache: the real cache's bytes equal the formula exactly; cached and uncached decoding agree."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.kv_cache import (
+from engine.core.textinput import InputError
+from engine.inference.kv_cache import (
     greedy_with_cache,
     greedy_without_cache,
     kv_bench,
@@ -17,7 +18,6 @@ from engine.kv_cache import (
     reference_models,
     shape_of,
 )
-from engine.textinput import InputError
 
 
 def test_formula_by_hand():

@@ -1,11 +1,12 @@
-"""engine.language_model: the next-token distribution of a real model, choosing from it, and repeating."""
+"""engine.lm.language_model: the next-token distribution of a real model, choosing from it, and repeating."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.language_model import (
+from engine.core.textinput import InputError
+from engine.lm.language_model import (
     MAX_PROMPT_TOKENS,
     MAX_TOP_K,
     choose_token,
@@ -14,7 +15,6 @@ from engine.language_model import (
     next_token_distribution,
     visible,
 )
-from engine.textinput import InputError
 
 PROMPT = "The capital of France is"
 

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from engine.corpus import Doc
+from engine.core.corpus import Doc
 from engine.retrieval.late_interaction import (
     AdapterConfig,
     LateInteractionReranker,

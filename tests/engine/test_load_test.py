@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.progress import Cancelled
+from engine.core.progress import Cancelled
 from engine.serving import ModelServerError, chat, ensure_server, server_status
 from engine.serving.load_test import MAX_CONCURRENCY, check_load_test_args, run_load_test
 from tests.engine._server import own_llama_server

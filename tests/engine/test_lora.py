@@ -1,15 +1,15 @@
-"""engine.lora / engine.finetune: adapters, merge equality, QLoRA on CPU, a few steps, NaN and cancel handling."""
+"""engine.training.lora and .finetune: adapters, merge equality, QLoRA on CPU, a few steps, NaN and cancel."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.finetune import dummy_batch, load_training_model, model_config, train_steps
-from engine.lora import LoraSpec, QuantSpec, merge_check, parameter_counts, randomize_adapters
-from engine.memory.accounting import weight_bytes
-from engine.memory.estimate import ModelShape, count_parameters, lora_parameter_count
-from engine.progress import Cancelled
+from engine.core.progress import Cancelled
+from engine.training.finetune import dummy_batch, load_training_model, model_config, train_steps
+from engine.training.lora import LoraSpec, QuantSpec, merge_check, parameter_counts, randomize_adapters
+from engine.training.memory.accounting import weight_bytes
+from engine.training.memory.estimate import ModelShape, count_parameters, lora_parameter_count
 from tests.engine._ch05_models import save_tiny
 
 

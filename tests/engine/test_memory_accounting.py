@@ -1,10 +1,10 @@
-"""engine.memory.accounting: storages counted once (views, tied weights), parameters are not activations."""
+"""engine.training.memory.accounting: storages counted once (views, tied weights), parameters are not activations."""
 
 from __future__ import annotations
 
 import torch
 
-from engine.memory.accounting import (
+from engine.training.memory.accounting import (
     ActivationMeter,
     CudaMeter,
     StorageCounter,

@@ -1,12 +1,12 @@
-"""engine.memory.estimate: the formulas equal the exact tensor accounting of a real step, byte for byte."""
+"""engine.training.memory.estimate: the formulas equal the exact tensor accounting of a real step, byte for byte."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.finetune import dummy_batch, load_training_model, make_optimizer, model_config
-from engine.lora import LoraSpec, QuantSpec
-from engine.memory.estimate import (
+from engine.training.finetune import dummy_batch, load_training_model, make_optimizer, model_config
+from engine.training.lora import LoraSpec, QuantSpec
+from engine.training.memory.estimate import (
     ModelShape,
     activation_bytes,
     count_parameters,
@@ -14,7 +14,7 @@ from engine.memory.estimate import (
     four_bit_bytes,
     korthikanti_activation_bytes,
 )
-from engine.memory.measure import measure_step
+from engine.training.memory.measure import measure_step
 from tests.engine._ch05_models import save_tiny
 
 ALL = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

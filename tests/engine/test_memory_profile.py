@@ -1,11 +1,12 @@
-"""engine.memory.profile: estimate vs measurement per setting, refusals before loading, cancel keeps rows."""
+"""engine.training.memory.profile: estimate vs measurement per setting, refusals before loading, cancel keeps rows."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.memory.estimate import Breakdown
-from engine.memory.profile import (
+from engine.core.progress import Cancelled
+from engine.training.memory.estimate import Breakdown
+from engine.training.memory.profile import (
     MemoryRefused,
     available_memory_bytes,
     check_fits,
@@ -13,7 +14,6 @@ from engine.memory.profile import (
     memory_profile,
     parse_list,
 )
-from engine.progress import Cancelled
 from tests.engine._ch05_models import save_tiny
 
 

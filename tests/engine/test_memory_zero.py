@@ -1,10 +1,10 @@
-"""engine.memory.zero: the ZeRO paper's Figure 1 example (Ψ = 7.5B, N = 64, K = 12)."""
+"""engine.training.memory.zero: the ZeRO paper's Figure 1 example (Ψ = 7.5B, N = 64, K = 12)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.memory.zero import max_params_that_fit, zero_per_gpu, zero_table
+from engine.training.memory.zero import max_params_that_fit, zero_per_gpu, zero_table
 
 
 def test_paper_example():

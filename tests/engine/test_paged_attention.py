@@ -1,4 +1,4 @@
-"""engine.paged_attention: block-manager invariants under random operations, copy-on-write, swapping, the
+"""engine.inference.paged_attention: block-manager invariants under random operations, copy-on-write, swapping, the
 usage comparison against contiguous allocation, and attention through a block table == contiguous attention."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.paged_attention import (
+from engine.inference.paged_attention import (
     PAPER_FIG2,
     BlockManager,
     OutOfBlocks,

@@ -1,4 +1,4 @@
-"""engine.positions: known values, the RoPE relative-position property, and Hugging Face Llama parity."""
+"""engine.lm.positions: known values, the RoPE relative-position property, and Hugging Face Llama parity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine.positions import (
+from engine.lm.positions import (
     apply_rope,
     learned_positions,
     relative_distance_similarity,

@@ -1,4 +1,4 @@
-"""engine.quantization: bitsandbytes on CPU, memory measured from the real tensors, perplexity on fixed texts."""
+"""engine.compression.quantization: bitsandbytes on CPU, memory from the real tensors, perplexity on fixed texts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.quantization import (
+from engine.compression.quantization import (
     PRECISIONS,
     PrecisionResult,
     eval_texts,
@@ -17,7 +17,7 @@ from engine.quantization import (
     quantization_config,
     relative_to,
 )
-from engine.textinput import InputError
+from engine.core.textinput import InputError
 
 
 def test_texts_ship_with_sources():

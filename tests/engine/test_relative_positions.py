@@ -1,4 +1,4 @@
-"""engine.relative_positions: ALiBi slopes and biases, RoPE angles beyond the training length, and the measured
+"""engine.lm.relative_positions: ALiBi slopes and biases, RoPE angles beyond the training length, and the measured
 perplexity of `chat` when positions are shifted (unchanged: RoPE sees only distances) or stretched (worse)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from engine.relative_positions import (
+from engine.lm.relative_positions import (
     alibi_bias,
     alibi_slopes,
     alibi_weights_by_distance,

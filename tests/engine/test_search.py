@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.core.textinput import InputError
 from engine.retrieval.search import MAX_QUERY_CHARS, check_query
-from engine.textinput import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,7 +133,7 @@ def test_training_questions_stay_apart_from_evaluation():
     held-out question: no exact match, difflib ratio < 0.7 to any, < 0.6 to one about the same article."""
     import difflib
 
-    from engine.corpus import load_corpus
+    from engine.core.corpus import load_corpus
     from engine.retrieval.evaluation import DEV_QUESTIONS, TEST_QUESTIONS, TRAIN_QUESTIONS, load_questions
 
     train = load_questions(TRAIN_QUESTIONS)

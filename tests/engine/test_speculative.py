@@ -1,4 +1,4 @@
-"""engine.speculative: the accept/reject rule preserves the target distribution (chi-square, fixed seeds), and
+"""engine.inference.speculative: the accept/reject rule preserves the target distribution (chi-square, fixed seeds), and
 greedy speculative decoding on the real `chat` model equals plain greedy decoding token for token."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.speculative import (
+from engine.inference.speculative import (
     EarlyExitDrafter,
     PromptLookupDrafter,
     accept_reject,

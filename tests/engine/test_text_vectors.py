@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.corpus import load_constitution
-from engine.sentence_embeddings import pool
-from engine.text_vectors import text_vectors
-from engine.textinput import InputError
-from engine.word2vec import Word2VecConfig, train_word2vec
+from engine.core.corpus import load_constitution
+from engine.core.textinput import InputError
+from engine.retrieval.sentence_embeddings import pool
+from engine.retrieval.text_vectors import text_vectors
+from engine.retrieval.word2vec import Word2VecConfig, train_word2vec
 
 
 def test_one_hot_bow_tfidf():

@@ -1,4 +1,4 @@
-"""engine.textinput.clean_text: the bounds every demo puts on typed text."""
+"""engine.core.textinput.clean_text: the bounds every demo puts on typed text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from engine.textinput import DEFAULT_MAX_CHARS, CleanText, InputError, clean_text
+from engine.core.textinput import DEFAULT_MAX_CHARS, CleanText, InputError, clean_text
 
 
 @pytest.mark.parametrize("text", ["", None, "   ", "\n\t \n", "\x00\x01\x7f"])

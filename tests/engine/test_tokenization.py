@@ -1,4 +1,4 @@
-"""engine.tokenization: one text, four real tokenizers (no mocks)."""
+"""engine.lm.tokenization: one text, four real tokenizers (no mocks)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 import pytest
 from kiwipiepy import Kiwi
 
-from engine.textinput import InputError
-from engine.tokenization import MAX_CHARS, MAX_SHOWN_TOKENS, TOKENIZERS, compare_tokenizers, token_cost, tokenize_one
+from engine.core.textinput import InputError
+from engine.lm.tokenization import MAX_CHARS, MAX_SHOWN_TOKENS, TOKENIZERS, compare_tokenizers, token_cost, tokenize_one
 
 BPE, SP, WP, KIWI = list(TOKENIZERS)
 HF = (BPE, SP, WP)

@@ -8,7 +8,7 @@ import tempfile
 import pytest
 import torch
 
-from engine.progress import Cancelled
+from engine.core.progress import Cancelled
 from engine.training.callbacks import (
     CANCELLED,
     DIVERGED,

@@ -24,7 +24,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
 )
 
-from engine.textinput import InputError
+from engine.core.textinput import InputError
 from engine.vectorstore import (
     DuplicateId,
     MissingId,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import catalog
+from engine.core import catalog
 from ui.i18n import LANGS, strings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import catalog
+from engine.core import catalog
 from ui.i18n import LANGS, STRINGS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ _EXPANSIONS = {
     "ch1.strategy_{s}": ["greedy", "sample"],
     "ch2.pos_{k}": ["sinusoidal", "learned", "rope"],
     "ch2.notice_pos_{kind}": ["sinusoidal", "learned", "rope"],
-    "ch2.mask_{mk}": "engine.attention:MASK_KINDS",
+    "ch2.mask_{mk}": "engine.lm.attention:MASK_KINDS",
 }
 
 

@@ -1,0 +1,23 @@
+"""What every area shares: settings, progress and cancellation, input checks, asset paths, the catalog, corpora.
+
+- `config`: the one settings object (`get_settings()`), read from LLMLAB_* and the other documented variables.
+- `progress`: `ProgressFn`, `Cancelled`, and the CLI's progress printer.
+- `textinput`: bounds and messages for text a learner types (`InputError`, `clean_text`, list parsing).
+- `assets`: where the repository's `assets/` and `lessons/` are.
+- `catalog`: lessons/catalog.yaml — chapters, sections, lesson text, quizzes, "show the code" references.
+- `corpus`: the Korean documents that ship with the app (the Constitution from the konlpy wheel).
+- `faces`: the lazy package faces every area uses.
+"""
+
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face
+
+_LAZY = {
+    "Cancelled": "progress",
+    "InputError": "textinput",
+    "ProgressFn": "progress",
+    "get_settings": "config",
+    "load_constitution": "corpus",
+}
+__all__ = ["Cancelled", "InputError", "ProgressFn", "get_settings", "load_constitution"]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

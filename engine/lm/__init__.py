@@ -1,0 +1,66 @@
+"""Language models from the inside, chapters 1-2 (and the position methods of chapter 8).
+
+- `tokenization`: four real tokenizers side by side, and what a text costs in tokens.
+- `token_embeddings`, `positions`, `relative_positions`: token vectors, absolute and relative positions (RoPE, ALiBi).
+- `attention`, `attention_lab`: attention from scratch, step by step (equal to torch SDPA), encoder/decoder masks.
+- `attention_maps`: attention weights of a real model.
+- `language_model`: next-token distributions and step-by-step generation on the packaged models.
+- `scale`: the GPT scale story from published figures.
+"""
+
+# The face: what pages and other areas use, and where it lives (imported on first use).
+from engine.core.faces import lazy_face
+
+_LAZY = {
+    "MASK_KINDS": "attention",
+    "alibi_bias": "relative_positions",
+    "alibi_slopes": "relative_positions",
+    "alibi_weights_by_distance": "relative_positions",
+    "attention_walkthrough": "attention_lab",
+    "choose_token": "language_model",
+    "compare_tokenizers": "tokenization",
+    "embedding_lookup": "token_embeddings",
+    "generate_steps": "language_model",
+    "gpt_scale": "scale",
+    "learned_positions": "positions",
+    "load_tokenizers": "tokenization",
+    "mask_pattern": "attention",
+    "mlm_vs_clm_example": "attention",
+    "model_attention": "attention_maps",
+    "next_token_distribution": "language_model",
+    "position_scaling_perplexity": "relative_positions",
+    "relative_distance_similarity": "positions",
+    "rope_angle_table": "relative_positions",
+    "rope_relative_similarity": "positions",
+    "rope_rotation_angles": "positions",
+    "rope_unseen_pairs": "relative_positions",
+    "sinusoidal_positions": "positions",
+    "token_cost": "tokenization",
+}
+__all__ = [
+    "MASK_KINDS",
+    "alibi_bias",
+    "alibi_slopes",
+    "alibi_weights_by_distance",
+    "attention_walkthrough",
+    "choose_token",
+    "compare_tokenizers",
+    "embedding_lookup",
+    "generate_steps",
+    "gpt_scale",
+    "learned_positions",
+    "load_tokenizers",
+    "mask_pattern",
+    "mlm_vs_clm_example",
+    "model_attention",
+    "next_token_distribution",
+    "position_scaling_perplexity",
+    "relative_distance_similarity",
+    "rope_angle_table",
+    "rope_relative_similarity",
+    "rope_rotation_angles",
+    "rope_unseen_pairs",
+    "sinusoidal_positions",
+    "token_cost",
+]
+__getattr__ = lazy_face(__name__, globals(), _LAZY)

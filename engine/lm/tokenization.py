@@ -1,0 +1,95 @@
+"""Chapter 2: one text, four tokenizers — byte-level BPE, SentencePiece, WordPiece and Kiwi morphemes.
+
+The same sentence costs very different numbers of tokens, and a byte-level BPE trained mostly on English cuts
+Hangul syllables into pieces that are not even valid UTF-8 on their own (shown as �).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import clean_text
+
+MAX_CHARS = 100_000  # tokenizing this much with all four stays around a second on 2 cores
+MAX_SHOWN_TOKENS = 2_000  # tokens listed per tokenizer; counts always cover the whole text
+
+TOKENIZERS = {
+    # name: (model role or None for Kiwi, algorithm)
+    "SmolLM2 (byte-level BPE)": ("chat", "byte-level BPE"),
+    "Gemma-3 (SentencePiece)": ("base-ko", "SentencePiece BPE"),
+    "MiniLM (WordPiece)": ("embed", "WordPiece, uncased"),
+    "Kiwi (morphemes)": (None, "Korean morpheme analyzer"),
+}
+
+
+@dataclass
+class Tokenized:
+    name: str
+    algorithm: str
+    tokens: list[str]  # raw vocabulary entries (or form/TAG for Kiwi), at most MAX_SHOWN_TOKENS
+    pieces: list[str]  # each token decoded on its own: what it stands for in the text
+    ids: list[int | None]
+    count: int  # over the whole text, special tokens excluded
+    chars_per_token: float
+    seconds: float
+    vocab_size: int | None
+
+
+def load_kiwi():
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    kiwi.tokenize("워밍업")  # the first call builds Kiwi's internal tables (~1.5 s); pay it while loading
+    return kiwi
+
+
+def load_tokenizers(progress: ProgressFn = null_progress) -> dict[str, object]:
+    from engine.models.loading import load_tokenizer
+
+    out = {}
+    for i, (name, (role, _)) in enumerate(TOKENIZERS.items()):
+        progress(i / len(TOKENIZERS), f"loading {name}")
+        out[name] = load_tokenizer(role) if role else load_kiwi()
+    progress(1.0, "tokenizers ready")
+    return out
+
+
+def tokenize_one(name: str, tokenizer, text: str) -> Tokenized:
+    start = time.perf_counter()
+    algorithm = TOKENIZERS.get(name, (None, "?"))[1]
+    if hasattr(tokenizer, "analyze") and hasattr(tokenizer, "tokenize") and not hasattr(tokenizer, "encode"):
+        morphs = tokenizer.tokenize(text)
+        count = len(morphs)
+        shown = morphs[:MAX_SHOWN_TOKENS]
+        tokens = [f"{m.form}/{m.tag}" for m in shown]
+        pieces = [m.form for m in shown]
+        ids: list[int | None] = [None] * len(shown)
+        vocab = None
+    else:
+        all_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        count = len(all_ids)
+        ids = list(all_ids[:MAX_SHOWN_TOKENS])
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        pieces = [tokenizer.decode([i]) for i in ids]
+        vocab = len(tokenizer)
+    seconds = time.perf_counter() - start
+    return Tokenized(name, algorithm, tokens, pieces, ids, count, len(text) / max(count, 1), seconds, vocab)
+
+
+def compare_tokenizers(text: str, tokenizers: dict[str, object]) -> tuple[list[Tokenized], str | None]:
+    """Tokenize `text` with every tokenizer. Returns the results and a note if the text was cut or cleaned."""
+    cleaned = clean_text(text, max_chars=MAX_CHARS)
+    return [tokenize_one(n, t, cleaned.text) for n, t in tokenizers.items()], cleaned.note
+
+
+def token_cost(pairs: list[dict[str, str]], tokenizers: dict[str, object]) -> list[dict]:
+    """Tokens needed for the same meaning in Korean and English, per tokenizer (rows for a grouped bar chart)."""
+    rows = []
+    for name, tok in tokenizers.items():
+        for lang in ("ko", "en"):
+            text = "\n".join(p[lang] for p in pairs)
+            n = tokenize_one(name, tok, text).count
+            rows.append({"tokenizer": name, "lang": lang, "tokens": n, "chars": len(text)})
+    return rows
