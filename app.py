@@ -20,9 +20,8 @@ layout.sidebar()
 
 home = st.Page(str(ROOT / "pages" / "00_home.py"), title=t("home.nav"), icon=":material/home:", default=True)
 chapters = [
-    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug)
-    for c in catalog.live_chapters()
-]  # fmt: skip
+    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in catalog.live_chapters()
+]
 page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters})
 page.run()
 state.sync()

@@ -32,9 +32,13 @@ def cmd_models(args) -> int:
         row = {"role": role}
         try:
             resolved = resolve(role, cli_progress if not args.json else lambda *_: None)
-            row.update(source=resolved.source, model_id=resolved.model_id,
-                       path=str(resolved.path) if resolved.path else None,
-                       sha256_ok=resolved.sha256_ok, bytes=resolved.bytes)  # fmt: skip
+            row.update(
+                source=resolved.source,
+                model_id=resolved.model_id,
+                path=str(resolved.path) if resolved.path else None,
+                sha256_ok=resolved.sha256_ok,
+                bytes=resolved.bytes,
+            )
             if not args.no_load:
                 loader = load_sentence_embedder if resolved.spec.kind == "sentence-embedding" else load_causal_lm
                 loader(role)  # first load may convert; the reported time is the warm load below
@@ -77,8 +81,10 @@ def cmd_tokenize(args) -> int:
         name = next(n for n, (role, _) in TOKENIZERS.items() if role == args.model)
         tok = load_tokenizer(args.model)
     r = tokenize_one(name, tok, cleaned.text)
-    _print({"model": args.model, "tokens": r.tokens, "ids": r.ids, "count": r.count,
-            "truncated": cleaned.truncated}, args.json)  # fmt: skip
+    _print(
+        {"model": args.model, "tokens": r.tokens, "ids": r.ids, "count": r.count, "truncated": cleaned.truncated},
+        args.json,
+    )
     return 0
 
 
@@ -88,9 +94,17 @@ def cmd_attention(args) -> int:
 
     lm = load_causal_lm(args.model, cli_progress if not args.json else lambda *_: None)
     am = model_attention(lm, args.text, args.layer, None if args.head < 0 else args.head)
-    _print({"model": args.model, "layer": am.layer, "head": am.head, "tokens": am.tokens,
+    _print(
+        {
+            "model": args.model,
+            "layer": am.layer,
+            "head": am.head,
+            "tokens": am.tokens,
             "matrix": [[round(x, 6) for x in row] for row in am.matrix],
-            "truncated_tokens": am.truncated_tokens}, args.json)  # fmt: skip
+            "truncated_tokens": am.truncated_tokens,
+        },
+        args.json,
+    )
     return 0
 
 

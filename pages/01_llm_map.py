@@ -30,14 +30,23 @@ with right:
     st.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="lm_role")
     st.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="lm_temp", help=t("ch1.temp_help"))
     st.slider(t("ch1.top_k"), 1, 50, key="lm_topk")
-    st.toggle(t("ch1.chat_template"), key="lm_template", help=t("ch1.chat_template_help"),
-              disabled=st.session_state["lm_role"] != "chat")  # fmt: skip
+    st.toggle(
+        t("ch1.chat_template"),
+        key="lm_template",
+        help=t("ch1.chat_template_help"),
+        disabled=st.session_state["lm_role"] != "chat",
+    )
 
 with friendly_errors():
     lm = causal_lm(st.session_state["lm_role"], t("common.loading_model"))
     use_template = st.session_state["lm_template"] and st.session_state["lm_role"] == "chat"
-    dist = next_token_distribution(lm, st.session_state["lm_prompt"], temperature=st.session_state["lm_temp"],
-                                   top_k=st.session_state["lm_topk"], use_chat_template=use_template)  # fmt: skip
+    dist = next_token_distribution(
+        lm,
+        st.session_state["lm_prompt"],
+        temperature=st.session_state["lm_temp"],
+        top_k=st.session_state["lm_topk"],
+        use_chat_template=use_template,
+    )
     for note in dist.notes:
         truncation_note(note)
     c1, c2 = st.columns([3, 1])
@@ -45,17 +54,26 @@ with friendly_errors():
     c2.metric(t("ch1.entropy"), f"{dist.entropy_bits:.2f} bits")
     c2.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
 
-    strategy = c2.radio(t("ch1.strategy"), ["greedy", "sample"], key="lm_strategy", horizontal=True,
-                        format_func=lambda s: t(f"ch1.strategy_{s}"))  # fmt: skip
+    strategy = c2.radio(
+        t("ch1.strategy"),
+        ["greedy", "sample"],
+        key="lm_strategy",
+        horizontal=True,
+        format_func=lambda s: t(f"ch1.strategy_{s}"),
+    )
     with c2:
         rng_seed = seed("lm_seed")
     choice = choose_token(dist, strategy, rng_seed)
     pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
     c1.plotly_chart(
-        charts.prob_bars([c.label for c in dist.candidates], [c.prob for c in dist.candidates],
-                         t("ch1.dist_title"), highlight=pick_index),
+        charts.prob_bars(
+            [c.label for c in dist.candidates],
+            [c.prob for c in dist.candidates],
+            t("ch1.dist_title"),
+            highlight=pick_index,
+        ),
         width="stretch",
-    )  # fmt: skip
+    )
 
     def _append(piece: str) -> None:
         st.session_state["lm_prompt"] = st.session_state["lm_prompt"] + piece
@@ -65,16 +83,32 @@ with friendly_errors():
     with st.expander(t("ch1.run_steps")):
         n_steps = st.slider(t("ch1.steps"), 1, 32, 8, key="lm_steps")
         if st.button(t("ch1.generate"), key="lm_generate"):
-            steps = generate_steps(lm, st.session_state["lm_prompt"], n_steps, strategy=strategy,
-                                   temperature=st.session_state["lm_temp"], top_k=st.session_state["lm_topk"],
-                                   seed=rng_seed, use_chat_template=use_template)  # fmt: skip
+            steps = generate_steps(
+                lm,
+                st.session_state["lm_prompt"],
+                n_steps,
+                strategy=strategy,
+                temperature=st.session_state["lm_temp"],
+                top_k=st.session_state["lm_topk"],
+                seed=rng_seed,
+                use_chat_template=use_template,
+            )
             st.markdown("**" + t("ch1.generated") + "** " + "".join(c.text for _, c in steps))
             st.dataframe(
-                pd.DataFrame([{"step": i + 1, "token": c.label, "p": round(c.prob, 4),
-                               "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3])}
-                              for i, (d, c) in enumerate(steps)]),
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                pd.DataFrame(
+                    [
+                        {
+                            "step": i + 1,
+                            "token": c.label,
+                            "p": round(c.prob, 4),
+                            "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3]),
+                        }
+                        for i, (d, c) in enumerate(steps)
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
 notice("common.notice", t("ch1.notice_next_token"))
 quiz("01", "next_token")
 
@@ -93,8 +127,12 @@ if question:
     history.append({"role": "user", "content": question})
     st.chat_message("user").write(question)
     with st.chat_message("assistant"), friendly_errors():
-        pieces = stream_chat(history[-8:], max_tokens=st.session_state["chat_max_tokens"],
-                             temperature=st.session_state["chat_temp"], seed=0)  # fmt: skip
+        pieces = stream_chat(
+            history[-8:],
+            max_tokens=st.session_state["chat_max_tokens"],
+            temperature=st.session_state["chat_temp"],
+            seed=0,
+        )
 
         def _visible(stream):
             for piece in stream:

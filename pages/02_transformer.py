@@ -35,9 +35,11 @@ PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e8dff5", "#d7f9f1"]
 
 
 def token_chips(pieces: list[str]) -> str:
-    spans = [f'<span style="background:{PALETTE[i % len(PALETTE)]};padding:1px 2px;margin:1px;border-radius:3px;'
-             f'display:inline-block;color:#111">{html.escape(p).replace(" ", "␣") or "∅"}</span>'
-             for i, p in enumerate(pieces[:400])]  # fmt: skip
+    spans = [
+        f'<span style="background:{PALETTE[i % len(PALETTE)]};padding:1px 2px;margin:1px;border-radius:3px;'
+        f'display:inline-block;color:#111">{html.escape(p).replace(" ", "␣") or "∅"}</span>'
+        for i, p in enumerate(pieces[:400])
+    ]
     return '<div style="line-height:1.9">' + "".join(spans) + "</div>"
 
 
@@ -49,18 +51,33 @@ with friendly_errors():
     toks = tokenizers(t("common.loading_tokenizers"))
     results, note = compare_tokenizers(st.session_state["tok_text"], toks)
     truncation_note(note)
-    st.dataframe(pd.DataFrame([{
-        t("ch2.col_tokenizer"): r.name, t("ch2.col_algorithm"): r.algorithm, t("ch2.col_count"): r.count,
-        t("ch2.col_cpt"): round(r.chars_per_token, 2), t("ch2.col_vocab"): r.vocab_size,
-        "ms": round(r.seconds * 1000, 1)} for r in results]), hide_index=True, width="stretch")  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("ch2.col_tokenizer"): r.name,
+                    t("ch2.col_algorithm"): r.algorithm,
+                    t("ch2.col_count"): r.count,
+                    t("ch2.col_cpt"): round(r.chars_per_token, 2),
+                    t("ch2.col_vocab"): r.vocab_size,
+                    "ms": round(r.seconds * 1000, 1),
+                }
+                for r in results
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
     for r in results:
         with st.expander(f"{r.name} — {r.count} tokens"):
             st.html(token_chips(r.pieces))
-            st.dataframe(pd.DataFrame({"token": r.tokens[:200], "piece": r.pieces[:200], "id": r.ids[:200]}),
-                         hide_index=True, width="stretch")  # fmt: skip
+            st.dataframe(
+                pd.DataFrame({"token": r.tokens[:200], "piece": r.pieces[:200], "id": r.ids[:200]}),
+                hide_index=True,
+                width="stretch",
+            )
     cost = token_cost(PAIRS, toks)
-    st.plotly_chart(charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")),
-                    width="stretch")  # fmt: skip
+    st.plotly_chart(charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")), width="stretch")
 notice("common.notice", t("ch2.notice_tokens"))
 quiz("02", "tokenization")
 
@@ -72,11 +89,21 @@ with friendly_errors():
     emb = embedding_lookup(causal_lm("chat", t("common.loading_model")), st.session_state["emb_text"])
     st.markdown(t("ch2.emb_shape", V=emb.shape[0], C=emb.shape[1]))
     e1, e2 = st.columns([3, 2])
-    e1.dataframe(pd.DataFrame({"token": emb.tokens, "id": emb.ids, "‖E[id]‖": [round(n, 3) for n in emb.norms],
-                               "E[id][:8]": [", ".join(f"{x:+.3f}" for x in v) for v in emb.vectors]}),
-                 hide_index=True, width="stretch")  # fmt: skip
-    e2.plotly_chart(charts.heatmap(emb.cosine, emb.tokens, title=t("ch2.emb_cosine"), colorscale="RdBu", zmid=0.0),
-                    width="stretch")  # fmt: skip
+    e1.dataframe(
+        pd.DataFrame(
+            {
+                "token": emb.tokens,
+                "id": emb.ids,
+                "‖E[id]‖": [round(n, 3) for n in emb.norms],
+                "E[id][:8]": [", ".join(f"{x:+.3f}" for x in v) for v in emb.vectors],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    e2.plotly_chart(
+        charts.heatmap(emb.cosine, emb.tokens, title=t("ch2.emb_cosine"), colorscale="RdBu", zmid=0.0), width="stretch"
+    )
 param("pos_kind", "sinusoidal", str, choices=("sinusoidal", "learned", "rope"))
 param("pos_T", 32, int)
 param("pos_C", 64, int)
@@ -88,19 +115,40 @@ T, C, kind = st.session_state["pos_T"], st.session_state["pos_C"], st.session_st
 if kind == "rope":
     angles = rope_rotation_angles(C, T)  # (T, C/2)
     q1, q2 = st.columns(2)
-    q1.plotly_chart(charts.heatmap(angles.sin().tolist(), [str(i) for i in range(C // 2)], [str(i) for i in range(T)],
-                                   t("ch2.rope_angles"), "RdBu", 0.0), width="stretch")  # fmt: skip
+    q1.plotly_chart(
+        charts.heatmap(
+            angles.sin().tolist(),
+            [str(i) for i in range(C // 2)],
+            [str(i) for i in range(T)],
+            t("ch2.rope_angles"),
+            "RdBu",
+            0.0,
+        ),
+        width="stretch",
+    )
     rel = rope_relative_similarity(C, T)  # (T, T)
-    q2.plotly_chart(charts.heatmap(rel.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
-                                   colorscale="RdBu", zmid=0.0), width="stretch")  # fmt: skip
+    q2.plotly_chart(
+        charts.heatmap(
+            rel.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"), colorscale="RdBu", zmid=0.0
+        ),
+        width="stretch",
+    )
 else:
     pe = sinusoidal_positions(T, C) if kind == "sinusoidal" else learned_positions(T, C, seed=0)
     q1, q2 = st.columns(2)
-    q1.plotly_chart(charts.heatmap(pe.tolist(), [str(i) for i in range(C)], [str(i) for i in range(T)],
-                                   t("ch2.pos_matrix"), "RdBu", 0.0), width="stretch")  # fmt: skip
+    q1.plotly_chart(
+        charts.heatmap(
+            pe.tolist(), [str(i) for i in range(C)], [str(i) for i in range(T)], t("ch2.pos_matrix"), "RdBu", 0.0
+        ),
+        width="stretch",
+    )
     sim = relative_distance_similarity(pe, normalize=True)
-    q2.plotly_chart(charts.heatmap(sim.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"),
-                                   colorscale="RdBu", zmid=0.0), width="stretch")  # fmt: skip
+    q2.plotly_chart(
+        charts.heatmap(
+            sim.tolist(), [str(i) for i in range(T)], title=t("ch2.pos_similarity"), colorscale="RdBu", zmid=0.0
+        ),
+        width="stretch",
+    )
 notice("common.notice", t(f"ch2.notice_pos_{kind}"))
 quiz("02", "positions")
 
@@ -119,8 +167,9 @@ with friendly_errors():
     toks = tokenizers(t("common.loading_tokenizers"))
     kiwi_name = next(n for n in toks if n.startswith("Kiwi"))
     words = [p for p in compare_tokenizers(st.session_state["att_text"], {kiwi_name: toks[kiwi_name]})[0][0].pieces]
-    wt = attention_walkthrough(words, 16, st.session_state["att_heads"], causal=st.session_state["att_causal"],
-                               seed=att_seed)  # fmt: skip
+    wt = attention_walkthrough(
+        words, 16, st.session_state["att_heads"], causal=st.session_state["att_causal"], seed=att_seed
+    )
     if wt.truncated_tokens:
         truncation_note(t("ch2.tokens_cut", n=wt.truncated_tokens))
     s = wt.steps
@@ -128,14 +177,24 @@ with friendly_errors():
     st.dataframe(pd.DataFrame(wt.head_shapes, columns=["step", "shape"]).astype(str), hide_index=True)
     labels = wt.tokens
     b1, b2, b3 = st.columns(3)
-    b1.plotly_chart(charts.heatmap(s["scaled"].tolist(), labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0),
-                    width="stretch")  # fmt: skip
+    b1.plotly_chart(
+        charts.heatmap(s["scaled"].tolist(), labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0), width="stretch"
+    )
     masked = s["masked"].masked_fill(~s["mask"], float("nan"))
-    b2.plotly_chart(charts.heatmap(masked.tolist(), labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0),
-                    width="stretch")  # fmt: skip
+    b2.plotly_chart(
+        charts.heatmap(masked.tolist(), labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0), width="stretch"
+    )
     b3.plotly_chart(charts.heatmap(s["weights"].tolist(), labels, title="③ softmax"), width="stretch")
-    rows = [{"step": name, "shape": str(tuple(v.shape)), "mean": round(float(v.float().mean()), 4),
-             "std": round(float(v.float().std()), 4)} for name, v in wt.block.items() if v.dim() >= 2]  # fmt: skip
+    rows = [
+        {
+            "step": name,
+            "shape": str(tuple(v.shape)),
+            "mean": round(float(v.float().mean()), 4),
+            "std": round(float(v.float().std()), 4),
+        }
+        for name, v in wt.block.items()
+        if v.dim() >= 2
+    ]
     st.markdown(t("ch2.block_steps"))
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 notice("common.notice", t("ch2.notice_attention"))
@@ -150,10 +209,18 @@ for col, mk in zip(cols, MASK_KINDS, strict=True):
     col.caption(t(f"ch2.mask_{mk}"))
 words = st.session_state["att_text"].split()[:12] or ["the", "cat", "sat"]
 ex = mlm_vs_clm_example(words, 0.3, seed=0)
-st.dataframe(pd.DataFrame({"token": ex["tokens"], "MLM input": ex["mlm"]["input"],
-                           "MLM target": [x or "" for x in ex["mlm"]["targets"]],
-                           "CLM target (next)": [*ex["clm"]["targets"], "⟨eos⟩"]}),
-             hide_index=True, width="stretch")  # fmt: skip
+st.dataframe(
+    pd.DataFrame(
+        {
+            "token": ex["tokens"],
+            "MLM input": ex["mlm"]["input"],
+            "MLM target": [x or "" for x in ex["mlm"]["targets"]],
+            "CLM target (next)": [*ex["clm"]["targets"], "⟨eos⟩"],
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+)
 st.caption(t("ch2.predictions", mlm=ex["n_predictions"]["mlm"], clm=ex["n_predictions"]["clm"]))
 notice("common.notice", t("ch2.notice_masks"))
 

@@ -40,18 +40,29 @@ def loss_mask_chips(tokens) -> str:
     spans = []
     for tok in tokens:
         style = "background:#c8e6c9;color:#111" if tok.trained else "background:#eeeeee;color:#777"
-        spans.append(f'<span title="id {tok.token_id}" style="{style};padding:1px 3px;margin:1px;border-radius:3px;'
-                     f'display:inline-block;font-family:monospace">{html.escape(tok.piece) or "∅"}</span>')  # fmt: skip
+        spans.append(
+            f'<span title="id {tok.token_id}" style="{style};padding:1px 3px;margin:1px;border-radius:3px;'
+            f'display:inline-block;font-family:monospace">{html.escape(tok.piece) or "∅"}</span>'
+        )
     return '<div style="line-height:2">' + "".join(spans) + "</div>"
 
 
 def summary_table(logs) -> None:
     rows = []
     for s in runs.summary(logs):
-        rows.append({t("ch04.col_run"): s["run"], t("ch04.col_status"): s["status"], t("ch04.col_steps"): s["steps"],
-                     t("ch04.col_reward_first"): s.get("reward_first"), t("ch04.col_reward_last"): s.get("reward_last"),
-                     t("ch04.col_judge_first"): s.get("judge_first"), t("ch04.col_judge_last"): s.get("judge_last"),
-                     t("ch04.col_kl"): s.get("kl_last"), t("ch04.col_sps"): s.get("seconds_per_step")})  # fmt: skip
+        rows.append(
+            {
+                t("ch04.col_run"): s["run"],
+                t("ch04.col_status"): s["status"],
+                t("ch04.col_steps"): s["steps"],
+                t("ch04.col_reward_first"): s.get("reward_first"),
+                t("ch04.col_reward_last"): s.get("reward_last"),
+                t("ch04.col_judge_first"): s.get("judge_first"),
+                t("ch04.col_judge_last"): s.get("judge_last"),
+                t("ch04.col_kl"): s.get("kl_last"),
+                t("ch04.col_sps"): s.get("seconds_per_step"),
+            }
+        )
     st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
 
 
@@ -69,8 +80,12 @@ param("sft_pair", 0, int, choices=tuple(range(len(pairs_sft))))
 param("sft_steps", 6, int)
 param("sft_lr", 1e-3, float, choices=tuple(LRS))
 param("sft_r", 8, int, choices=(2, 4, 8, 16, 32))
-st.selectbox(t("ch04.pair"), list(range(len(pairs_sft))), key="sft_pair",
-             format_func=lambda i: f"[{pairs_sft[i]['lang']}] {pairs_sft[i]['instruction']}")  # fmt: skip
+st.selectbox(
+    t("ch04.pair"),
+    list(range(len(pairs_sft))),
+    key="sft_pair",
+    format_func=lambda i: f"[{pairs_sft[i]['lang']}] {pairs_sft[i]['instruction']}",
+)
 with friendly_errors():
     bar, report = tr.progress_bar()
     chat_tok = shared(("ch04_chat_tokenizer",), lambda p: load_tokenizer("chat", p), report)
@@ -79,8 +94,14 @@ with friendly_errors():
     text, tokens = chat_template_view(chat_tok, pair["instruction"], pair["response"])
     st.markdown(f"**{t('ch04.template_title')}**")
     st.html(loss_mask_chips(tokens))
-    st.caption(t("ch04.template_counts", total=len(tokens), trained=sum(x.trained for x in tokens),
-                 model="SmolLM2-135M-Instruct"))  # fmt: skip
+    st.caption(
+        t(
+            "ch04.template_counts",
+            total=len(tokens),
+            trained=sum(x.trained for x in tokens),
+            model="SmolLM2-135M-Instruct",
+        )
+    )
     with st.expander(t("ch04.template_text")):
         st.code(text, language="text")
 st.caption(t("ch04.sft_source"))
@@ -95,8 +116,12 @@ if start:
     tr.begin(SFT)
     with friendly_errors():
         bar, report = tr.progress_bar()
-        settings = SFTSettings(steps=st.session_state["sft_steps"], lr=st.session_state["sft_lr"],
-                               lora_r=st.session_state["sft_r"], lora_alpha=2 * st.session_state["sft_r"])  # fmt: skip
+        settings = SFTSettings(
+            steps=st.session_state["sft_steps"],
+            lr=st.session_state["sft_lr"],
+            lora_r=st.session_state["sft_r"],
+            lora_alpha=2 * st.session_state["sft_r"],
+        )
         res = train_sft_chat(settings, progress=report, should_stop=tr.should_stop(SFT), on_row=sft_curves)
         bar.empty()
         tr.end(SFT, res.log.status, res.log.message, res)
@@ -104,12 +129,30 @@ sft_curves.draw()
 tr.show_status(SFT)
 res = tr.result(SFT)
 if res is not None:
-    st.caption(t("ch04.sft_params", trainable=res.trainable_params, total=res.total_params,
-                 pct=100 * res.trainable_params / res.total_params, seconds=res.log.seconds))  # fmt: skip
+    st.caption(
+        t(
+            "ch04.sft_params",
+            trainable=res.trainable_params,
+            total=res.total_params,
+            pct=100 * res.trainable_params / res.total_params,
+            seconds=res.log.seconds,
+        )
+    )
     st.caption(t("ch04.sft_model", device=str(next(res.model.parameters()).device)))
-    st.dataframe(pd.DataFrame([{t("ch04.col_instruction"): q, t("ch04.col_before"): res.before.get(q, ""),
-                                t("ch04.col_after"): res.after.get(q, "")} for q in res.before]),
-                 hide_index=True, width="stretch")  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("ch04.col_instruction"): q,
+                    t("ch04.col_before"): res.before.get(q, ""),
+                    t("ch04.col_after"): res.after.get(q, ""),
+                }
+                for q in res.before
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 notice("common.notice", t("ch04.notice_sft"))
 quiz("04", "sft")
 
@@ -159,10 +202,20 @@ if rm_res is not None:
                 st.session_state["bon_n"],
             )
     if st.session_state.get("ch04_bon"):
-        st.dataframe(pd.DataFrame([{t("ch04.col_rank"): r["rank"], t("ch04.col_reward"): round(r["reward"], 3),
-                                    t("ch04.col_answer"): ("🏆 " if r["best"] else "") + r["answer"]}
-                                   for r in st.session_state["ch04_bon"]]),
-                     hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        t("ch04.col_rank"): r["rank"],
+                        t("ch04.col_reward"): round(r["reward"], 3),
+                        t("ch04.col_answer"): ("🏆 " if r["best"] else "") + r["answer"],
+                    }
+                    for r in st.session_state["ch04_bon"]
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 else:
     st.info(t("ch04.need_rm"))
 if st.button(t("ch04.run_toy_bon"), key="ch04_toy_bon"):
@@ -170,9 +223,15 @@ if st.button(t("ch04.run_toy_bon"), key="ch04_toy_bon"):
         st.session_state["ch04_toy_bon_rows"] = runs.best_of_n()
 if st.session_state.get("ch04_toy_bon_rows"):
     rows = st.session_state["ch04_toy_bon_rows"]
-    long = [{"n": r["n"], "score": r[k], "metric": name} for r in rows
-            for k, name in (("reward_mean", t("ch04.m_reward")), ("judge_mean", t("ch04.m_judge")),
-                            ("kl_bound", "KL = log n − (n−1)/n"))]  # fmt: skip
+    long = [
+        {"n": r["n"], "score": r[k], "metric": name}
+        for r in rows
+        for k, name in (
+            ("reward_mean", t("ch04.m_reward")),
+            ("judge_mean", t("ch04.m_judge")),
+            ("kl_bound", "KL = log n − (n−1)/n"),
+        )
+    ]
     fig = px.line(long, x="n", y="score", color="metric", markers=True, log_x=True, title=t("ch04.bon_curve"))
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     st.plotly_chart(fig, width="stretch")
@@ -196,17 +255,32 @@ with r3:
     race_seed = seed("race_seed")
 RACE = "ch04_race"
 start = tr.controls(RACE, t("ch04.run_race"))
-race_curves = tr.LiveCurves(RACE, [("reward_mean", t("ch04.m_reward")), ("kl", t("ch04.m_kl")),
-                                   ("loss", t("ch04.m_loss")), ("seconds", t("ch04.m_seconds")),
-                                   ("judge_mean", t("ch04.m_judge"))], every=6)  # fmt: skip
+race_curves = tr.LiveCurves(
+    RACE,
+    [
+        ("reward_mean", t("ch04.m_reward")),
+        ("kl", t("ch04.m_kl")),
+        ("loss", t("ch04.m_loss")),
+        ("seconds", t("ch04.m_seconds")),
+        ("judge_mean", t("ch04.m_judge")),
+    ],
+    every=6,
+)
 if start:
     tr.begin(RACE)
     with friendly_errors():
         bar, report = tr.progress_bar()
         beta = st.session_state["race_beta"]
-        logs = runs.race(tuple(methods), st.session_state["race_steps"], race_seed, kl_coef=beta,
-                         beta=max(beta, 1e-3), progress=report, should_stop=tr.should_stop(RACE),
-                         on_row=race_curves)  # fmt: skip
+        logs = runs.race(
+            tuple(methods),
+            st.session_state["race_steps"],
+            race_seed,
+            kl_coef=beta,
+            beta=max(beta, 1e-3),
+            progress=report,
+            should_stop=tr.should_stop(RACE),
+            on_row=race_curves,
+        )
         bar.empty()
         tr.end(RACE, *worst(logs), {"logs": logs, "seed": race_seed})
 race_curves.draw()
@@ -215,8 +289,15 @@ race = tr.result(RACE)
 if race is not None:
     summary_table(race["logs"])
     setup = toy_setup(ToyConfig(seed=race["seed"]))
-    st.caption(t("ch04.toy_ref", reward=setup.ref_stats["reward_mean"], judge=setup.ref_stats["judge_mean"],
-                 pairs=len(setup.pairs), seconds=setup.seconds))  # fmt: skip
+    st.caption(
+        t(
+            "ch04.toy_ref",
+            reward=setup.ref_stats["reward_mean"],
+            judge=setup.ref_stats["judge_mean"],
+            pairs=len(setup.pairs),
+            seconds=setup.seconds,
+        )
+    )
     with st.expander(t("ch04.examples")):
         for name, log in race["logs"].items():
             rows = log.train_rows()
@@ -230,14 +311,20 @@ with st.expander(t("ch04.patient")):
     CHAT = "ch04_chatdpo"
     if prefs is not None:
         start = tr.controls(CHAT, t("ch04.run_chat_dpo"))
-        chat_curves = tr.LiveCurves(CHAT, [("loss", t("ch04.m_loss")), ("margin", t("ch04.m_margin"))],
-                                    color="run", every=1)  # fmt: skip
+        chat_curves = tr.LiveCurves(
+            CHAT, [("loss", t("ch04.m_loss")), ("margin", t("ch04.m_margin"))], color="run", every=1
+        )
         if start:
             tr.begin(CHAT)
             with friendly_errors():
                 bar, report = tr.progress_bar()
-                log, _ = train_dpo_chat_fresh(prefs, ChatDPOSettings(steps=st.session_state["chatdpo_steps"]),
-                                              report, tr.should_stop(CHAT), chat_curves)  # fmt: skip
+                log, _ = train_dpo_chat_fresh(
+                    prefs,
+                    ChatDPOSettings(steps=st.session_state["chatdpo_steps"]),
+                    report,
+                    tr.should_stop(CHAT),
+                    chat_curves,
+                )
                 bar.empty()
                 tr.end(CHAT, log.status, log.message, log)
         chat_curves.draw()
@@ -261,8 +348,14 @@ if start:
     tr.begin(HACK)
     with friendly_errors():
         bar, report = tr.progress_bar()
-        logs = runs.reward_hacking(st.session_state["hack_steps"], hack_seed, (0.0, st.session_state["hack_beta"]),
-                                   report, tr.should_stop(HACK), hack_curves)  # fmt: skip
+        logs = runs.reward_hacking(
+            st.session_state["hack_steps"],
+            hack_seed,
+            (0.0, st.session_state["hack_beta"]),
+            report,
+            tr.should_stop(HACK),
+            hack_curves,
+        )
         bar.empty()
         tr.end(HACK, *worst(logs), {"logs": logs})
 hack_curves.draw()
@@ -272,8 +365,17 @@ if hack is not None:
     summary_table(hack["logs"])
     off = next(iter(runs.summary(hack["logs"])))
     if off.get("steps"):
-        st.markdown("**" + t("ch04.hacking_verdict", r0=off["reward_first"], r1=off["reward_last"],
-                             j0=off["judge_first"], j1=off["judge_last"]) + "**")  # fmt: skip
+        st.markdown(
+            "**"
+            + t(
+                "ch04.hacking_verdict",
+                r0=off["reward_first"],
+                r1=off["reward_last"],
+                j0=off["judge_first"],
+                j1=off["judge_last"],
+            )
+            + "**"
+        )
 notice("common.notice", t("ch04.notice_hacking"))
 quiz("04", "hacking")
 
@@ -290,22 +392,36 @@ st.session_state["sweep_betas"] = ",".join(f"{b:g}" for b in betas)
 w2.slider(t("train.steps"), 20, 300, step=10, key="sweep_steps")
 SWEEP = "ch04_sweep"
 start = tr.controls(SWEEP, t("ch04.run_sweep"))
-sweep_curves = tr.LiveCurves(SWEEP, [("kl", t("ch04.sweep_kl")), ("reward_mean", t("ch04.m_reward"))],
-                             kind="eval", every=1)  # fmt: skip
+sweep_curves = tr.LiveCurves(
+    SWEEP, [("kl", t("ch04.sweep_kl")), ("reward_mean", t("ch04.m_reward"))], kind="eval", every=1
+)
 if start:
     tr.begin(SWEEP)
     with friendly_errors():
         bar, report = tr.progress_bar()
-        points, log = runs.beta_sweep(tuple(sorted(betas)), st.session_state["sweep_steps"], 0, progress=report,
-                                      should_stop=tr.should_stop(SWEEP), on_row=sweep_curves)  # fmt: skip
+        points, log = runs.beta_sweep(
+            tuple(sorted(betas)),
+            st.session_state["sweep_steps"],
+            0,
+            progress=report,
+            should_stop=tr.should_stop(SWEEP),
+            on_row=sweep_curves,
+        )
         bar.empty()
         tr.end(SWEEP, log.status, log.message, points)
 sweep_curves.draw()
 tr.show_status(SWEEP)
 points = tr.result(SWEEP) or [r for r in tr.stored_rows(SWEEP) if r.get("kind") == "eval"]
 if points:
-    fig = px.scatter(points, x="kl", y="reward_mean", color="method", size="step", hover_data=["judge_mean", "step"],
-                     title=t("ch04.sweep_title"))  # fmt: skip
+    fig = px.scatter(
+        points,
+        x="kl",
+        y="reward_mean",
+        color="method",
+        size="step",
+        hover_data=["judge_mean", "step"],
+        title=t("ch04.sweep_title"),
+    )
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     st.plotly_chart(fig, width="stretch")
 notice("common.notice", t("ch04.notice_beta"))

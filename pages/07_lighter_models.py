@@ -106,8 +106,13 @@ param("gen_template", True)
 left, right = st.columns([2, 1])
 with left:
     st.text_area(t("ch07.prompt"), key="gen_prompt", height=90, max_chars=20_000)
-    st.radio(t("ch07.strategy"), ["greedy", "sample", "beam"], key="gen_strategy", horizontal=True,
-             format_func=lambda s: t(f"ch07.strategy_{s}"))  # fmt: skip
+    st.radio(
+        t("ch07.strategy"),
+        ["greedy", "sample", "beam"],
+        key="gen_strategy",
+        horizontal=True,
+        format_func=lambda s: t(f"ch07.strategy_{s}"),
+    )
     st.toggle(t("ch07.chat_template"), key="gen_template")
 with right:
     strategy = st.session_state["gen_strategy"]
@@ -126,22 +131,41 @@ with right:
 if st.button(t("ch07.generate"), key="gen_run", type="primary"):
     with friendly_errors():
         ss = st.session_state
-        cfg = DecodingConfig(strategy, int(ss["gen_max"]), float(ss["gen_temp"]), int(ss["gen_topk"]),
-                             float(ss["gen_topp"]), float(ss["gen_rep"]), int(ss["gen_beams"]),
-                             seed=gen_seed)  # fmt: skip
+        cfg = DecodingConfig(
+            strategy,
+            int(ss["gen_max"]),
+            float(ss["gen_temp"]),
+            int(ss["gen_topk"]),
+            float(ss["gen_topp"]),
+            float(ss["gen_rep"]),
+            int(ss["gen_beams"]),
+            seed=gen_seed,
+        )
         bar = st.progress(0.0)
-        st.session_state["gen_result"] = generate(lm, st.session_state["gen_prompt"], cfg,
-                                                  use_chat_template=st.session_state["gen_template"],
-                                                  progress=progress_callback(bar))  # fmt: skip
+        st.session_state["gen_result"] = generate(
+            lm,
+            st.session_state["gen_prompt"],
+            cfg,
+            use_chat_template=st.session_state["gen_template"],
+            progress=progress_callback(bar),
+        )
         bar.empty()
 result = st.session_state.get("gen_result")
 if result is not None:
     for note in result.notes:
         truncation_note(note)
     st.markdown(f"**{t('ch07.output')}** {result.text}")
-    st.caption(t("ch07.gen_meta", strategy=t(f"ch07.strategy_{result.strategy}"), n=len(result.new_ids),
-                 finish=t(f"ch07.finish_{result.finish}"), s=f"{result.seconds:.1f}", model=MODEL,
-                 device=lm.device))  # fmt: skip
+    st.caption(
+        t(
+            "ch07.gen_meta",
+            strategy=t(f"ch07.strategy_{result.strategy}"),
+            n=len(result.new_ids),
+            finish=t(f"ch07.finish_{result.finish}"),
+            s=f"{result.seconds:.1f}",
+            model=MODEL,
+            device=lm.device,
+        )
+    )
     if result.steps:
         n_steps = len(result.steps)
         if not 1 <= st.session_state.get("gen_step_view", 1) <= n_steps:  # a new, shorter result
@@ -154,19 +178,38 @@ if result is not None:
             cand_rows.append({"token": f"{i + 1}. {c.label}", "p": c.prob_raw, "kind": t("ch07.p_raw")})
             cand_rows.append({"token": f"{i + 1}. {c.label}", "p": c.prob_final, "kind": t("ch07.p_final")})
         c1, c2 = st.columns([3, 1])
-        c1.plotly_chart(charts.grouped_bars(cand_rows, "token", "p", "kind", t("ch07.step_title", i=step.index + 1,
-                        token=step.chosen_label)), width="stretch")  # fmt: skip
+        c1.plotly_chart(
+            charts.grouped_bars(
+                cand_rows, "token", "p", "kind", t("ch07.step_title", i=step.index + 1, token=step.chosen_label)
+            ),
+            width="stretch",
+        )
         c2.metric(t("ch07.chosen"), step.chosen_label)
         c2.metric(t("ch07.kept"), f"{step.kept:,}")
         if step.beams:
             c2.dataframe(pd.DataFrame(step.beams, columns=["beam", "log p"]), hide_index=True)
         with st.expander(t("ch07.all_steps")):
-            st.dataframe(pd.DataFrame([{"step": s.index + 1, "token": s.chosen_label, "kept": s.kept,
-                                        "top-3": " | ".join(f"{c.label} {c.prob_raw:.0%}" for c in s.candidates[:3])}
-                                       for s in result.steps]), hide_index=True, width="stretch")  # fmt: skip
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "step": s.index + 1,
+                            "token": s.chosen_label,
+                            "kept": s.kept,
+                            "top-3": " | ".join(f"{c.label} {c.prob_raw:.0%}" for c in s.candidates[:3]),
+                        }
+                        for s in result.steps
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
         if result.finished_beams:
-            st.dataframe(pd.DataFrame(result.finished_beams, columns=[t("ch07.finished_beam"), "score"]),
-                         hide_index=True, width="stretch")  # fmt: skip
+            st.dataframe(
+                pd.DataFrame(result.finished_beams, columns=[t("ch07.finished_beam"), "score"]),
+                hide_index=True,
+                width="stretch",
+            )
 notice("common.notice", t("ch07.notice_generation"))
 quiz("07", "generation")
 
@@ -182,9 +225,11 @@ with friendly_errors():
     c2.metric(t("ch07.kv_measured"), f"{size.measured_bytes:,} B")
     same = size.measured_bytes == size.formula_bytes
     c3.metric(t("ch07.kv_formula"), f"{size.formula_bytes:,} B", delta=t("ch07.kv_equal" if same else "ch07.kv_differ"))
-    st.latex(rf"2 \cdot {s.layers}\,\text{{layers}} \cdot {s.kv_heads}\,\text{{kv heads}} \cdot {s.head_dim}"
-             rf"\,\text{{head dim}} \cdot {size.tokens}\,\text{{tokens}} \cdot 4\,\text{{bytes}}"
-             rf" = {size.formula_bytes:,}")  # fmt: skip
+    st.latex(
+        rf"2 \cdot {s.layers}\,\text{{layers}} \cdot {s.kv_heads}\,\text{{kv heads}} \cdot {s.head_dim}"
+        rf"\,\text{{head dim}} \cdot {size.tokens}\,\text{{tokens}} \cdot 4\,\text{{bytes}}"
+        rf" = {size.formula_bytes:,}"
+    )
     st.caption(t("ch07.kv_shape", shape=str(size.tensor_shape), dtype=size.dtype, heads=s.heads, kv=s.kv_heads))
 
 st.subheader(t("ch07.kv_sweep"))
@@ -199,12 +244,14 @@ if rows:
     if not complete:
         st.warning(t("ch07.partial"))
     data = [r.as_dict() for r in rows]
-    long = [{"new tokens": r["new_tokens"], "s": r[k], "run": t(f"ch07.{k}")}
-            for r in data for k in ("with_cache_s", "without_cache_s")]  # fmt: skip
+    long = [
+        {"new tokens": r["new_tokens"], "s": r[k], "run": t(f"ch07.{k}")}
+        for r in data
+        for k in ("with_cache_s", "without_cache_s")
+    ]
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.line(long, "new tokens", "s", "run", t("ch07.kv_time_title")), width="stretch")
-    c2.plotly_chart(charts.line(data, "new_tokens", "speedup", None, t("ch07.kv_speedup_title")),
-                    width="stretch")  # fmt: skip
+    c2.plotly_chart(charts.line(data, "new_tokens", "speedup", None, t("ch07.kv_speedup_title")), width="stretch")
     st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
     st.caption(t("common.produced_by", model=MODEL, device=lm.device, source=lm.resolved.source))
 
@@ -217,14 +264,33 @@ c1.slider(t("ch07.kv_calc_tokens"), 1, 131072, key="kv_calc_tokens")
 c2.number_input(t("ch07.kv_calc_batch"), step=1, key="kv_calc_batch")
 c3.selectbox(t("ch07.kv_calc_dtype"), list(DTYPE_BYTES), key="kv_calc_dtype")
 with friendly_errors():
-    calc = kv_calculator(st.session_state["kv_calc_tokens"], int(st.session_state["kv_calc_batch"]),
-                         DTYPE_BYTES[st.session_state["kv_calc_dtype"]])  # fmt: skip
-    st.plotly_chart(px.bar(calc, x="model", y="kv_gib", color="attention", log_y=True, title=t("ch07.kv_calc_title"),
-                           hover_data=["kv_heads", "heads", "layers", "head_dim"]), width="stretch")  # fmt: skip
-    st.dataframe(pd.DataFrame(calc), hide_index=True, width="stretch",
-                 column_config={"kv_gib": st.column_config.NumberColumn(format="%.3f"),
-                                "mha_gib": st.column_config.NumberColumn(format="%.3f"),
-                                "saving_vs_mha": st.column_config.NumberColumn(format="percent")})  # fmt: skip
+    calc = kv_calculator(
+        st.session_state["kv_calc_tokens"],
+        int(st.session_state["kv_calc_batch"]),
+        DTYPE_BYTES[st.session_state["kv_calc_dtype"]],
+    )
+    st.plotly_chart(
+        px.bar(
+            calc,
+            x="model",
+            y="kv_gib",
+            color="attention",
+            log_y=True,
+            title=t("ch07.kv_calc_title"),
+            hover_data=["kv_heads", "heads", "layers", "head_dim"],
+        ),
+        width="stretch",
+    )
+    st.dataframe(
+        pd.DataFrame(calc),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "kv_gib": st.column_config.NumberColumn(format="%.3f"),
+            "mha_gib": st.column_config.NumberColumn(format="%.3f"),
+            "saving_vs_mha": st.column_config.NumberColumn(format="percent"),
+        },
+    )
 notice("common.notice", t("ch07.notice_kv"))
 quiz("07", "kv_cache")
 
@@ -240,11 +306,24 @@ c2.selectbox(t("ch07.bt_params"), ["1B", "7B", "70B"], key="bt_params")
 c3.selectbox(t("ch07.kv_calc_dtype"), list(DTYPE_BYTES), key="bt_dtype")
 gpu = gpus[st.session_state["bt_gpu"]]
 n_params = {"1B": 1e9, "7B": 7e9, "70B": 70e9}[st.session_state["bt_params"]]
-roof = roofline(n_params, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], gpu["peak_tflops"], gpu["bandwidth_tbs"],
-                DTYPE_BYTES[st.session_state["bt_dtype"]])  # fmt: skip
+roof = roofline(
+    n_params,
+    [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    gpu["peak_tflops"],
+    gpu["bandwidth_tbs"],
+    DTYPE_BYTES[st.session_state["bt_dtype"]],
+)
 ridge = ridge_point(gpu["peak_tflops"], gpu["bandwidth_tbs"])
-fig = px.line(roof, x="batch", y="tokens_per_s", log_x=True, log_y=True, markers=True, color="bound",
-              title=t("ch07.bt_roof_title", gpu=gpu["name"], params=st.session_state["bt_params"]))  # fmt: skip
+fig = px.line(
+    roof,
+    x="batch",
+    y="tokens_per_s",
+    log_x=True,
+    log_y=True,
+    markers=True,
+    color="bound",
+    title=t("ch07.bt_roof_title", gpu=gpu["name"], params=st.session_state["bt_params"]),
+)
 st.plotly_chart(fig, width="stretch")
 st.caption(t("ch07.bt_ridge", ridge=f"{ridge:.0f}", source=gpu["source"]))
 
@@ -259,22 +338,35 @@ if st.button(t("ch07.bt_run"), key="bt_run"):
         sizes = parse_batch_sizes(st.session_state["bt_sizes"])
         n_tok = st.session_state["bt_tokens"]
         st.session_state["bt_machine"] = measure_machine(str(lm.device))
-        heavy_run("bt", lambda p, on: batch_sweep(lm, sizes, n_tok, progress=p, on_result=on),
-                  ("ch07_batch", tuple(sizes), n_tok))  # fmt: skip
+        heavy_run(
+            "bt",
+            lambda p, on: batch_sweep(lm, sizes, n_tok, progress=p, on_result=on),
+            ("ch07_batch", tuple(sizes), n_tok),
+        )
 rows, complete = last_rows("bt")
 if rows:
     if not complete:
         st.warning(t("ch07.partial"))
     data = [r.as_dict() for r in rows]
-    long = [{"batch": r["batch"], "tokens/s": r[k], "kind": t(f"ch07.{k}")}
-            for r in data for k in ("tokens_per_s", "per_sequence_tokens_per_s")]  # fmt: skip
-    st.plotly_chart(charts.line(long, "batch", "tokens/s", "kind", t("ch07.bt_measured_title")),
-                    width="stretch")  # fmt: skip
+    long = [
+        {"batch": r["batch"], "tokens/s": r[k], "kind": t(f"ch07.{k}")}
+        for r in data
+        for k in ("tokens_per_s", "per_sequence_tokens_per_s")
+    ]
+    st.plotly_chart(charts.line(long, "batch", "tokens/s", "kind", t("ch07.bt_measured_title")), width="stretch")
     st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
     machine = st.session_state.get("bt_machine")
     if machine is not None:
-        st.caption(t("ch07.bt_machine", gflops=f"{machine.matmul_gflops:.0f}", gbs=f"{machine.copy_gbs:.1f}",
-                     ridge=f"{machine.ridge:.0f}", threads=machine.threads, device=machine.device))  # fmt: skip
+        st.caption(
+            t(
+                "ch07.bt_machine",
+                gflops=f"{machine.matmul_gflops:.0f}",
+                gbs=f"{machine.copy_gbs:.1f}",
+                ridge=f"{machine.ridge:.0f}",
+                threads=machine.threads,
+                device=machine.device,
+            )
+        )
 notice("common.notice", t("ch07.notice_batching"))
 quiz("07", "batching")
 
@@ -294,18 +386,21 @@ if rows:
         st.warning(t("ch07.partial"))
     rel = relative_to(rows)
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(px.bar(rel, x="precision", y="MB", title=t("ch07.q_mem_title"), text_auto=".0f"),
-                    width="stretch")  # fmt: skip
-    c2.plotly_chart(px.bar(rel, x="precision", y="tokens_per_s", title=t("ch07.q_speed_title"), text_auto=".1f"),
-                    width="stretch")  # fmt: skip
-    ppl = [{"precision": r["precision"], "perplexity": r[k], "text": k.removeprefix("perplexity_")}
-           for r in rel for k in ("perplexity_ko", "perplexity_en")]  # fmt: skip
-    c3.plotly_chart(charts.grouped_bars(ppl, "precision", "perplexity", "text", t("ch07.q_ppl_title")),
-                    width="stretch")  # fmt: skip
+    c1.plotly_chart(px.bar(rel, x="precision", y="MB", title=t("ch07.q_mem_title"), text_auto=".0f"), width="stretch")
+    c2.plotly_chart(
+        px.bar(rel, x="precision", y="tokens_per_s", title=t("ch07.q_speed_title"), text_auto=".1f"), width="stretch"
+    )
+    ppl = [
+        {"precision": r["precision"], "perplexity": r[k], "text": k.removeprefix("perplexity_")}
+        for r in rel
+        for k in ("perplexity_ko", "perplexity_en")
+    ]
+    c3.plotly_chart(charts.grouped_bars(ppl, "precision", "perplexity", "text", t("ch07.q_ppl_title")), width="stretch")
     st.dataframe(pd.DataFrame(rel), hide_index=True, width="stretch")
     st.markdown("**" + t("ch07.q_answers") + "**")
-    st.dataframe(pd.DataFrame([{"precision": r.precision, "answer": r.answer} for r in rows]), hide_index=True,
-                 width="stretch")  # fmt: skip
+    st.dataframe(
+        pd.DataFrame([{"precision": r.precision, "answer": r.answer} for r in rows]), hide_index=True, width="stretch"
+    )
     st.caption(t("ch07.q_meta", model=MODEL))
 notice("common.notice", t("ch07.notice_quantization"))
 quiz("07", "quantization")
@@ -323,8 +418,12 @@ c3.selectbox(t("ch07.gq_bits"), [3, 4], key="gq_bits")
 c4.selectbox(t("ch07.gq_group"), [0, 64, 128], key="gq_group", help=t("ch07.gq_group_help"))
 if st.button(t("ch07.gq_run"), key="gq_run"):
     with friendly_errors():
-        settings = (st.session_state["gq_layer"], st.session_state["gq_proj"], st.session_state["gq_bits"],
-                    st.session_state["gq_group"])  # fmt: skip
+        settings = (
+            st.session_state["gq_layer"],
+            st.session_state["gq_proj"],
+            st.session_state["gq_bits"],
+            st.session_state["gq_group"],
+        )
         bar = st.progress(0.0)
         st.session_state["gq_result"] = shared(
             ("ch07_gptq_awq", *settings),
@@ -337,20 +436,35 @@ if gq is not None:
     err = [{"method": m, "error": v, "tokens": t("ch07.gq_heldout")} for m, v in gq.errors.items()]
     err += [{"method": m, "error": v, "tokens": t("ch07.gq_calib")} for m, v in gq.calib_errors.items()]
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.grouped_bars(err, "method", "error", "tokens", t("ch07.gq_err_title")),
-                    width="stretch")  # fmt: skip
+    c1.plotly_chart(charts.grouped_bars(err, "method", "error", "tokens", t("ch07.gq_err_title")), width="stretch")
     curve = [{"alpha": a, "error": e} for a, e in gq.awq_curve]
-    c2.plotly_chart(charts.line(curve, "alpha", "error", None, t("ch07.gq_alpha_title", alpha=gq.awq_alpha)),
-                    width="stretch")  # fmt: skip
+    c2.plotly_chart(
+        charts.line(curve, "alpha", "error", None, t("ch07.gq_alpha_title", alpha=gq.awq_alpha)), width="stretch"
+    )
     chan = [{"channel": i, "mean |x|": v} for i, v in enumerate(gq.channel_scale)]
-    st.plotly_chart(px.bar(chan, x="channel", y="mean |x|", title=t("ch07.gq_channels_title")),
-                    width="stretch")  # fmt: skip
+    st.plotly_chart(px.bar(chan, x="channel", y="mean |x|", title=t("ch07.gq_channels_title")), width="stretch")
     rtn = gq.errors["RTN"]
-    st.dataframe(pd.DataFrame([{"method": m, "held-out output error": v, "vs RTN": v / rtn,
-                                "weight error": gq.weight_errors[m]} for m, v in gq.errors.items()]),
-                 hide_index=True, width="stretch")  # fmt: skip
-    st.caption(t("ch07.gq_meta", layer=gq.layer, proj=gq.projection, shape=str(gq.shape), bits=gq.bits,
-                 calib=gq.calib_tokens, eval=gq.eval_tokens))  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"method": m, "held-out output error": v, "vs RTN": v / rtn, "weight error": gq.weight_errors[m]}
+                for m, v in gq.errors.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        t(
+            "ch07.gq_meta",
+            layer=gq.layer,
+            proj=gq.projection,
+            shape=str(gq.shape),
+            bits=gq.bits,
+            calib=gq.calib_tokens,
+            eval=gq.eval_tokens,
+        )
+    )
 notice("common.notice", t("ch07.notice_gptq_awq"))
 quiz("07", "gptq_awq")
 
@@ -369,30 +483,63 @@ if st.button(t("ch07.kd_run"), key="kd_run"):
         bar = st.progress(0.0)
         report = progress_callback(bar)
         data = shared(("ch07_teacher_targets",), lambda p: teacher_targets(lm, *distillation_docs()), report)
-        st.session_state["kd_result"] = distill(lm, data, progress=report,
-                                                epochs=st.session_state["kd_epochs"],
-                                                temperature=st.session_state["kd_temp"],
-                                                alpha=st.session_state["kd_alpha"], seed=kd_seed)  # fmt: skip
+        st.session_state["kd_result"] = distill(
+            lm,
+            data,
+            progress=report,
+            epochs=st.session_state["kd_epochs"],
+            temperature=st.session_state["kd_temp"],
+            alpha=st.session_state["kd_alpha"],
+            seed=kd_seed,
+        )
         bar.empty()
 kd = st.session_state.get("kd_result")
 if kd is not None:
-    hist = [{"epoch": h.epoch, "student": t(f"ch07.kd_{h.student}"), "train loss": h.train_loss,
-             "held-out accuracy": h.test_accuracy, "agreement with teacher": h.test_agreement,
-             "held-out NLL": h.test_nll} for h in kd.history]  # fmt: skip
+    hist = [
+        {
+            "epoch": h.epoch,
+            "student": t(f"ch07.kd_{h.student}"),
+            "train loss": h.train_loss,
+            "held-out accuracy": h.test_accuracy,
+            "agreement with teacher": h.test_agreement,
+            "held-out NLL": h.test_nll,
+        }
+        for h in kd.history
+    ]
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(charts.line(hist, "epoch", "held-out accuracy", "student", t("ch07.kd_acc_title")),
-                    width="stretch")  # fmt: skip
-    c2.plotly_chart(charts.line(hist, "epoch", "agreement with teacher", "student", t("ch07.kd_agree_title")),
-                    width="stretch")  # fmt: skip
-    c3.plotly_chart(charts.line(hist, "epoch", "held-out NLL", "student", t("ch07.kd_nll_title")),
-                    width="stretch")  # fmt: skip
-    st.dataframe(pd.DataFrame([{"student": t(f"ch07.kd_{k}"), "held-out accuracy": v.test_accuracy,
-                                "agreement with teacher": v.test_agreement, "held-out NLL": v.test_nll}
-                               for k, v in kd.final.items()]), hide_index=True, width="stretch")  # fmt: skip
-    st.caption(t("ch07.kd_meta", teacher=f"{kd.teacher_params:,}", student=f"{kd.student_params:,}",
-                 frozen=f"{kd.student_params_total - kd.student_params:,}",
-                 vocab=kd.vocab_size, train=kd.train_positions, test=kd.test_positions,
-                 teacher_acc=f"{kd.teacher_accuracy:.1%}", s=f"{kd.seconds:.1f}"))  # fmt: skip
+    c1.plotly_chart(charts.line(hist, "epoch", "held-out accuracy", "student", t("ch07.kd_acc_title")), width="stretch")
+    c2.plotly_chart(
+        charts.line(hist, "epoch", "agreement with teacher", "student", t("ch07.kd_agree_title")), width="stretch"
+    )
+    c3.plotly_chart(charts.line(hist, "epoch", "held-out NLL", "student", t("ch07.kd_nll_title")), width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "student": t(f"ch07.kd_{k}"),
+                    "held-out accuracy": v.test_accuracy,
+                    "agreement with teacher": v.test_agreement,
+                    "held-out NLL": v.test_nll,
+                }
+                for k, v in kd.final.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        t(
+            "ch07.kd_meta",
+            teacher=f"{kd.teacher_params:,}",
+            student=f"{kd.student_params:,}",
+            frozen=f"{kd.student_params_total - kd.student_params:,}",
+            vocab=kd.vocab_size,
+            train=kd.train_positions,
+            test=kd.test_positions,
+            teacher_acc=f"{kd.teacher_accuracy:.1%}",
+            s=f"{kd.seconds:.1f}",
+        )
+    )
     for note in kd.notes:
         st.caption(note)
 notice("common.notice", t("ch07.notice_distillation"))

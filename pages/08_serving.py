@@ -98,8 +98,16 @@ with c4:
 with friendly_errors():
     cost = SS.get("ch8_costs") or default_costs()
     bm1, bm2 = st.columns([3, 1])
-    bm1.caption(t("ch8.costs_line", pa=cost.prefill_base_s * 1000, pb=cost.prefill_per_token_s * 1000,
-                  da=cost.decode_base_s * 1000, db=cost.decode_per_seq_s * 1000, source=cost.source))  # fmt: skip
+    bm1.caption(
+        t(
+            "ch8.costs_line",
+            pa=cost.prefill_base_s * 1000,
+            pb=cost.prefill_per_token_s * 1000,
+            da=cost.decode_base_s * 1000,
+            db=cost.decode_per_seq_s * 1000,
+            source=cost.source,
+        )
+    )
     if cost.samples:
         with bm1.expander(t("ch8.cost_samples")):
             st.dataframe(pd.DataFrame(cost.samples), hide_index=True, width="stretch")
@@ -123,8 +131,10 @@ with friendly_errors():
     for tab, p in zip(tabs, POLICIES, strict=True):
         with tab:
             g1, g2 = st.columns([3, 2])
-            g1.plotly_chart(serving_charts.gantt(results[p].segments, len(work), t(f"ch8.policy_{p}"), SS["b_t"],
-                                                 labels), width="stretch")  # fmt: skip
+            g1.plotly_chart(
+                serving_charts.gantt(results[p].segments, len(work), t(f"ch8.policy_{p}"), SS["b_t"], labels),
+                width="stretch",
+            )
             snap = pd.DataFrame(snapshot(results[p], SS["b_t"]))
             snap["status"] = [t(f"ch8.status_{status}") for status in snap["status"].str.replace(" ", "_")]
             g2.dataframe(snap, hide_index=True, width="stretch", height=38 * min(len(work), 12) + 40)
@@ -177,16 +187,28 @@ with friendly_errors():
     u1.radio(t("ch8.pa_trace"), ["ShareGPT", "Alpaca"], key="pa_trace", horizontal=True)
     u2.select_slider(t("ch8.pa_block"), [1, 8, 16, 32, 64, 128], key="pa_usage_block")
     trace, ub = SS["pa_trace"], SS["pa_usage_block"]
-    usage = shared(("ch08_usage", trace, ub),
-                   lambda _: allocation_usage(synthetic_lengths(300, trace, 2048, seed=0), 2048, ub),
-                   lambda *_: None)  # fmt: skip
-    paper = [{"policy": f"📄 {k}", "token_states_pct": v["token_states"], "reservation_pct": v["reservation"],
-              "internal_frag_pct": v["internal_frag"], "external_frag_pct": v["external_frag"]}
-             for k, v in PAPER_FIG2.items()]  # fmt: skip
-    ulabels = {k: t(f"ch8.usage_{k}") for k in ("token_states_pct", "reservation_pct", "internal_frag_pct",
-                                                  "external_frag_pct")}  # fmt: skip
-    st.plotly_chart(serving_charts.stacked_usage(usage + paper, t("ch8.pa_usage_chart", trace=trace), ulabels),
-                    width="stretch")  # fmt: skip
+    usage = shared(
+        ("ch08_usage", trace, ub),
+        lambda _: allocation_usage(synthetic_lengths(300, trace, 2048, seed=0), 2048, ub),
+        lambda *_: None,
+    )
+    paper = [
+        {
+            "policy": f"📄 {k}",
+            "token_states_pct": v["token_states"],
+            "reservation_pct": v["reservation"],
+            "internal_frag_pct": v["internal_frag"],
+            "external_frag_pct": v["external_frag"],
+        }
+        for k, v in PAPER_FIG2.items()
+    ]
+    ulabels = {
+        k: t(f"ch8.usage_{k}")
+        for k in ("token_states_pct", "reservation_pct", "internal_frag_pct", "external_frag_pct")
+    }
+    st.plotly_chart(
+        serving_charts.stacked_usage(usage + paper, t("ch8.pa_usage_chart", trace=trace), ulabels), width="stretch"
+    )
     st.caption(t("ch8.pa_usage_caption", citation=PAPER_CITATION))
     with st.expander(t("ch8.pa_real_title")):
         st.markdown(t("ch8.pa_real_help"))
@@ -195,8 +217,15 @@ with friendly_errors():
             SS["ch8_pa_real"] = real_kv_check(lm, block_size=SS["pa_block"])
         if "ch8_pa_real" in SS:
             r = SS["ch8_pa_real"]
-            st.write(t("ch8.pa_real_result", tokens=r["tokens"], table=r["block_table"], diff=r["max_abs_diff"],
-                       per_token=r["kv_bytes_per_token"]))  # fmt: skip
+            st.write(
+                t(
+                    "ch8.pa_real_result",
+                    tokens=r["tokens"],
+                    table=r["block_table"],
+                    diff=r["max_abs_diff"],
+                    per_token=r["kv_bytes_per_token"],
+                )
+            )
 notice("common.notice", t("ch8.notice_paged"))
 quiz("08", "paged_attention")
 
@@ -222,8 +251,10 @@ with friendly_errors():
     st.caption(t("ch8.fa_elements"))
     br, bc = flash_block_sizes(64)
     rows = traffic_table([256, 512, 1024, 2048, 4096, 8192], D=64, causal=SS["fa_causal"])
-    st.plotly_chart(charts.line(rows, "T", "total_bytes", "method", t("ch8.fa_hbm_chart", br=br, bc=bc), log_y=True),
-                    width="stretch")  # fmt: skip
+    st.plotly_chart(
+        charts.line(rows, "T", "total_bytes", "method", t("ch8.fa_hbm_chart", br=br, bc=bc), log_y=True),
+        width="stretch",
+    )
     with st.expander(t("ch8.fa_time_title"), expanded=False):
         st.markdown(t("ch8.fa_time_help"))
         stop_button("fa_stop")
@@ -231,13 +262,19 @@ with friendly_errors():
             rows_t = run_with_progress(t("ch8.running"), time_sdpa_backends, [256, 1024, 2048], causal=SS["fa_causal"])
             mem = measure_sdpa_memory(1024, causal=SS["fa_causal"])
             if rows_t:
-                SS["ch8_sdpa"] = {"rows": rows_t, "mem": mem, "threads": torch.get_num_threads(),
-                                  "torch": torch.__version__}  # fmt: skip
+                SS["ch8_sdpa"] = {
+                    "rows": rows_t,
+                    "mem": mem,
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                }
         if "ch8_sdpa" in SS:
             res = SS["ch8_sdpa"]
             ok = [r for r in res["rows"] if r.get("ms") is not None]
-            st.plotly_chart(charts.grouped_bars(ok, "T", "ms", "implementation", t("ch8.fa_time_chart"), log_y=True),
-                            width="stretch")  # fmt: skip
+            st.plotly_chart(
+                charts.grouped_bars(ok, "T", "ms", "implementation", t("ch8.fa_time_chart"), log_y=True),
+                width="stretch",
+            )
             st.dataframe(pd.DataFrame(res["mem"]), hide_index=True, width="stretch")
             st.caption(t("ch8.fa_time_caption", torch=res["torch"], threads=res["threads"]))
 notice("common.notice", t("ch8.notice_flash"))
@@ -255,25 +292,41 @@ with friendly_errors():
     bias = alibi_bias(H, 2 * L)
     head = 0
     a1, a2 = st.columns(2)
-    a1.plotly_chart(charts.heatmap(bias[head].clamp_min(-20).tolist(), [str(i) for i in range(2 * L)],
-                                   title=t("ch8.rp_alibi", slope=float(alibi_slopes(H)[head]), L=L),
-                                   colorscale="Viridis"), width="stretch")  # fmt: skip
+    a1.plotly_chart(
+        charts.heatmap(
+            bias[head].clamp_min(-20).tolist(),
+            [str(i) for i in range(2 * L)],
+            title=t("ch8.rp_alibi", slope=float(alibi_slopes(H)[head]), L=L),
+            colorscale="Viridis",
+        ),
+        width="stretch",
+    )
     w = alibi_weights_by_distance(H, 2 * L)  # (H, 2L)
-    wrows = [{"key": j, "weight": float(w[h, j]), "head": f"h{h} (m={float(alibi_slopes(H)[h]):.3f})"}
-             for h in range(0, H, max(1, H // 4)) for j in range(2 * L)]  # fmt: skip
-    a2.plotly_chart(charts.line(wrows, "key", "weight", "head", t("ch8.rp_alibi_weights", L=L)),
-                    width="stretch")  # fmt: skip
+    wrows = [
+        {"key": j, "weight": float(w[h, j]), "head": f"h{h} (m={float(alibi_slopes(H)[h]):.3f})"}
+        for h in range(0, H, max(1, H // 4))
+        for j in range(2 * L)
+    ]
+    a2.plotly_chart(charts.line(wrows, "key", "weight", "head", t("ch8.rp_alibi_weights", L=L)), width="stretch")
     train_len = 8192
     pairs = rope_unseen_pairs(64, train_len, base=100000.0)
     unseen = sum(p["unseen_beyond"] for p in pairs)
     angles = rope_angle_table(64, 2 * train_len, base=100000.0)[:: 2 * train_len // 128]  # (128, 32) sampled rows
     b1, b2 = st.columns(2)
-    b1.plotly_chart(charts.heatmap(angles.T.tolist(), [str(i * (2 * train_len // 128)) for i in range(angles.shape[0])],
-                                   [str(i) for i in range(angles.shape[1])], t("ch8.rp_rope_angles", L=train_len),
-                                   colorscale="Twilight"), width="stretch")  # fmt: skip
+    b1.plotly_chart(
+        charts.heatmap(
+            angles.T.tolist(),
+            [str(i * (2 * train_len // 128)) for i in range(angles.shape[0])],
+            [str(i) for i in range(angles.shape[1])],
+            t("ch8.rp_rope_angles", L=train_len),
+            colorscale="Twilight",
+        ),
+        width="stretch",
+    )
     turns = [{"pair": p["pair"], "turns": p["turns_in_training"]} for p in pairs]
-    b2.plotly_chart(charts.line(turns, "pair", "turns", title=t("ch8.rp_turns", L=train_len), log_y=True),
-                    width="stretch")  # fmt: skip
+    b2.plotly_chart(
+        charts.line(turns, "pair", "turns", title=t("ch8.rp_turns", L=train_len), log_y=True), width="stretch"
+    )
     st.caption(t("ch8.rp_unseen", unseen=unseen, total=len(pairs), L=train_len))
     with st.expander(t("ch8.rp_ppl_title")):
         st.markdown(t("ch8.rp_ppl_help"))
@@ -281,8 +334,14 @@ with friendly_errors():
         if st.button(t("ch8.rp_ppl_run"), key="rp_run"):
             lm = chat_model()
             text = "\n\n".join([*PROMPTS, COPY_PROMPT, *PROMPTS])
-            rows_p = run_with_progress(t("ch8.running"), position_scaling_perplexity, lm, text,
-                                       scales=(0.5, 2.0, 4.0, 16.0, 64.0), max_tokens=192)  # fmt: skip
+            rows_p = run_with_progress(
+                t("ch8.running"),
+                position_scaling_perplexity,
+                lm,
+                text,
+                scales=(0.5, 2.0, 4.0, 16.0, 64.0),
+                max_tokens=192,
+            )
             if rows_p:
                 SS["ch8_ppl"] = rows_p
         if "ch8_ppl" in SS:
@@ -314,8 +373,11 @@ with friendly_errors():
             raise ValueError(t("ch8.sp_bad_list")) from exc
 
     toy = toy_experiment(_floats(SS["sp_p"]), _floats(SS["sp_q"]), SS["sp_n"], SS["sp_k"], sp_seed)
-    series = {t("ch8.sp_target"): toy["target"], t("ch8.sp_draft"): toy["draft"],
-              t("ch8.sp_spec"): toy["speculative_freq"]}  # fmt: skip
+    series = {
+        t("ch8.sp_target"): toy["target"],
+        t("ch8.sp_draft"): toy["draft"],
+        t("ch8.sp_spec"): toy["speculative_freq"],
+    }
     tc1, tc2 = st.columns([3, 2])
     tc1.plotly_chart(serving_charts.dist_bars(toy["tokens"], series, t("ch8.sp_toy_chart")), width="stretch")
     tc2.metric(t("ch8.sp_accept"), f"{toy['acceptance_measured']:.3f}", help=t("ch8.sp_accept_help"))
@@ -337,15 +399,37 @@ with rc3:
 with friendly_errors():
     if st.button(t("ch8.sp_real_run"), key="sp_run"):
         lm = chat_model()
-        rows_s = run_with_progress(t("ch8.running"), compare_methods, lm, SS["sp_prompt"], max_new_tokens=32,
-                                   k=SS["sp_real_k"], exit_layers=SS["sp_exit"])  # fmt: skip
+        rows_s = run_with_progress(
+            t("ch8.running"),
+            compare_methods,
+            lm,
+            SS["sp_prompt"],
+            max_new_tokens=32,
+            k=SS["sp_real_k"],
+            exit_layers=SS["sp_exit"],
+        )
         if rows_s:
             SS["ch8_spec"] = rows_s
     if "ch8_spec" in SS:
         df = pd.DataFrame(SS["ch8_spec"])
-        st.dataframe(df[["method", "k", "new_tokens", "seconds", "tokens_per_s", "target_calls", "tokens_per_call",
-                         "acceptance_rate", "speedup", "same_as_plain"]].round(3), hide_index=True,
-                     width="stretch")  # fmt: skip
+        st.dataframe(
+            df[
+                [
+                    "method",
+                    "k",
+                    "new_tokens",
+                    "seconds",
+                    "tokens_per_s",
+                    "target_calls",
+                    "tokens_per_call",
+                    "acceptance_rate",
+                    "speedup",
+                    "same_as_plain",
+                ]
+            ].round(3),
+            hide_index=True,
+            width="stretch",
+        )
         st.caption(t("ch8.sp_real_caption"))
         produced_by("transformers (in-process)")
         with st.expander(t("ch8.sp_texts")):
@@ -370,13 +454,17 @@ with friendly_errors():
         prompts = PROMPTS[: SS["sv_off_n"]]
         one = run_with_progress(t("ch8.sv_batch_one"), batched_generate, lm, prompts, SS["sv_off_tokens"], 1)
         if one:
-            allb = run_with_progress(t("ch8.sv_batch_all"), batched_generate, lm, prompts, SS["sv_off_tokens"],
-                                     len(prompts))  # fmt: skip
+            allb = run_with_progress(
+                t("ch8.sv_batch_all"), batched_generate, lm, prompts, SS["sv_off_tokens"], len(prompts)
+            )
             if allb:
                 SS["ch8_offline"] = [one, allb]
     if "ch8_offline" in SS:
-        st.dataframe(pd.DataFrame([{k: v for k, v in r.items() if k != "answers"} for r in SS["ch8_offline"]]).round(3),
-                     hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame([{k: v for k, v in r.items() if k != "answers"} for r in SS["ch8_offline"]]).round(3),
+            hide_index=True,
+            width="stretch",
+        )
         with st.expander(t("ch8.sv_answers")):
             for p, a in zip(PROMPTS, SS["ch8_offline"][-1]["answers"], strict=False):
                 st.markdown(f"**{p}** — {a}")
@@ -403,19 +491,32 @@ with friendly_errors():
         except ValueError as exc:
             raise ValueError(t("ch8.sv_bad_levels")) from exc
         SS["ch8_load"] = []
-        run_with_progress(t("ch8.running"), run_load_test, levels, requests=SS["sv_requests"],
-                          max_tokens=SS["sv_tokens"], on_level=SS["ch8_load"].append)  # fmt: skip
+        run_with_progress(
+            t("ch8.running"),
+            run_load_test,
+            levels,
+            requests=SS["sv_requests"],
+            max_tokens=SS["sv_tokens"],
+            on_level=SS["ch8_load"].append,
+        )
     if SS.get("ch8_load"):
         rows_l = SS["ch8_load"]
-        st.dataframe(pd.DataFrame(rows_l).drop(columns=["error_examples"], errors="ignore").round(3),
-                     hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(rows_l).drop(columns=["error_examples"], errors="ignore").round(3),
+            hide_index=True,
+            width="stretch",
+        )
         lc1, lc2 = st.columns(2)
-        lc1.plotly_chart(charts.line(rows_l, "concurrency", "tokens_per_s", title=t("ch8.sv_tps_chart")),
-                         width="stretch")  # fmt: skip
-        lat = [{"concurrency": r["concurrency"], "s": r[q], "percentile": q[:-2]} for r in rows_l
-               for q in ("p50_s", "p95_s") if r[q] is not None]  # fmt: skip
-        lc2.plotly_chart(charts.line(lat, "concurrency", "s", "percentile", t("ch8.sv_lat_chart")),
-                         width="stretch")  # fmt: skip
+        lc1.plotly_chart(
+            charts.line(rows_l, "concurrency", "tokens_per_s", title=t("ch8.sv_tps_chart")), width="stretch"
+        )
+        lat = [
+            {"concurrency": r["concurrency"], "s": r[q], "percentile": q[:-2]}
+            for r in rows_l
+            for q in ("p50_s", "p95_s")
+            if r[q] is not None
+        ]
+        lc2.plotly_chart(charts.line(lat, "concurrency", "s", "percentile", t("ch8.sv_lat_chart")), width="stretch")
         errs = [e for r in rows_l for e in r.get("error_examples", [])]
         if errs:
             st.warning(t("ch8.sv_errors", errors="; ".join(errs[:3])))

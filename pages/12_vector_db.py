@@ -82,8 +82,9 @@ k3.slider("efSearch", 10, 256, key="ka_ef", help=t("ch12.ef_help"))
 with friendly_errors():
     n, dim, ef = st.session_state["ka_n"], st.session_state["ka_dim"], st.session_state["ka_ef"]
     bar = st.empty()
-    res = shared(("ch12", "knn_vs_ann", n, dim, ef), lambda p: knn_vs_ann(n, dim, k=10, ef_search=ef),
-                 progress_callback(bar))  # fmt: skip
+    res = shared(
+        ("ch12", "knn_vs_ann", n, dim, ef), lambda p: knn_vs_ann(n, dim, k=10, ef_search=ef), progress_callback(bar)
+    )
     bar.empty()
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(t("ch12.exact_ms"), f"{res.exact_ms_per_query:.2f} ms")
@@ -145,42 +146,83 @@ with friendly_errors():
         steps = st.slider(t("ch12.step"), 0, max(total, 1), key="hs_step", help=t("ch12.step_help"))
         shown = None if steps == 0 or steps >= total else steps
         layers = charts.truncate_layers(walk.trace.layers, shown)
-        st.plotly_chart(charts.hnsw_layers(walk.graph, layers, t("ch12.search_title"), walk.query_xy,
-                                           results=walk.trace.ids if shown is None else None,
-                                           layer_label=t("ch12.layer_label")), width="stretch")  # fmt: skip
+        st.plotly_chart(
+            charts.hnsw_layers(
+                walk.graph,
+                layers,
+                t("ch12.search_title"),
+                walk.query_xy,
+                results=walk.trace.ids if shown is None else None,
+                layer_label=t("ch12.layer_label"),
+            ),
+            width="stretch",
+        )
         s1, s2, s3, s4 = st.columns(4)
         s1.metric(t("ch12.distances"), walk.trace.n_distances, help=t("ch12.distances_help"))
         s2.metric(t("ch12.brute_force"), walk.brute_force_distances)
         s3.metric(f"recall@{len(walk.exact_ids)}", f"{walk.recall:.2f}")
         s4.metric(t("ch12.layers"), len(walk.graph.layer_sizes))
-        st.dataframe(pd.DataFrame([{t("ch12.col_layer"): lt.level, t("ch12.col_entry"): walk.graph.labels[lt.entry],
-                                    t("ch12.col_expanded"): " → ".join(walk.graph.labels[x] for x in lt.expanded[:40]),
-                                    t("ch12.col_distances"): lt.n_distances,
-                                    t("ch12.col_best"): ", ".join(walk.graph.labels[x] for x in lt.result[:10])}
-                                   for lt in walk.trace.layers]), hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        t("ch12.col_layer"): lt.level,
+                        t("ch12.col_entry"): walk.graph.labels[lt.entry],
+                        t("ch12.col_expanded"): " → ".join(walk.graph.labels[x] for x in lt.expanded[:40]),
+                        t("ch12.col_distances"): lt.n_distances,
+                        t("ch12.col_best"): ", ".join(walk.graph.labels[x] for x in lt.result[:10]),
+                    }
+                    for lt in walk.trace.layers
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
         if points.texts:
-            st.dataframe(pd.DataFrame([{"id": points.labels[i], "text": points.texts[i][:200]}
-                                       for i in walk.trace.ids]), hide_index=True, width="stretch")  # fmt: skip
+            st.dataframe(
+                pd.DataFrame([{"id": points.labels[i], "text": points.texts[i][:200]} for i in walk.trace.ids]),
+                hide_index=True,
+                width="stretch",
+            )
     else:
         param("hs_insert", 120, int)
         st.session_state["hs_insert"] = max(1, min(st.session_state["hs_insert"], len(points.labels) - 1))
         st.slider(t("ch12.insert_which"), 1, len(points.labels) - 1, key="hs_insert", help=t("ch12.insert_help"))
         step = min(st.session_state["hs_insert"], len(points.labels) - 1)
         ins = insertion_step(points, step, M, efc, flat)
-        st.plotly_chart(charts.hnsw_layers(ins.after, ins.trace.layers, t("ch12.insert_title", node=points.labels[step],
-                                           level=ins.trace.level), ins.new_xy, new_node=step,
-                                           new_links=ins.trace.new_links, layer_label=t("ch12.layer_label")),
-                        width="stretch")  # fmt: skip
+        st.plotly_chart(
+            charts.hnsw_layers(
+                ins.after,
+                ins.trace.layers,
+                t("ch12.insert_title", node=points.labels[step], level=ins.trace.level),
+                ins.new_xy,
+                new_node=step,
+                new_links=ins.trace.new_links,
+                layer_label=t("ch12.layer_label"),
+            ),
+            width="stretch",
+        )
         pruned = sum(len(v) for v in ins.trace.pruned.values())
         i1, i2, i3 = st.columns(3)
         i1.metric(t("ch12.new_level"), ins.trace.level)
         i2.metric(t("ch12.new_links"), sum(len(v) for v in ins.trace.new_links.values()))
         i3.metric(t("ch12.pruned"), pruned, help=t("ch12.pruned_help"))
-        st.dataframe(pd.DataFrame([{t("ch12.col_layer"): lt.level, t("ch12.col_entry"): points.labels[lt.entry],
-                                    t("ch12.col_expanded"): len(lt.expanded), t("ch12.col_distances"): lt.n_distances,
-                                    t("ch12.col_links"): ", ".join(points.labels[x] for x in
-                                                                   ins.trace.new_links.get(lt.level, []))}
-                                   for lt in ins.trace.layers]), hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        t("ch12.col_layer"): lt.level,
+                        t("ch12.col_entry"): points.labels[lt.entry],
+                        t("ch12.col_expanded"): len(lt.expanded),
+                        t("ch12.col_distances"): lt.n_distances,
+                        t("ch12.col_links"): ", ".join(points.labels[x] for x in ins.trace.new_links.get(lt.level, [])),
+                    }
+                    for lt in ins.trace.layers
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 notice("common.notice", t("ch12.notice_hnsw_steps"))
 quiz("12", "hnsw_steps")
 
@@ -216,8 +258,9 @@ l1.checkbox("hnswlib", key="sw_hnswlib")
 l2.checkbox("faiss (IndexHNSWFlat)", key="sw_faiss")
 l3.checkbox(t("ch12.scratch"), key="sw_scratch", help=t("ch12.scratch_help"))
 w1, w2, w3, w4 = st.columns(4)
-w1.number_input(t("ch12.n_vectors"), min_value=100, max_value=10_000_000_000, step=1_000, key="sw_n",
-                help=t("ch12.n_help"))  # fmt: skip
+w1.number_input(
+    t("ch12.n_vectors"), min_value=100, max_value=10_000_000_000, step=1_000, key="sw_n", help=t("ch12.n_help")
+)
 w2.select_slider(t("ch12.dim"), [16, 32, 64, 128, 256, 384, 768], key="sw_dim")
 w3.slider("k", 1, 100, key="sw_k")
 w4.radio(t("ch12.data"), ["gaussian", "clustered"], key="sw_data", format_func=lambda v: t(f"ch12.data_{v}"))
@@ -233,14 +276,21 @@ if st.button(t("ch12.run_sweep"), type="primary", key="sw_run"):
         Ms, efcs, efs = int_list("sw_M"), int_list("sw_efc"), int_list("sw_ef")
         bar = st.progress(0.0, text=t("ch12.preparing"))
         report = progress_callback(bar)
-        data = prepare(int(st.session_state["sw_n"]), st.session_state["sw_dim"], st.session_state["sw_k"],
-                       n_queries=500, kind=st.session_state["sw_data"],
-                       library="scratch" if "scratch" in libraries else libraries[0], max_M=max(Ms))  # fmt: skip
+        data = prepare(
+            int(st.session_state["sw_n"]),
+            st.session_state["sw_dim"],
+            st.session_state["sw_k"],
+            n_queries=500,
+            kind=st.session_state["sw_data"],
+            library="scratch" if "scratch" in libraries else libraries[0],
+            max_M=max(Ms),
+        )
         rows = []
         for i, lib in enumerate(libraries):
             share = 1 / len(libraries)
-            rows += sweep_library(lib, data, Ms, efcs, efs,
-                                  progress=lambda f, m, i=i, share=share: report(i * share + f * share, m))  # fmt: skip
+            rows += sweep_library(
+                lib, data, Ms, efcs, efs, progress=lambda f, m, i=i, share=share: report(i * share + f * share, m)
+            )
         bar.empty()
         st.session_state["ch12_sweep"] = {"rows": rows, "truth_s": data.truth_s}
 if st.session_state.get("ch12_sweep"):
@@ -299,9 +349,21 @@ if store is not None and store.count() > 0:
             where = None  # no filter at all: the learner's own documents (without `number`) are found too
         hits = store.query(st.session_state["vs_query"], st.session_state["vs_k"], where)
         st.caption(t("ch12.filter_used", where=json.dumps(where, ensure_ascii=False) if where else "—"))
-        st.dataframe(pd.DataFrame([{"id": h.doc_id, "score": round(h.score, 4),
-                                    t("ch12.col_title"): h.metadata.get("title", ""), "text": h.text[:300]}
-                                   for h in hits]), hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "id": h.doc_id,
+                        "score": round(h.score, 4),
+                        t("ch12.col_title"): h.metadata.get("title", ""),
+                        "text": h.text[:300],
+                    }
+                    for h in hits
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 
     add_tab, update_tab, delete_tab = st.tabs([t("ch12.tab_add"), t("ch12.tab_update"), t("ch12.tab_delete")])
     with add_tab, st.form("vs_add_form", clear_on_submit=False):

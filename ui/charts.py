@@ -10,10 +10,18 @@ def prob_bars(labels: list[str], probs: list[float], title: str = "", highlight:
     colors = ["#d62728" if i == highlight else "#1f77b4" for i in range(len(labels))]
     # Distinct y labels even when two tokens decode to the same visible text
     ys = [f"{i + 1}. {lab}" for i, lab in enumerate(labels)]
-    fig = go.Figure(go.Bar(x=probs, y=ys, orientation="h", marker_color=colors,
-                           text=[f"{p:.1%}" for p in probs], textposition="auto"))  # fmt: skip
-    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, xaxis_title="p", height=80 + 28 * len(labels),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig = go.Figure(
+        go.Bar(
+            x=probs, y=ys, orientation="h", marker_color=colors, text=[f"{p:.1%}" for p in probs], textposition="auto"
+        )
+    )
+    fig.update_layout(
+        title=title,
+        yaxis={"autorange": "reversed"},
+        xaxis_title="p",
+        height=80 + 28 * len(labels),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig
 
 
@@ -23,15 +31,26 @@ def _unique_labels(labels: list[str]) -> list[str]:
     return labels if len(set(labels)) == len(labels) else [f"{i}:{s}" for i, s in enumerate(labels)]
 
 
-def heatmap(matrix, x_labels: list[str], y_labels: list[str] | None = None, title: str = "",
-            colorscale: str = "Blues", zmid: float | None = None) -> go.Figure:  # fmt: skip
+def heatmap(
+    matrix,
+    x_labels: list[str],
+    y_labels: list[str] | None = None,
+    title: str = "",
+    colorscale: str = "Blues",
+    zmid: float | None = None,
+) -> go.Figure:
     y_labels = y_labels if y_labels is not None else x_labels
     xs, ys = _unique_labels(x_labels), _unique_labels(y_labels)
     fig = go.Figure(go.Heatmap(z=matrix, x=xs, y=ys, colorscale=colorscale, zmid=zmid))
     size = max(300, min(900, 24 * len(xs) + 150))
     # "category": labels such as "0", "1" must stay labels, not become a numeric axis
-    fig.update_layout(title=title, xaxis={"type": "category"}, yaxis={"autorange": "reversed", "type": "category"},
-                      height=size, margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig.update_layout(
+        title=title,
+        xaxis={"type": "category"},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=size,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig
 
 
@@ -62,16 +81,37 @@ def scale_scatter(rows: list[dict], title: str) -> go.Figure:
             hovertemplate="%{text}<br>%{y:.3s} params<br>%{customdata}<extra></extra>",
         )
     )
-    fig.update_layout(title=title, yaxis_type="log", yaxis_title="parameters", xaxis_title="year",
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig.update_layout(
+        title=title,
+        yaxis_type="log",
+        yaxis_title="parameters",
+        xaxis_title="year",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig
 
 
 def mask_grid(mask: list[list[int]], title: str) -> go.Figure:
     """A 0/1 attention mask: green = may attend, white = blocked (fixed scale, so an all-ones mask is all green)."""
     n = len(mask)
-    fig = go.Figure(go.Heatmap(z=mask, x=list(range(n)), y=list(range(n)), zmin=0, zmax=1, showscale=False,
-                               colorscale=[[0, "#ffffff"], [1, "#2e7d32"]], xgap=2, ygap=2))  # fmt: skip
-    fig.update_layout(title=title, yaxis={"autorange": "reversed", "title": "query"}, xaxis_title="key",
-                      height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10})  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=mask,
+            x=list(range(n)),
+            y=list(range(n)),
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            colorscale=[[0, "#ffffff"], [1, "#2e7d32"]],
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_layout(
+        title=title,
+        yaxis={"autorange": "reversed", "title": "query"},
+        xaxis_title="key",
+        height=260,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig

@@ -31,15 +31,31 @@ def truncate_layers(layers: list[LayerTrace], steps: int | None) -> list[LayerTr
     for lt in layers:
         shown = lt.expanded[: max(left, 0)]
         keep = set(shown)
-        out.append(LayerTrace(lt.level, lt.entry, shown, [e for e in lt.edges if e[0] in keep],
-                              lt.result if left >= len(lt.expanded) else [], lt.n_distances))  # fmt: skip
+        out.append(
+            LayerTrace(
+                lt.level,
+                lt.entry,
+                shown,
+                [e for e in lt.edges if e[0] in keep],
+                lt.result if left >= len(lt.expanded) else [],
+                lt.n_distances,
+            )
+        )
         left -= len(lt.expanded)
     return out
 
 
-def hnsw_layers(pic: GraphPicture, layers: list[LayerTrace], title: str, query_xy=None, new_node: int | None = None,
-                new_links: dict[int, list[int]] | None = None, results: list[int] | None = None,
-                layer_label: str = "layer {level}", cols: int = 3) -> go.Figure:  # fmt: skip
+def hnsw_layers(
+    pic: GraphPicture,
+    layers: list[LayerTrace],
+    title: str,
+    query_xy=None,
+    new_node: int | None = None,
+    new_links: dict[int, list[int]] | None = None,
+    results: list[int] | None = None,
+    layer_label: str = "layer {level}",
+    cols: int = 3,
+) -> go.Figure:
     """One panel per layer, top layer first: the layer's links (grey), the links a search read (orange), the
     nodes it expanded in order (red path), the entry point (star), the results (green), the query (black ×)."""
     n_layers = len(pic.layer_sizes)
@@ -53,43 +69,104 @@ def hnsw_layers(pic: GraphPicture, layers: list[LayerTrace], title: str, query_x
         r, c = i // cols + 1, i % cols + 1
         on_layer = [j for j, top in enumerate(pic.levels) if top >= lv]
         xs, ys = _segments(pic.xy, pic.edges.get(lv, []))
-        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": GREY, "width": 0.7},
-                                   hoverinfo="skip", showlegend=False), r, c)  # fmt: skip
-        fig.add_trace(go.Scattergl(x=pic.xy[on_layer, 0], y=pic.xy[on_layer, 1], mode="markers",
-                                   marker={"color": "#7f7f7f", "size": 5 if lv == 0 else 7},
-                                   text=[pic.labels[j] for j in on_layer], hoverinfo="text", showlegend=False),
-                      r, c)  # fmt: skip
+        fig.add_trace(
+            go.Scattergl(
+                x=xs, y=ys, mode="lines", line={"color": GREY, "width": 0.7}, hoverinfo="skip", showlegend=False
+            ),
+            r,
+            c,
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=pic.xy[on_layer, 0],
+                y=pic.xy[on_layer, 1],
+                mode="markers",
+                marker={"color": "#7f7f7f", "size": 5 if lv == 0 else 7},
+                text=[pic.labels[j] for j in on_layer],
+                hoverinfo="text",
+                showlegend=False,
+            ),
+            r,
+            c,
+        )
         lt = by_level.get(lv)
         if lt is not None:
             xs, ys = _segments(pic.xy, lt.edges)
-            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": ORANGE, "width": 1.2},
-                                       hoverinfo="skip", showlegend=False), r, c)  # fmt: skip
+            fig.add_trace(
+                go.Scattergl(
+                    x=xs, y=ys, mode="lines", line={"color": ORANGE, "width": 1.2}, hoverinfo="skip", showlegend=False
+                ),
+                r,
+                c,
+            )
             path = [lt.entry, *[x for x in lt.expanded if x != lt.entry]]
             if lt.expanded:
-                fig.add_trace(go.Scatter(x=pic.xy[path, 0], y=pic.xy[path, 1], mode="lines+markers",
-                                         line={"color": RED, "width": 2}, marker={"color": RED, "size": 7},
-                                         text=[pic.labels[j] for j in path], hoverinfo="text", showlegend=False),
-                              r, c)  # fmt: skip
-            fig.add_trace(go.Scatter(x=[pic.xy[lt.entry, 0]], y=[pic.xy[lt.entry, 1]], mode="markers",
-                                     marker={"symbol": "star", "size": 15, "color": RED, "line": {"width": 1}},
-                                     text=[f"entry {pic.labels[lt.entry]}"], hoverinfo="text", showlegend=False),
-                          r, c)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=pic.xy[path, 0],
+                        y=pic.xy[path, 1],
+                        mode="lines+markers",
+                        line={"color": RED, "width": 2},
+                        marker={"color": RED, "size": 7},
+                        text=[pic.labels[j] for j in path],
+                        hoverinfo="text",
+                        showlegend=False,
+                    ),
+                    r,
+                    c,
+                )
+            fig.add_trace(
+                go.Scatter(
+                    x=[pic.xy[lt.entry, 0]],
+                    y=[pic.xy[lt.entry, 1]],
+                    mode="markers",
+                    marker={"symbol": "star", "size": 15, "color": RED, "line": {"width": 1}},
+                    text=[f"entry {pic.labels[lt.entry]}"],
+                    hoverinfo="text",
+                    showlegend=False,
+                ),
+                r,
+                c,
+            )
         if new_links and lv in new_links and new_node is not None:
             xs, ys = [], []
             for j in new_links[lv]:
                 xs += [float(query_xy[0]), float(pic.xy[j][0]), None]
                 ys += [float(query_xy[1]), float(pic.xy[j][1]), None]
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": BLUE, "width": 2.5},
-                                     hoverinfo="skip", showlegend=False), r, c)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=xs, y=ys, mode="lines", line={"color": BLUE, "width": 2.5}, hoverinfo="skip", showlegend=False
+                ),
+                r,
+                c,
+            )
         if results and lv == 0:
-            fig.add_trace(go.Scatter(x=pic.xy[results, 0], y=pic.xy[results, 1], mode="markers",
-                                     marker={"color": GREEN, "size": 12, "line": {"width": 1, "color": "black"}},
-                                     text=[pic.labels[j] for j in results], hoverinfo="text", showlegend=False),
-                          r, c)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=pic.xy[results, 0],
+                    y=pic.xy[results, 1],
+                    mode="markers",
+                    marker={"color": GREEN, "size": 12, "line": {"width": 1, "color": "black"}},
+                    text=[pic.labels[j] for j in results],
+                    hoverinfo="text",
+                    showlegend=False,
+                ),
+                r,
+                c,
+            )
         if query_xy is not None:
-            fig.add_trace(go.Scatter(x=[float(query_xy[0])], y=[float(query_xy[1])], mode="markers",
-                                     marker={"symbol": "x", "size": 13, "color": BLUE if new_node is not None
-                                             else "black"}, hoverinfo="skip", showlegend=False), r, c)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[float(query_xy[0])],
+                    y=[float(query_xy[1])],
+                    mode="markers",
+                    marker={"symbol": "x", "size": 13, "color": BLUE if new_node is not None else "black"},
+                    hoverinfo="skip",
+                    showlegend=False,
+                ),
+                r,
+                c,
+            )
     # the same window on every layer, so a point (and the query) sits at the same spot in each panel
     xy = pic.xy if query_xy is None else np.vstack([pic.xy, np.asarray(query_xy, dtype=np.float32)[None, :2]])
     lo, hi = xy.min(axis=0), xy.max(axis=0)
@@ -102,10 +179,21 @@ def hnsw_layers(pic: GraphPicture, layers: list[LayerTrace], title: str, query_x
 
 def tradeoff(rows: list[dict], title: str) -> go.Figure:
     """Recall@k (x) against queries/s (y, log): one line per index build, a point per efSearch."""
-    data = [{**r, "index": f"{r['library']} M={r['M']} efC={r['ef_construction']}", "ef": f"ef={r['ef_search']}"}
-            for r in rows]  # fmt: skip
-    fig = px.line(data, x="recall_at_k", y="qps", color="index", markers=True, text="ef", log_y=True, title=title,
-                  hover_data=["library", "M", "ef_construction", "ef_search", "build_s", "memory_bytes"])  # fmt: skip
+    data = [
+        {**r, "index": f"{r['library']} M={r['M']} efC={r['ef_construction']}", "ef": f"ef={r['ef_search']}"}
+        for r in rows
+    ]
+    fig = px.line(
+        data,
+        x="recall_at_k",
+        y="qps",
+        color="index",
+        markers=True,
+        text="ef",
+        log_y=True,
+        title=title,
+        hover_data=["library", "M", "ef_construction", "ef_search", "build_s", "memory_bytes"],
+    )
     fig.update_traces(textposition="top center", textfont_size=10)
     fig.update_layout(margin=MARGIN, xaxis_title="recall@k", yaxis_title="queries / s (1 thread)")
     return fig

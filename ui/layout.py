@@ -29,9 +29,12 @@ def sidebar() -> None:
             st.session_state["lang"] = st.session_state.get("_lang_last", "ko")
         st.session_state["_lang_last"] = st.session_state["lang"]
         st.segmented_control(
-            t("sidebar.language"), options=list(LANGS), key="lang", on_change=_keep_language,
+            t("sidebar.language"),
+            options=list(LANGS),
+            key="lang",
+            on_change=_keep_language,
             format_func=lambda code: {"ko": "한국어", "en": "English"}[code],
-        )  # fmt: skip
+        )
         param("present", False, choices=(True, False))
         st.toggle(t("sidebar.presenter"), key="present", help=t("sidebar.presenter_help"))
         backend_panel()
@@ -138,8 +141,9 @@ def quiz(chapter_id: str, section_id: str) -> None:
                 correct = options.index(choice) == q["answer"]
                 (st.success if correct else st.warning)(
                     (t("quiz.correct") if correct else t("quiz.not_quite", answer=options[q["answer"]]))
-                    + " " + pick(q["explain"])
-                )  # fmt: skip
+                    + " "
+                    + pick(q["explain"])
+                )
 
 
 def show_code(chapter: catalog.Chapter, refs: list[str] | None = None) -> None:

@@ -38,8 +38,14 @@ def controls(key: str, label: str) -> bool:
     """The start button and, next to it, Cancel. Returns True when a new run should start now."""
     c1, c2 = st.columns([3, 1])
     start = c1.button(label, key=f"{key}_start", type="primary", width="stretch")
-    c2.button(t("train.cancel"), key=f"{key}_cancel_btn", on_click=_request_cancel, args=(key,),
-              width="stretch", help=t("train.cancel_help"))  # fmt: skip
+    c2.button(
+        t("train.cancel"),
+        key=f"{key}_cancel_btn",
+        on_click=_request_cancel,
+        args=(key,),
+        width="stretch",
+        help=t("train.cancel_help"),
+    )
     if st.session_state.get(f"{key}_status") == "running" and not start:
         # the script that ran it was interrupted (Cancel, or any other click): keep what it finished
         st.session_state[f"{key}_status"] = CANCELLED
@@ -89,8 +95,16 @@ def progress_bar():
 class LiveCurves:
     """Draws line charts of `metrics` (one chart each, a line per run) and redraws them every `every` rows."""
 
-    def __init__(self, key: str, metrics: list[tuple[str, str]], color: str = "method", x: str = "step",
-                 every: int = 4, columns: int = 2, kind: str = "train"):  # fmt: skip
+    def __init__(
+        self,
+        key: str,
+        metrics: list[tuple[str, str]],
+        color: str = "method",
+        x: str = "step",
+        every: int = 4,
+        columns: int = 2,
+        kind: str = "train",
+    ):
         self.key, self.metrics, self.color, self.x, self.every, self.kind = key, metrics, color, x, every, kind
         cols = st.columns(columns)
         self.slots = [cols[i % columns].empty() for i in range(len(metrics))]
@@ -105,15 +119,20 @@ class LiveCurves:
             self.draw()
 
     def draw(self, rows: list[dict] | None = None) -> None:
-        rows = [r for r in (rows if rows is not None else stored_rows(self.key))
-                if r.get("kind", "train") == self.kind]  # fmt: skip
+        rows = [r for r in (rows if rows is not None else stored_rows(self.key)) if r.get("kind", "train") == self.kind]
         self._draws += 1
         for i, (slot, (metric, title)) in enumerate(zip(self.slots, self.metrics, strict=True)):
             data = [r for r in rows if isinstance(r.get(metric), int | float) and self.x in r]
             if not data:
                 slot.empty()
                 continue
-            fig = px.line(data, x=self.x, y=metric, color=self.color if self.color in data[0] else None,
-                          title=title, markers=len(data) < 40)  # fmt: skip
+            fig = px.line(
+                data,
+                x=self.x,
+                y=metric,
+                color=self.color if self.color in data[0] else None,
+                title=title,
+                markers=len(data) < 40,
+            )
             fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
             slot.plotly_chart(fig, width="stretch", key=f"{self.key}_{self.kind}_{i}_{self._draws}")

@@ -101,19 +101,27 @@ class DPORun:
         t0 = time.perf_counter()
         idx = torch.randint(len(self.setup.pairs), (cfg.batch,), generator=self.generator)
         self.policy.train()
-        loss, chosen_r, rejected_r = dpo_loss(self._logps(self.policy, "chosen", idx),
-                                              self._logps(self.policy, "rejected", idx),
-                                              self.ref_chosen[idx], self.ref_rejected[idx], cfg.beta)  # fmt: skip
+        loss, chosen_r, rejected_r = dpo_loss(
+            self._logps(self.policy, "chosen", idx),
+            self._logps(self.policy, "rejected", idx),
+            self.ref_chosen[idx],
+            self.ref_rejected[idx],
+            cfg.beta,
+        )
         check_finite("the DPO loss", loss)
         self.optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         self.steps += 1
-        row = {"method": self.method, "step": self.steps, "loss": loss.item(),
-               "seconds": time.perf_counter() - t0,  # DPO's own cost; sampling for the plots is not part of it
-               "margin": float((chosen_r - rejected_r).mean()),
-               "pair_accuracy": float((chosen_r > rejected_r).float().mean())}  # fmt: skip
+        row = {
+            "method": self.method,
+            "step": self.steps,
+            "loss": loss.item(),
+            "seconds": time.perf_counter() - t0,  # DPO's own cost; sampling for the plots is not part of it
+            "margin": float((chosen_r - rejected_r).mean()),
+            "pair_accuracy": float((chosen_r > rejected_r).float().mean()),
+        }
         if evaluate:
             row.update({k: ev[k] for k in ("reward_mean", "judge_mean", "kl", "length", "eval_seconds")})
             row["examples"] = ev["examples"][:3]
@@ -143,9 +151,14 @@ class ChatDPOSettings:
 
 
 # TRL's log names -> ours
-TRL_DPO_METRICS = {"rewards/chosen": "reward_chosen", "rewards/rejected": "reward_rejected",
-                   "rewards/margins": "margin", "rewards/accuracies": "pair_accuracy",
-                   "logps/chosen": "logp_chosen", "logps/rejected": "logp_rejected"}  # fmt: skip
+TRL_DPO_METRICS = {
+    "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected",
+    "rewards/margins": "margin",
+    "rewards/accuracies": "pair_accuracy",
+    "logps/chosen": "logp_chosen",
+    "logps/rejected": "logp_rejected",
+}
 
 
 def train_dpo_chat(
@@ -180,31 +193,59 @@ def train_dpo_chat(
     pairs = validate_preferences(pairs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    data = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": p["prompt"]}],
-         "chosen": [{"role": "assistant", "content": p["chosen"]}],
-         "rejected": [{"role": "assistant", "content": p["rejected"]}]}
-        for p in pairs
-    ])  # fmt: skip
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": p["prompt"]}],
+                "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                "rejected": [{"role": "assistant", "content": p["rejected"]}],
+            }
+            for p in pairs
+        ]
+    )
     monitor = Monitor(settings.steps, progress or null_progress, should_stop, on_row, label="DPO (chat, LoRA)")
     with training_threads(), tempfile.TemporaryDirectory(prefix="llmlab-dpo-") as out:
         args = TRLDPOConfig(
-            output_dir=out, max_steps=settings.steps, per_device_train_batch_size=settings.batch,
-            learning_rate=settings.lr, lr_scheduler_type="constant", beta=settings.beta, logging_steps=1,
-            logging_nan_inf_filter=False, save_strategy="no", report_to="none", disable_tqdm=True, bf16=False,
-            fp16=False, gradient_checkpointing=False, max_length=settings.max_length, seed=settings.seed,
-            use_cpu=use_cpu(), dataloader_num_workers=0,
-        )  # fmt: skip
-        trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                             peft_config=lora_config(settings.lora_r, settings.lora_alpha),
-                             callbacks=[monitor.trainer_callback(TRL_DPO_METRICS)])  # fmt: skip
+            output_dir=out,
+            max_steps=settings.steps,
+            per_device_train_batch_size=settings.batch,
+            learning_rate=settings.lr,
+            lr_scheduler_type="constant",
+            beta=settings.beta,
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            max_length=settings.max_length,
+            seed=settings.seed,
+            use_cpu=use_cpu(),
+            dataloader_num_workers=0,
+        )
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            processing_class=tokenizer,
+            peft_config=lora_config(settings.lora_r, settings.lora_alpha),
+            callbacks=[monitor.trainer_callback(TRL_DPO_METRICS)],
+        )
         quiet_trainer(trainer)
         trainer.train()
     return monitor.finish(), trainer.model
 
 
-def train_dpo_chat_fresh(pairs: list[dict], settings: ChatDPOSettings = ChatDPOSettings(), progress=None,
-                         should_stop=None, on_row=None, role: str = "chat"):  # fmt: skip
+def train_dpo_chat_fresh(
+    pairs: list[dict],
+    settings: ChatDPOSettings = ChatDPOSettings(),
+    progress=None,
+    should_stop=None,
+    on_row=None,
+    role: str = "chat",
+):
     """`train_dpo_chat` on a freshly loaded copy of the packaged chat model."""
     from engine.models.loading import load_causal_lm
 

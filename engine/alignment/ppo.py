@@ -133,8 +133,15 @@ class PPORun:
                 ratio = torch.exp(logps - old_logps)
                 clipped.append(float((((ratio - 1).abs() > cfg.clip_eps).float() * mask).sum() / mask.sum()))
         self.steps += 1
-        return {"method": self.method, "step": self.steps, "reward_mean": float(reward.mean()),
-                "judge_mean": sum(judge) / len(judge), "kl": float(kl_per_sequence(logits, ref_logits, mask).mean()),
-                "loss": sum(losses) / len(losses), "clip_fraction": clipped[-1],
-                "length": float(mask.sum(-1).mean()), "seconds": time.perf_counter() - t0,
-                "examples": [f"{q} → {t}" for q, t in zip(questions[:3], texts[:3], strict=True)]}  # fmt: skip
+        return {
+            "method": self.method,
+            "step": self.steps,
+            "reward_mean": float(reward.mean()),
+            "judge_mean": sum(judge) / len(judge),
+            "kl": float(kl_per_sequence(logits, ref_logits, mask).mean()),
+            "loss": sum(losses) / len(losses),
+            "clip_fraction": clipped[-1],
+            "length": float(mask.sum(-1).mean()),
+            "seconds": time.perf_counter() - t0,
+            "examples": [f"{q} → {t}" for q, t in zip(questions[:3], texts[:3], strict=True)],
+        }

@@ -139,8 +139,15 @@ def score_answers(model, tokenizer, prompt: str, answers: list[str], max_length:
     if not answers:
         return []
     model.eval()
-    enc = tokenizer([prompt] * len(answers), answers, truncation=True, max_length=max_length, padding=True,
-                    return_tensors="pt", return_token_type_ids=False)  # fmt: skip
+    enc = tokenizer(
+        [prompt] * len(answers),
+        answers,
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+        return_token_type_ids=False,
+    )
     enc = {k: v.to(model.device) for k, v in enc.items()}
     return model(**enc).logits.squeeze(-1).float().tolist()
 
@@ -197,23 +204,44 @@ def train_reward_model(
     for module in frozen:
         for p in module.parameters():
             p.requires_grad_(False)
-    data = Dataset.from_list([
-        {"chosen_ids": _encode(tokenizer, p["prompt"], p["chosen"], settings.max_length),
-         "rejected_ids": _encode(tokenizer, p["prompt"], p["rejected"], settings.max_length)}
-        for p in train
-    ])  # fmt: skip
+    data = Dataset.from_list(
+        [
+            {
+                "chosen_ids": _encode(tokenizer, p["prompt"], p["chosen"], settings.max_length),
+                "rejected_ids": _encode(tokenizer, p["prompt"], p["rejected"], settings.max_length),
+            }
+            for p in train
+        ]
+    )
     total = math.ceil(len(train) / settings.batch) * settings.epochs
     monitor = Monitor(total, progress, should_stop, on_row, label="reward model")
     with training_threads(), tempfile.TemporaryDirectory(prefix="llmlab-rm-") as out:
         args = RewardConfig(
-            output_dir=out, num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch,
-            learning_rate=settings.lr, lr_scheduler_type="linear", logging_steps=1, logging_nan_inf_filter=False,
-            save_strategy="no", report_to="none", disable_tqdm=True, bf16=False, fp16=False,
-            gradient_checkpointing=False, seed=settings.seed, use_cpu=use_cpu(),
-            dataloader_num_workers=0, max_length=None,
-        )  # fmt: skip
-        trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                                callbacks=[monitor.trainer_callback()])  # fmt: skip
+            output_dir=out,
+            num_train_epochs=settings.epochs,
+            per_device_train_batch_size=settings.batch,
+            learning_rate=settings.lr,
+            lr_scheduler_type="linear",
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            seed=settings.seed,
+            use_cpu=use_cpu(),
+            dataloader_num_workers=0,
+            max_length=None,
+        )
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            processing_class=tokenizer,
+            callbacks=[monitor.trainer_callback()],
+        )
         quiet_trainer(trainer)
         trainer.train()
         model = trainer.model
@@ -223,25 +251,41 @@ def train_reward_model(
 
 
 @torch.no_grad()
-def sample_answers(lm_model, lm_tokenizer, prompt: str, n: int, max_new_tokens: int = 40, temperature: float = 0.9,
-                   seed: int = 0) -> list[str]:  # fmt: skip
+def sample_answers(
+    lm_model, lm_tokenizer, prompt: str, n: int, max_new_tokens: int = 40, temperature: float = 0.9, seed: int = 0
+) -> list[str]:
     """n sampled answers from a chat model to one user prompt (one batched generate call)."""
     if not 1 <= n <= 16:
         raise ValueError(f"n must be between 1 and 16, got {n}")
     if not 1 <= max_new_tokens <= 256:
         raise ValueError(f"max new tokens must be between 1 and 256, got {max_new_tokens}")
-    ids = lm_tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)  # fmt: skip
+    ids = lm_tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     ids = {k: v.repeat(n, 1).to(lm_model.device) for k, v in ids.items()}
     torch.manual_seed(seed)
-    out = lm_model.generate(**ids, do_sample=True, temperature=max(temperature, 1e-3), top_p=0.95,
-                            max_new_tokens=max_new_tokens,
-                            pad_token_id=lm_tokenizer.pad_token_id or lm_tokenizer.eos_token_id)  # fmt: skip
+    out = lm_model.generate(
+        **ids,
+        do_sample=True,
+        temperature=max(temperature, 1e-3),
+        top_p=0.95,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=lm_tokenizer.pad_token_id or lm_tokenizer.eos_token_id,
+    )
     return [lm_tokenizer.decode(row[ids["input_ids"].shape[1] :], skip_special_tokens=True).strip() for row in out]
 
 
-def best_of_n(lm_model, lm_tokenizer, rm_model, rm_tokenizer, prompt: str, n: int = 4, max_new_tokens: int = 40,
-              temperature: float = 0.9, seed: int = 0) -> list[dict]:  # fmt: skip
+def best_of_n(
+    lm_model,
+    lm_tokenizer,
+    rm_model,
+    rm_tokenizer,
+    prompt: str,
+    n: int = 4,
+    max_new_tokens: int = 40,
+    temperature: float = 0.9,
+    seed: int = 0,
+) -> list[dict]:
     """Rejection sampling: n answers, each scored by the reward model, best first."""
     from engine.core.textinput import clean_text
 

@@ -25,8 +25,14 @@ KL_JUMP = 8.0  # nats of KL gained in a single step: not learning, a blow-up (a 
 RowFn = Callable[[dict], None]
 
 
-def make_run(method: str, setup: ToySetup, seed: int, lr: float | None = None, kl_coef: float | None = None,
-             beta: float | None = None):  # fmt: skip
+def make_run(
+    method: str,
+    setup: ToySetup,
+    seed: int,
+    lr: float | None = None,
+    kl_coef: float | None = None,
+    beta: float | None = None,
+):
     """A PPO or DPO run on `setup`; None keeps the method's own default for that setting."""
     if method == "ppo":
         cfg = PPOConfig(seed=seed)
@@ -157,9 +163,16 @@ def beta_sweep(
                 if step % every == 0 or step == steps:
                     run.policy.eval()
                     ev = evaluate_policy(run.policy, setup, 256, g)
-                    point = {"method": f"dpo β={b:g}", "beta": b, "step": step, "reward_mean": ev["reward_mean"],
-                             "judge_mean": ev["judge_mean"], "kl": ev["kl"], "loss": row["loss"],
-                             "margin": row["margin"]}  # fmt: skip
+                    point = {
+                        "method": f"dpo β={b:g}",
+                        "beta": b,
+                        "step": step,
+                        "reward_mean": ev["reward_mean"],
+                        "judge_mean": ev["judge_mean"],
+                        "kl": ev["kl"],
+                        "loss": row["loss"],
+                        "margin": row["margin"],
+                    }
                     out.append(point)
                     monitor.record(point, counts_as_step=False)
             if not monitor.running:
@@ -190,10 +203,15 @@ def best_of_n(ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32), prompts: int = 128, se
     for n in sorted(set(ns)):
         best = proxy_t[:n].argmax(0)  # first best on ties
         cols = torch.arange(P)
-        rows.append({"n": n, "reward_mean": float(proxy_t[best, cols].mean()),
-                     "judge_mean": float(judge_t[best, cols].mean()),
-                     "kl_bound": math.log(n) - (n - 1) / n,
-                     "example": f"{questions[0]} → {texts[int(best[0]) * P]}"})  # fmt: skip
+        rows.append(
+            {
+                "n": n,
+                "reward_mean": float(proxy_t[best, cols].mean()),
+                "judge_mean": float(judge_t[best, cols].mean()),
+                "kl_bound": math.log(n) - (n - 1) / n,
+                "example": f"{questions[0]} → {texts[int(best[0]) * P]}",
+            }
+        )
     return rows
 
 
@@ -207,8 +225,18 @@ def summary(logs: dict[str, RunLog]) -> list[dict]:
             continue
         rf, rl = first_last_fifth([r["reward_mean"] for r in rows])
         jf, jl = first_last_fifth([r["judge_mean"] for r in rows])
-        out.append({"run": name, "steps": len(rows), "status": log.status, "reward_first": rf, "reward_last": rl,
-                    "judge_first": jf, "judge_last": jl, "kl_last": rows[-1]["kl"],
-                    "seconds_per_step": sum(r["seconds"] for r in rows) / len(rows),
-                    "message": log.message})  # fmt: skip
+        out.append(
+            {
+                "run": name,
+                "steps": len(rows),
+                "status": log.status,
+                "reward_first": rf,
+                "reward_last": rl,
+                "judge_first": jf,
+                "judge_last": jl,
+                "kl_last": rows[-1]["kl"],
+                "seconds_per_step": sum(r["seconds"] for r in rows) / len(rows),
+                "message": log.message,
+            }
+        )
     return out

@@ -38,11 +38,15 @@ def as_conversations(rows: list[dict]):
     """A 🤗 dataset in TRL's conversational prompt-completion format (loss on the completion only)."""
     from datasets import Dataset
 
-    return Dataset.from_list([
-        {"prompt": [{"role": "user", "content": r["instruction"]}],
-         "completion": [{"role": "assistant", "content": r["response"]}]}
-        for r in rows
-    ])  # fmt: skip
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["instruction"]}],
+                "completion": [{"role": "assistant", "content": r["response"]}],
+            }
+            for r in rows
+        ]
+    )
 
 
 def _ids(tokenizer, messages: list[dict], **kwargs) -> list[int]:
@@ -115,20 +119,30 @@ class SFTResult:
 @torch.no_grad()
 def answer(model, tokenizer, instruction: str, max_new_tokens: int = 24) -> str:
     """Greedy answer to one instruction through the chat template."""
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": instruction}], add_generation_prompt=True,
-                                        return_tensors="pt", return_dict=True)  # fmt: skip
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": instruction}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     ids = {k: v.to(model.device) for k, v in ids.items()}
     model.eval()
-    out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)  # fmt: skip
+    out = model.generate(
+        **ids,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+    )
     return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def lora_config(r: int, alpha: int, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, task_type=task_type,
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # fmt: skip
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=0.0,
+        task_type=task_type,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
 
 
 def train_sft(
@@ -159,16 +173,34 @@ def train_sft(
         before = {p: answer(model, tokenizer, p) for p in probe}
         with tempfile.TemporaryDirectory(prefix="llmlab-sft-") as out:
             args = SFTConfig(
-                output_dir=out, max_steps=settings.steps, per_device_train_batch_size=settings.batch,
-                learning_rate=settings.lr, lr_scheduler_type="constant", warmup_steps=0, logging_steps=1,
-                logging_nan_inf_filter=False, save_strategy="no", report_to="none", disable_tqdm=True,
-                bf16=False, fp16=False, gradient_checkpointing=False, max_length=settings.max_length,
-                seed=settings.seed, use_cpu=use_cpu(), dataloader_num_workers=0,
-            )  # fmt: skip
+                output_dir=out,
+                max_steps=settings.steps,
+                per_device_train_batch_size=settings.batch,
+                learning_rate=settings.lr,
+                lr_scheduler_type="constant",
+                warmup_steps=0,
+                logging_steps=1,
+                logging_nan_inf_filter=False,
+                save_strategy="no",
+                report_to="none",
+                disable_tqdm=True,
+                bf16=False,
+                fp16=False,
+                gradient_checkpointing=False,
+                max_length=settings.max_length,
+                seed=settings.seed,
+                use_cpu=use_cpu(),
+                dataloader_num_workers=0,
+            )
             callback = monitor.trainer_callback({"mean_token_accuracy": "token_accuracy"})
-            trainer = SFTTrainer(model=model, args=args, train_dataset=as_conversations(rows),
-                                 processing_class=tokenizer, callbacks=[callback],
-                                 peft_config=lora_config(settings.lora_r, settings.lora_alpha))  # fmt: skip
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=as_conversations(rows),
+                processing_class=tokenizer,
+                callbacks=[callback],
+                peft_config=lora_config(settings.lora_r, settings.lora_alpha),
+            )
             quiet_trainer(trainer)
             trainer.train()
         trained = trainer.model

@@ -116,11 +116,18 @@ def new_policy(cfg: ToyConfig):
 
     torch.manual_seed(cfg.seed)
     config = LlamaConfig(
-        vocab_size=len(VOCAB), hidden_size=cfg.hidden, intermediate_size=cfg.hidden * 2,
-        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-        max_position_embeddings=PROMPT_LEN + cfg.max_new + 2, pad_token_id=ID[PAD], bos_token_id=ID[BOS],
-        eos_token_id=ID[EOS], tie_word_embeddings=False,
-    )  # fmt: skip
+        vocab_size=len(VOCAB),
+        hidden_size=cfg.hidden,
+        intermediate_size=cfg.hidden * 2,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=PROMPT_LEN + cfg.max_new + 2,
+        pad_token_id=ID[PAD],
+        bos_token_id=ID[BOS],
+        eos_token_id=ID[EOS],
+        tie_word_embeddings=False,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -296,8 +303,13 @@ def clone_policy(setup: ToySetup):
 def pairs_as_tensors(pairs: list[dict], length: int) -> dict[str, torch.Tensor]:
     chosen, c_mask = _encode_answers([p["chosen"] for p in pairs], length)
     rejected, r_mask = _encode_answers([p["rejected"] for p in pairs], length)
-    return {"prompts": prompt_ids([p["question"] for p in pairs]), "chosen": chosen, "chosen_mask": c_mask,
-            "rejected": rejected, "rejected_mask": r_mask}  # fmt: skip
+    return {
+        "prompts": prompt_ids([p["question"] for p in pairs]),
+        "chosen": chosen,
+        "chosen_mask": c_mask,
+        "rejected": rejected,
+        "rejected_mask": r_mask,
+    }
 
 
 @torch.no_grad()
@@ -310,6 +322,10 @@ def evaluate_policy(policy, setup: ToySetup, n: int, generator: torch.Generator)
     _, ref_logits = response_logps(setup.reference, prompts, resp, with_logits=True)
     kl = kl_per_sequence(logits, ref_logits, mask)
     proxy, judge, texts = score(qs, resp)
-    return {"reward_mean": sum(proxy) / n, "judge_mean": sum(judge) / n, "kl": float(kl.mean()),
-            "length": float(mask.sum(-1).mean()), "examples": [f"{q} → {t}" for q, t in zip(qs[:4], texts[:4],
-                                                                                          strict=True)]}  # fmt: skip
+    return {
+        "reward_mean": sum(proxy) / n,
+        "judge_mean": sum(judge) / n,
+        "kl": float(kl.mean()),
+        "length": float(mask.sum(-1).mean()),
+        "examples": [f"{q} → {t}" for q, t in zip(qs[:4], texts[:4], strict=True)],
+    }

@@ -77,8 +77,16 @@ class KnnVsAnn:
     speedup: float
 
 
-def knn_vs_ann(n: int = 20_000, dim: int = 128, k: int = 10, n_queries: int = 200, ef_search: int = 64,
-               M: int = 16, seed: int = 0, kind: str = "clustered") -> KnnVsAnn:  # fmt: skip
+def knn_vs_ann(
+    n: int = 20_000,
+    dim: int = 128,
+    k: int = 10,
+    n_queries: int = 200,
+    ef_search: int = 64,
+    M: int = 16,
+    seed: int = 0,
+    kind: str = "clustered",
+) -> KnnVsAnn:
     """Exact search (one query at a time, as a service would answer) against hnswlib on the same vectors."""
     import hnswlib
 

@@ -103,8 +103,9 @@ class HNSW:
         diff = self._data[ids] - q  # (len(ids), dim)
         return np.einsum("ij,ij->i", diff, diff)
 
-    def greedy_closest(self, q: np.ndarray, entry: int, entry_dist: float, level: int,
-                       trace: LayerTrace | None = None) -> Candidate:  # fmt: skip
+    def greedy_closest(
+        self, q: np.ndarray, entry: int, entry_dist: float, level: int, trace: LayerTrace | None = None
+    ) -> Candidate:
         """Upper layers: hop to the closest neighbour while that gets closer to q (a beam of width 1)."""
         current, current_dist = entry, entry_dist
         while True:
@@ -121,8 +122,9 @@ class HNSW:
                 return current_dist, current
             current, current_dist = neighbours[best], float(d[best])
 
-    def search_layer(self, q: np.ndarray, entry: int, entry_dist: float, ef: int, level: int,
-                     trace: LayerTrace | None = None) -> list[Candidate]:  # fmt: skip
+    def search_layer(
+        self, q: np.ndarray, entry: int, entry_dist: float, ef: int, level: int, trace: LayerTrace | None = None
+    ) -> list[Candidate]:
         """Beam search on one layer; returns up to ef (distance, id), nearest first.
 
         `candidates` is a min-heap of nodes still to expand; `best` a max-heap (negated) of the ef closest so far.
@@ -251,8 +253,9 @@ class HNSW:
         return SearchTrace(layers, [c for _, c in found], [d for d, _ in found], self.n_distances - start)
 
     # --- bulk helpers -----------------------------------------------------------------------------------------
-    def add_items(self, vectors: np.ndarray, progress: ProgressFn = null_progress,
-                  should_stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    def add_items(
+        self, vectors: np.ndarray, progress: ProgressFn = null_progress, should_stop: Callable[[], bool] | None = None
+    ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")

@@ -32,8 +32,16 @@ class SweepData:
     seed: int
 
 
-def prepare(n: int, dim: int, k: int = 10, n_queries: int = 1000, seed: int = 0, kind: str = "gaussian",
-            library: str = "hnswlib", max_M: int = 16) -> SweepData:  # fmt: skip
+def prepare(
+    n: int,
+    dim: int,
+    k: int = 10,
+    n_queries: int = 1000,
+    seed: int = 0,
+    kind: str = "gaussian",
+    library: str = "hnswlib",
+    max_M: int = 16,
+) -> SweepData:
     """Vectors, held-out queries and the exact answers (after the memory check)."""
     if not 1 <= k <= min(n, 1000):
         raise SweepTooLarge(f"k must be between 1 and min(n, 1000) (got k={k}, n={n:,})")
@@ -116,10 +124,17 @@ class _Scratch:
 ADAPTERS = {"hnswlib": _Hnswlib, "faiss": _Faiss, "scratch": _Scratch}
 
 
-def sweep_library(library: str, data: SweepData, Ms: Sequence[int], ef_constructions: Sequence[int],
-                  ef_searches: Sequence[int], threads: int = 2, progress: ProgressFn = null_progress,
-                  should_stop: Callable[[], bool] | None = None,
-                  on_row: Callable[[dict], None] | None = None) -> list[dict]:  # fmt: skip
+def sweep_library(
+    library: str,
+    data: SweepData,
+    Ms: Sequence[int],
+    ef_constructions: Sequence[int],
+    ef_searches: Sequence[int],
+    threads: int = 2,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """One row per (M, efConstruction, efSearch); each index is built once per (M, efConstruction)."""
     if library not in ADAPTERS:
         raise SweepTooLarge(f"unknown library {library!r}; choose one of {', '.join(LIBRARIES)}")
@@ -146,13 +161,23 @@ def sweep_library(library: str, data: SweepData, Ms: Sequence[int], ef_construct
             progress((b + 0.9) / len(builds), f"{label}: querying ef={ef}")
             found, query_s = _timed_query(adapter, index, data, ef)
             row = {
-                "library": library, "M": M, "ef_construction": efc, "ef_search": ef, "k": data.k,
+                "library": library,
+                "M": M,
+                "ef_construction": efc,
+                "ef_search": ef,
+                "k": data.k,
                 "recall_at_k": round(recall_at_k(found, data.truth), 4),
                 "qps": round(len(data.queries) / max(query_s, 1e-9), 1),
-                "build_s": round(build_s, 3), "build_cpu_s": round(build_cpu_s, 3),
-                "memory_bytes": memory, "memory_kind": adapter.memory_kind,
-                "n": n, "dim": dim, "queries": len(data.queries), "data": data.kind, "threads": threads,
-            }  # fmt: skip
+                "build_s": round(build_s, 3),
+                "build_cpu_s": round(build_cpu_s, 3),
+                "memory_bytes": memory,
+                "memory_kind": adapter.memory_kind,
+                "n": n,
+                "dim": dim,
+                "queries": len(data.queries),
+                "data": data.kind,
+                "threads": threads,
+            }
             rows.append(row)
             if on_row is not None:
                 on_row(row)
@@ -174,10 +199,22 @@ def _timed_query(adapter, index, data: SweepData, ef: int) -> tuple[np.ndarray, 
     return found, best
 
 
-def run_sweep(library: str, n: int, dim: int, Ms: Sequence[int], ef_constructions: Sequence[int],
-              ef_searches: Sequence[int], k: int = 10, n_queries: int = 1000, seed: int = 0, kind: str = "gaussian",
-              threads: int = 2, progress: ProgressFn = null_progress, should_stop: Callable[[], bool] | None = None,
-              on_row: Callable[[dict], None] | None = None) -> list[dict]:  # fmt: skip
+def run_sweep(
+    library: str,
+    n: int,
+    dim: int,
+    Ms: Sequence[int],
+    ef_constructions: Sequence[int],
+    ef_searches: Sequence[int],
+    k: int = 10,
+    n_queries: int = 1000,
+    seed: int = 0,
+    kind: str = "gaussian",
+    threads: int = 2,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Memory check, data, exact ground truth, then the sweep (what `python -m engine hnsw-sweep` runs)."""
     _check_grid(Ms, ef_constructions, ef_searches)
     data = prepare(n, dim, k, n_queries, seed, kind, library, max(Ms))

@@ -72,8 +72,14 @@ def embedded_points(vectors: np.ndarray, labels: list[str], texts: list[str], so
     return PointSet(x, ((x - mean) @ axes.T).astype(np.float32), labels, source, texts, mean, axes)
 
 
-def build_graph(points: PointSet, M: int = 4, ef_construction: int = 32, flat: bool = False, seed: int = 100,
-                upto: int | None = None) -> HNSW:  # fmt: skip
+def build_graph(
+    points: PointSet,
+    M: int = 4,
+    ef_construction: int = 32,
+    flat: bool = False,
+    seed: int = 100,
+    upto: int | None = None,
+) -> HNSW:
     """HNSW (or NSW when flat) over the first `upto` points."""
     cls = NSW if flat else HNSW
     index = cls(points.vectors.shape[1], HNSWConfig(M=M, ef_construction=ef_construction, seed=seed))
@@ -83,9 +89,14 @@ def build_graph(points: PointSet, M: int = 4, ef_construction: int = 32, flat: b
 
 def picture(index: HNSW, points: PointSet) -> GraphPicture:
     n = index.count
-    return GraphPicture(points.xy[:n], points.labels[:n], list(index.levels),
-                        {lv: index.edges(lv) for lv in range(index.max_level + 1)}, index.entry_point,
-                        index.layer_sizes())  # fmt: skip
+    return GraphPicture(
+        points.xy[:n],
+        points.labels[:n],
+        list(index.levels),
+        {lv: index.edges(lv) for lv in range(index.max_level + 1)},
+        index.entry_point,
+        index.layer_sizes(),
+    )
 
 
 @dataclass
@@ -96,8 +107,9 @@ class InsertionStep:
     new_xy: np.ndarray  # (2,)
 
 
-def insertion_step(points: PointSet, step: int, M: int = 4, ef_construction: int = 32, flat: bool = False,
-                   seed: int = 100) -> InsertionStep:  # fmt: skip
+def insertion_step(
+    points: PointSet, step: int, M: int = 4, ef_construction: int = 32, flat: bool = False, seed: int = 100
+) -> InsertionStep:
     """Insert point `step` into the graph of points 0 … step-1 and record every layer it passed."""
     if not 1 <= step < len(points.vectors):
         raise ValueError(f"step must be between 1 and {len(points.vectors) - 1} (got {step})")
@@ -117,8 +129,16 @@ class SearchWalk:
     brute_force_distances: int  # what exact search costs: one distance per stored vector
 
 
-def search_walkthrough(points: PointSet, query: np.ndarray, k: int = 5, M: int = 4, ef_construction: int = 32,
-                       ef_search: int = 8, flat: bool = False, seed: int = 100) -> SearchWalk:  # fmt: skip
+def search_walkthrough(
+    points: PointSet,
+    query: np.ndarray,
+    k: int = 5,
+    M: int = 4,
+    ef_construction: int = 32,
+    ef_search: int = 8,
+    flat: bool = False,
+    seed: int = 100,
+) -> SearchWalk:
     """Search the full graph for `query` ((d,), same space as the vectors) and keep the per-layer trace."""
     query = np.asarray(query, dtype=np.float32)
     if query.shape != (points.vectors.shape[1],):
@@ -130,9 +150,17 @@ def search_walkthrough(points: PointSet, query: np.ndarray, k: int = 5, M: int =
     return SearchWalk(picture(index, points), trace, points.project(query), exact, recall, index.count)
 
 
-def compare_nsw_hnsw(ns: tuple[int, ...] = (250, 1_000, 2_000), dim: int = 2, M: int = 4, ef_construction: int = 32,
-                     ef_search: int = 4, k: int = 1, n_queries: int = 100, seed: int = 0,
-                     progress: ProgressFn = null_progress) -> list[dict]:  # fmt: skip
+def compare_nsw_hnsw(
+    ns: tuple[int, ...] = (250, 1_000, 2_000),
+    dim: int = 2,
+    M: int = 4,
+    ef_construction: int = 32,
+    ef_search: int = 4,
+    k: int = 1,
+    n_queries: int = 100,
+    seed: int = 0,
+    progress: ProgressFn = null_progress,
+) -> list[dict]:
     """A flat NSW against HNSW on the same vectors and parameters, at growing n: recall and the cost per query
     in distance computations and hops. Brute force pays n distances; NSW's cost grows with n much faster than
     HNSW's, whose upper layers skip most of the way."""
@@ -157,11 +185,19 @@ def compare_nsw_hnsw(ns: tuple[int, ...] = (250, 1_000, 2_000), dim: int = 2, M:
             dists.append(r.n_distances)
             hops.append(sum(len(lt.expanded) for lt in r.layers))
         query_ms = 1000 * (time.perf_counter() - start) / n_queries
-        rows.append({"index": name, "n": n, "recall_at_k": round(recall_at_k(np.array(found), truth), 4),
-                     "distances_per_query": round(float(np.mean(dists)), 1),
-                     "hops_per_query": round(float(np.mean(hops)), 1), "brute_force_distances": n,
-                     "layers": index.max_level + 1, "build_s": round(build_s, 2),
-                     "query_ms": round(query_ms, 3)})  # fmt: skip
+        rows.append(
+            {
+                "index": name,
+                "n": n,
+                "recall_at_k": round(recall_at_k(np.array(found), truth), 4),
+                "distances_per_query": round(float(np.mean(dists)), 1),
+                "hops_per_query": round(float(np.mean(hops)), 1),
+                "brute_force_distances": n,
+                "layers": index.max_level + 1,
+                "build_s": round(build_s, 2),
+                "query_ms": round(query_ms, 3),
+            }
+        )
     progress(1.0, "done")
     return rows
 
@@ -171,10 +207,15 @@ def corpus_points(model, source: str = "all-MiniLM-L6-v2") -> PointSet:
     from engine.core.corpus import load_constitution
 
     docs = load_constitution()
-    vectors = model.encode([d.text for d in docs], normalize_embeddings=True, convert_to_numpy=True,
-                           show_progress_bar=False)  # fmt: skip
-    return embedded_points(vectors, [d.doc_id for d in docs], [d.text for d in docs],
-                           f"{source} embeddings of 대한민국헌법 ({len(docs)} articles), PCA → 2-D")  # fmt: skip
+    vectors = model.encode(
+        [d.text for d in docs], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return embedded_points(
+        vectors,
+        [d.doc_id for d in docs],
+        [d.text for d in docs],
+        f"{source} embeddings of 대한민국헌법 ({len(docs)} articles), PCA → 2-D",
+    )
 
 
 def embed_query(model, text: str) -> np.ndarray:

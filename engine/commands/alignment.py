@@ -44,13 +44,15 @@ def cmd_align(args) -> int:
         if args.json:
             print(json.dumps(_clean(row), ensure_ascii=False), flush=True)
         else:
-            print(f"{row['method']:>12} step {row['step']:>4}  reward {row['reward_mean']:7.3f}  "
-                  f"judge {row.get('judge_mean', float('nan')):7.3f}  kl {row['kl']:7.3f}  loss {row['loss']:8.4f}  "
-                  f"{row['seconds'] * 1000:6.0f} ms", flush=True)  # fmt: skip
+            print(
+                f"{row['method']:>12} step {row['step']:>4}  reward {row['reward_mean']:7.3f}  "
+                f"judge {row.get('judge_mean', float('nan')):7.3f}  kl {row['kl']:7.3f}  loss {row['loss']:8.4f}  "
+                f"{row['seconds'] * 1000:6.0f} ms",
+                flush=True,
+            )
 
     if args.experiment == "race":
-        logs = runs.race(methods, args.steps, args.seed, lr=args.lr, kl_coef=args.kl_coef, beta=args.beta,
-                         on_row=emit)  # fmt: skip
+        logs = runs.race(methods, args.steps, args.seed, lr=args.lr, kl_coef=args.kl_coef, beta=args.beta, on_row=emit)
     else:  # hacking: PPO with the KL penalty off and on
         logs = runs.reward_hacking(args.steps, args.seed, kl_coefs=(0.0, args.kl_coef), on_row=emit)
     status = 0
@@ -58,10 +60,13 @@ def cmd_align(args) -> int:
         if s["status"] == "diverged":
             status = 1
         if s["steps"]:
-            print(f"{s['run']}: {s['status']} after {s['steps']} steps · reward {s['reward_first']:.3f} → "
-                  f"{s['reward_last']:.3f} · judge {s['judge_first']:.3f} → {s['judge_last']:.3f} · "
-                  f"KL {s['kl_last']:.3f} · {s['seconds_per_step'] * 1000:.0f} ms/step"
-                  + (f" · {s['message']}" if s["message"] else ""), file=sys.stderr)  # fmt: skip
+            print(
+                f"{s['run']}: {s['status']} after {s['steps']} steps · reward {s['reward_first']:.3f} → "
+                f"{s['reward_last']:.3f} · judge {s['judge_first']:.3f} → {s['judge_last']:.3f} · "
+                f"KL {s['kl_last']:.3f} · {s['seconds_per_step'] * 1000:.0f} ms/step"
+                + (f" · {s['message']}" if s["message"] else ""),
+                file=sys.stderr,
+            )
         else:
             print(f"{s['run']}: {s['status']} · {s['message']}", file=sys.stderr)
     return status
@@ -75,7 +80,11 @@ def register(subparsers) -> None:
     p.add_argument("--beta", type=float, default=0.3, help="DPO β (default 0.3)")
     p.add_argument("--kl-coef", type=float, default=0.3, help="PPO KL penalty β (default 0.3)")
     p.add_argument("--lr", type=float, default=None, help="learning rate for both (default: each method's own)")
-    p.add_argument("--experiment", choices=["race", "hacking"], default="race",
-                   help="race: the methods side by side; hacking: PPO with KL off vs on (--kl-coef)")  # fmt: skip
+    p.add_argument(
+        "--experiment",
+        choices=["race", "hacking"],
+        default="race",
+        help="race: the methods side by side; hacking: PPO with KL off vs on (--kl-coef)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per step on stdout")
     p.set_defaults(func=cmd_align)

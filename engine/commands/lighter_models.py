@@ -57,8 +57,9 @@ def cmd_quant_bench(args) -> int:
         return 2
     progress = _setup(args)
     if args.json:  # one line per precision as soon as it is measured
-        quant_bench(precisions, args.model, args.speed_tokens, progress=progress,
-                    on_result=lambda r: _emit([r.as_dict()], True))  # fmt: skip
+        quant_bench(
+            precisions, args.model, args.speed_tokens, progress=progress, on_result=lambda r: _emit([r.as_dict()], True)
+        )
     else:
         _emit([r.as_dict() for r in quant_bench(precisions, args.model, args.speed_tokens, progress=progress)], False)
     return 0
@@ -82,18 +83,43 @@ def cmd_decode(args) -> int:
     from engine.inference.generation import DecodingConfig, generate, validate
     from engine.models.loading import load_causal_lm
 
-    cfg = DecodingConfig(strategy=args.strategy, max_new_tokens=args.max_tokens, temperature=args.temperature,
-                         top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
-                         num_beams=args.beams, seed=args.seed)  # fmt: skip
+    cfg = DecodingConfig(
+        strategy=args.strategy,
+        max_new_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        num_beams=args.beams,
+        seed=args.seed,
+    )
     validate(cfg, prompt_tokens=1, context_window=10**9)  # settings first: no model load for a bad value
     progress = _setup(args)
     lm = load_causal_lm(args.model, progress)
     r = generate(lm, args.prompt, cfg, use_chat_template=not args.raw, progress=progress)
-    steps = [{"step": s.index, "token": s.chosen_label, "kept": s.kept,
-              "top": [[c.label, round(c.prob_raw, 4), round(c.prob_final, 4)] for c in s.candidates[:5]]}
-             for s in r.steps]  # fmt: skip
-    _emit([{"strategy": r.strategy, "text": r.text, "new_tokens": len(r.new_ids), "finish": r.finish,
-            "seconds": round(r.seconds, 3), "notes": r.notes, "steps": steps}], args.json)  # fmt: skip
+    steps = [
+        {
+            "step": s.index,
+            "token": s.chosen_label,
+            "kept": s.kept,
+            "top": [[c.label, round(c.prob_raw, 4), round(c.prob_final, 4)] for c in s.candidates[:5]],
+        }
+        for s in r.steps
+    ]
+    _emit(
+        [
+            {
+                "strategy": r.strategy,
+                "text": r.text,
+                "new_tokens": len(r.new_ids),
+                "finish": r.finish,
+                "seconds": round(r.seconds, 3),
+                "notes": r.notes,
+                "steps": steps,
+            }
+        ],
+        args.json,
+    )
     return 0
 
 
@@ -103,12 +129,33 @@ def cmd_layer_quant(args) -> int:
 
     progress = _setup(args)
     lm = load_causal_lm("chat", progress)
-    r = compare_methods(lm, calibration_texts(), heldout_texts(), args.layer, args.projection, args.bits,
-                        args.group_size, progress=progress)  # fmt: skip
-    _emit([{"method": m, "output_error": r.errors[m], "calibration_error": r.calib_errors[m],
-            "weight_error": r.weight_errors[m], "layer": r.layer, "projection": r.projection, "bits": r.bits,
-            "group_size": r.group_size, **({"awq_alpha": r.awq_alpha} if m == "AWQ" else {})}
-           for m in r.errors], args.json)  # fmt: skip
+    r = compare_methods(
+        lm,
+        calibration_texts(),
+        heldout_texts(),
+        args.layer,
+        args.projection,
+        args.bits,
+        args.group_size,
+        progress=progress,
+    )
+    _emit(
+        [
+            {
+                "method": m,
+                "output_error": r.errors[m],
+                "calibration_error": r.calib_errors[m],
+                "weight_error": r.weight_errors[m],
+                "layer": r.layer,
+                "projection": r.projection,
+                "bits": r.bits,
+                "group_size": r.group_size,
+                **({"awq_alpha": r.awq_alpha} if m == "AWQ" else {}),
+            }
+            for m in r.errors
+        ],
+        args.json,
+    )
     return 0
 
 
@@ -118,13 +165,28 @@ def cmd_distill(args) -> int:
 
     progress = _setup(args)
     lm = load_causal_lm("chat", progress)
-    r = distill(lm, progress=progress, epochs=args.epochs, temperature=args.temperature,
-                alpha=args.alpha, seed=args.seed)  # fmt: skip
-    _emit([{"student": k, "test_accuracy": v.test_accuracy, "test_agreement_with_teacher": v.test_agreement,
-            "test_nll": v.test_nll, "train_loss": v.train_loss, "epochs": v.epoch,
-            "teacher_accuracy": r.teacher_accuracy, "student_params": r.student_params,
-            "train_positions": r.train_positions, "test_positions": r.test_positions,
-            "seconds": round(r.seconds, 2)} for k, v in r.final.items()], args.json)  # fmt: skip
+    r = distill(
+        lm, progress=progress, epochs=args.epochs, temperature=args.temperature, alpha=args.alpha, seed=args.seed
+    )
+    _emit(
+        [
+            {
+                "student": k,
+                "test_accuracy": v.test_accuracy,
+                "test_agreement_with_teacher": v.test_agreement,
+                "test_nll": v.test_nll,
+                "train_loss": v.train_loss,
+                "epochs": v.epoch,
+                "teacher_accuracy": r.teacher_accuracy,
+                "student_params": r.student_params,
+                "train_positions": r.train_positions,
+                "test_positions": r.test_positions,
+                "seconds": round(r.seconds, 2),
+            }
+            for k, v in r.final.items()
+        ],
+        args.json,
+    )
     return 0
 
 

@@ -52,9 +52,14 @@ def cmd_serve_bench(args) -> int:
     from engine.serving.load_test import run_load_test
 
     try:
-        rows = run_load_test(args.concurrency, requests=args.requests, max_tokens=args.max_tokens,
-                             allow_remote=args.allow_remote, progress=_progress(args),
-                             on_level=lambda row: _emit([row], args.json))  # fmt: skip
+        rows = run_load_test(
+            args.concurrency,
+            requests=args.requests,
+            max_tokens=args.max_tokens,
+            allow_remote=args.allow_remote,
+            progress=_progress(args),
+            on_level=lambda row: _emit([row], args.json),
+        )
     except (Cancelled, KeyboardInterrupt):
         print("stopped; the levels above are complete", file=sys.stderr)
         return 130
@@ -67,8 +72,15 @@ def cmd_spec_bench(args) -> int:
     from engine.models.loading import load_causal_lm
 
     lm = load_causal_lm("chat", _progress(args))
-    rows = compare_methods(lm, args.prompt or COPY_PROMPT, max_new_tokens=args.max_tokens, k=args.k,
-                           exit_layers=args.exit_layers, repeats=args.repeats, progress=_progress(args))  # fmt: skip
+    rows = compare_methods(
+        lm,
+        args.prompt or COPY_PROMPT,
+        max_new_tokens=args.max_tokens,
+        k=args.k,
+        exit_layers=args.exit_layers,
+        repeats=args.repeats,
+        progress=_progress(args),
+    )
     for r in rows:
         r["text"] = r["text"][:120]
     _emit(rows, args.json)
@@ -81,9 +93,15 @@ def cmd_sdpa_bench(args) -> int:
 
     from engine.inference.flash_attention import measure_sdpa_memory, time_sdpa_backends
 
-    rows = time_sdpa_backends(args.lengths, heads=args.heads, D=args.head_dim, causal=not args.no_causal,
-                              repeats=args.repeats, include_scratch=not args.no_scratch,
-                              progress=_progress(args))  # fmt: skip
+    rows = time_sdpa_backends(
+        args.lengths,
+        heads=args.heads,
+        D=args.head_dim,
+        causal=not args.no_causal,
+        repeats=args.repeats,
+        include_scratch=not args.no_scratch,
+        progress=_progress(args),
+    )
     for r in rows:
         r.update(torch=torch.__version__, threads=torch.get_num_threads())
     _emit(rows, args.json)
@@ -99,8 +117,10 @@ def cmd_paged_waste(args) -> int:
     rows = allocation_usage(reqs, args.max_len, args.block_size)
     for r in rows:
         r.update(trace=f"{args.trace} (synthetic lengths)", requests=args.requests)
-    rows += [{"policy": f"paper: {k}", "token_states_pct": v["token_states"], "waste_pct": 100 - v["token_states"]}
-             for k, v in PAPER_FIG2.items()]  # fmt: skip
+    rows += [
+        {"policy": f"paper: {k}", "token_states_pct": v["token_states"], "waste_pct": 100 - v["token_states"]}
+        for k, v in PAPER_FIG2.items()
+    ]
     _emit(rows, args.json)
     return 0
 
@@ -116,9 +136,16 @@ def cmd_batch_sim(args) -> int:
     else:
         cost = default_costs()
     work = make_workload(args.requests, args.rate, seed=args.seed)
-    rows = [{"cost_model": cost.source, "prefill_base_ms": 1000 * cost.prefill_base_s,
-             "prefill_per_token_ms": 1000 * cost.prefill_per_token_s, "decode_base_ms": 1000 * cost.decode_base_s,
-             "decode_per_seq_ms": 1000 * cost.decode_per_seq_s, "samples": list(cost.samples)}]  # fmt: skip
+    rows = [
+        {
+            "cost_model": cost.source,
+            "prefill_base_ms": 1000 * cost.prefill_base_s,
+            "prefill_per_token_ms": 1000 * cost.prefill_per_token_s,
+            "decode_base_ms": 1000 * cost.decode_base_s,
+            "decode_per_seq_ms": 1000 * cost.decode_per_seq_s,
+            "samples": list(cost.samples),
+        }
+    ]
     for policy in POLICIES:
         m = simulate(work, policy, cost, max_batch=args.max_batch, max_wait_s=args.max_wait).metrics()
         m.update(costs=cost.source, simulated=True)

@@ -23,16 +23,30 @@ def cmd_hnsw_sweep(args) -> int:
     def emit(row: dict) -> None:
         print(json.dumps(row, ensure_ascii=False) if args.json else _line(row), flush=True)
 
-    run_sweep(args.library, args.n, args.dim, _int_list(args.M), _int_list(args.ef_construction),
-              _int_list(args.ef_search), k=args.k, n_queries=args.queries, seed=args.seed, kind=args.data,
-              threads=args.threads, progress=null_progress if args.quiet else cli_progress, on_row=emit)  # fmt: skip
+    run_sweep(
+        args.library,
+        args.n,
+        args.dim,
+        _int_list(args.M),
+        _int_list(args.ef_construction),
+        _int_list(args.ef_search),
+        k=args.k,
+        n_queries=args.queries,
+        seed=args.seed,
+        kind=args.data,
+        threads=args.threads,
+        progress=null_progress if args.quiet else cli_progress,
+        on_row=emit,
+    )
     return 0
 
 
 def _line(r: dict) -> str:
-    return (f"{r['library']:8s} M={r['M']:<3d} efC={r['ef_construction']:<4d} ef={r['ef_search']:<4d} "
-            f"recall@{r['k']}={r['recall_at_k']:.3f} qps={r['qps']:,.0f} build={r['build_s']:.2f}s "
-            f"mem={r['memory_bytes'] / 1e6:.1f}MB")  # fmt: skip
+    return (
+        f"{r['library']:8s} M={r['M']:<3d} efC={r['ef_construction']:<4d} ef={r['ef_search']:<4d} "
+        f"recall@{r['k']}={r['recall_at_k']:.3f} qps={r['qps']:,.0f} build={r['build_s']:.2f}s "
+        f"mem={r['memory_bytes'] / 1e6:.1f}MB"
+    )
 
 
 def cmd_vector_store(args) -> int:
@@ -79,8 +93,12 @@ def register(sub) -> None:
     v = sub.add_parser("vector-store", help="the chapter-12 vector store (LlamaIndex; sqlite on disk or Pinecone)")
     v.add_argument("action", choices=["info", "load-corpus", "add", "update", "delete", "query"])
     v.add_argument("--collection", default="constitution")
-    v.add_argument("--backend", choices=["local", "pinecone"], default=None, help="default: pinecone if "
-                   "PINECONE_API_KEY is set, else local")  # fmt: skip
+    v.add_argument(
+        "--backend",
+        choices=["local", "pinecone"],
+        default=None,
+        help="default: pinecone if PINECONE_API_KEY is set, else local",
+    )
     v.add_argument("--doc-id")
     v.add_argument("--text", default="")
     v.add_argument("--metadata", help='JSON object, e.g. {"part": "본문"}')

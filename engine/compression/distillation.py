@@ -86,8 +86,15 @@ def teacher_targets(lm: LoadedLM, train_docs: list[str], test_docs: list[str], m
     ids = [torch.tensor([index[t] for t in d]) for d in docs]
     logits = [f[:, cols] for f in full]
     n = len(train_docs)
-    return TeacherData(vocab, labels, emb, Split(ids[:n], logits[:n]), Split(ids[n:], logits[n:]), coverage,
-                       time.perf_counter() - start)  # fmt: skip
+    return TeacherData(
+        vocab,
+        labels,
+        emb,
+        Split(ids[:n], logits[:n]),
+        Split(ids[n:], logits[n:]),
+        coverage,
+        time.perf_counter() - start,
+    )
 
 
 class TinyStudent(nn.Module):
@@ -125,8 +132,16 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     """KL(teacher_T ‖ student_T) · T²: T > 1 exposes the teacher's ranking of the wrong answers ('dark
     knowledge'); T² keeps the gradient size comparable across temperatures (Hinton et al. 2015)."""
     t = temperature
-    return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
-                    log_target=True, reduction="batchmean") * t * t  # fmt: skip
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / t, -1),
+            F.log_softmax(teacher_logits / t, -1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        * t
+        * t
+    )
 
 
 @dataclass
@@ -162,10 +177,19 @@ def _stack(split: Split, context: int, pad: int) -> tuple[torch.Tensor, torch.Te
     return x, y, torch.cat(split.teacher_logits)
 
 
-def train_students(data: TeacherData, *, epochs: int = 100, temperature: float = 1.0, alpha: float = 1.0,
-                   context: int = 3, lr: float = 0.01, seed: int = 0, teacher_params: int = 0,
-                   progress: ProgressFn = null_progress,
-                   should_stop: Callable[[], bool] | None = None) -> DistillResult:  # fmt: skip
+def train_students(
+    data: TeacherData,
+    *,
+    epochs: int = 100,
+    temperature: float = 1.0,
+    alpha: float = 1.0,
+    context: int = 3,
+    lr: float = 0.01,
+    seed: int = 0,
+    teacher_params: int = 0,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> DistillResult:
     """Train a 'hard' student (cross-entropy on the real next token) and a 'soft' one (α·KD + (1−α)·CE) side by
     side from the same initial weights; evaluate both on the held-out documents after every epoch."""
     if not 1 <= epochs <= MAX_EPOCHS:
@@ -216,10 +240,20 @@ def train_students(data: TeacherData, *, epochs: int = 100, temperature: float =
     for rec in history:
         final[rec.student] = rec
     return DistillResult(
-        history, final, float((teacher_top == y_te).float().mean()), init.trainable_parameters(),
-        sum(p.numel() for p in init.parameters()), teacher_params, vocab_size, len(y_tr), len(y_te),
-        data.coverage, time.perf_counter() - start, cancelled, notes,
-    )  # fmt: skip
+        history,
+        final,
+        float((teacher_top == y_te).float().mean()),
+        init.trainable_parameters(),
+        sum(p.numel() for p in init.parameters()),
+        teacher_params,
+        vocab_size,
+        len(y_tr),
+        len(y_te),
+        data.coverage,
+        time.perf_counter() - start,
+        cancelled,
+        notes,
+    )
 
 
 @torch.no_grad()
@@ -228,16 +262,21 @@ def _evaluate(student, name, epoch, loss, f_te, y_te, teacher_top) -> EpochStats
     logits = student.head(f_te)
     top = logits.argmax(-1)
     nll = float(F.cross_entropy(logits, y_te))
-    return EpochStats(epoch, name, loss, float((top == y_te).float().mean()),
-                      float((top == teacher_top).float().mean()), nll)  # fmt: skip
+    return EpochStats(
+        epoch, name, loss, float((top == y_te).float().mean()), float((top == teacher_top).float().mean()), nll
+    )
 
 
-def distill(lm: LoadedLM, data: TeacherData | None = None, progress: ProgressFn = null_progress,
-            should_stop: Callable[[], bool] | None = None, **kwargs) -> DistillResult:  # fmt: skip
+def distill(
+    lm: LoadedLM,
+    data: TeacherData | None = None,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    **kwargs,
+) -> DistillResult:
     """Teacher pass over the shipped essays (unless `data` is given), then both students (see train_students)."""
     if data is None:
         progress(0.0, "the teacher reads the essays")
         data = teacher_targets(lm, *distillation_docs())
     teacher_params = sum(p.numel() for p in lm.model.parameters())
-    return train_students(data, teacher_params=teacher_params, progress=progress, should_stop=should_stop,
-                          **kwargs)  # fmt: skip
+    return train_students(data, teacher_params=teacher_params, progress=progress, should_stop=should_stop, **kwargs)

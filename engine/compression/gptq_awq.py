@@ -72,8 +72,14 @@ def hessian(x: torch.Tensor) -> torch.Tensor:
     return 2.0 / x.shape[0] * x.T @ x
 
 
-def gptq(weight: torch.Tensor, h: torch.Tensor, bits: int, group_size: int = 0, damp: float = 0.01,
-         should_stop: Callable[[], bool] | None = None) -> torch.Tensor:  # fmt: skip
+def gptq(
+    weight: torch.Tensor,
+    h: torch.Tensor,
+    bits: int,
+    group_size: int = 0,
+    damp: float = 0.01,
+    should_stop: Callable[[], bool] | None = None,
+) -> torch.Tensor:
     """GPTQ without its speed tricks (no lazy block updates): one column at a time, error pushed forward.
 
     With U the upper Cholesky factor of H⁻¹, quantizing column i with error e = (w_i − q_i) / U[i, i] is
@@ -106,8 +112,9 @@ def gptq(weight: torch.Tensor, h: torch.Tensor, bits: int, group_size: int = 0, 
 # --- AWQ -------------------------------------------------------------------------------------------------------
 
 
-def awq(weight: torch.Tensor, x_calib: torch.Tensor, bits: int, group_size: int = 0,
-        grid: int = AWQ_GRID) -> tuple[torch.Tensor, float, list[tuple[float, float]]]:  # fmt: skip
+def awq(
+    weight: torch.Tensor, x_calib: torch.Tensor, bits: int, group_size: int = 0, grid: int = AWQ_GRID
+) -> tuple[torch.Tensor, float, list[tuple[float, float]]]:
     """Activation-aware scaling: Ŵ = Q(W · diag(s)) · diag(s)⁻¹ with s = mean|x|^α, α chosen on calibration data.
 
     Returns the effective weight, the chosen α and the (α, calibration error) curve. α = 0 is plain RTN.
@@ -170,8 +177,9 @@ def _projection(lm: LoadedLM, layer: int, projection: str):
 
 
 @torch.no_grad()
-def layer_inputs(lm: LoadedLM, layer: int, projection: str, texts: list[str], max_tokens: int = 4096,
-                 chunk: int = 512) -> torch.Tensor:  # fmt: skip
+def layer_inputs(
+    lm: LoadedLM, layer: int, projection: str, texts: list[str], max_tokens: int = 4096, chunk: int = 512
+) -> torch.Tensor:
     """The real inputs of one linear layer while `lm` reads `texts` (forward hook), stacked (n_tokens, in)."""
     module = _projection(lm, layer, projection)
     seen: list[torch.Tensor] = []
@@ -209,10 +217,17 @@ class LayerQuantResult:
     channel_scale: list[float] = field(default_factory=list)  # mean |x| per input channel (why AWQ works)
 
 
-def compare_methods(lm: LoadedLM, calib_texts: list[str], eval_texts: list[str], layer: int = 5,
-                    projection: str = "q_proj", bits: int = 4, group_size: int = 0,
-                    progress: ProgressFn = null_progress,
-                    should_stop: Callable[[], bool] | None = None) -> LayerQuantResult:  # fmt: skip
+def compare_methods(
+    lm: LoadedLM,
+    calib_texts: list[str],
+    eval_texts: list[str],
+    layer: int = 5,
+    projection: str = "q_proj",
+    bits: int = 4,
+    group_size: int = 0,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> LayerQuantResult:
     """RTN vs GPTQ vs AWQ on one layer: calibrate on `calib_texts`, score on `eval_texts` (different tokens)."""
     if bits not in (2, 3, 4, 8):
         raise InputError(f"bits must be 2, 3, 4 or 8 (got {bits})")
@@ -231,9 +246,17 @@ def compare_methods(lm: LoadedLM, calib_texts: list[str], eval_texts: list[str],
     progress(1.0, "done")
     norm = float((w**2).sum())
     return LayerQuantResult(
-        layer, projection, bits, group_size, tuple(w.shape), x_cal.shape[0], x_eval.shape[0],
+        layer,
+        projection,
+        bits,
+        group_size,
+        tuple(w.shape),
+        x_cal.shape[0],
+        x_eval.shape[0],
         errors={k: relative_output_error(w, v, x_eval) for k, v in w_hat.items()},
         calib_errors={k: relative_output_error(w, v, x_cal) for k, v in w_hat.items()},
         weight_errors={k: float(((w - v) ** 2).sum()) / norm for k, v in w_hat.items()},
-        awq_alpha=alpha, awq_curve=curve, channel_scale=x_cal.abs().mean(dim=0).tolist(),
-    )  # fmt: skip
+        awq_alpha=alpha,
+        awq_curve=curve,
+        channel_scale=x_cal.abs().mean(dim=0).tolist(),
+    )

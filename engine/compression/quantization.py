@@ -46,8 +46,9 @@ def quantization_config(precision: str):
         return BitsAndBytesConfig(load_in_8bit=True)
     if precision in ("nf4", "fp4"):
         # 4-bit blocks of 64 weights with one absmax each; NF4 places its 16 levels at normal quantiles
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=precision,
-                                  bnb_4bit_compute_dtype=torch.float32)  # fmt: skip
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=precision, bnb_4bit_compute_dtype=torch.float32
+        )
     raise InputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
 
 
@@ -99,8 +100,12 @@ def model_bytes(model) -> dict[str, int]:
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     scales = sum(_quant_state_bytes(m) for m in model.modules())
-    return {"params_buffers": params + buffers, "quant_scales": scales, "total": params + buffers + scales,
-            "get_memory_footprint": int(model.get_memory_footprint())}  # fmt: skip
+    return {
+        "params_buffers": params + buffers,
+        "quant_scales": scales,
+        "total": params + buffers + scales,
+        "get_memory_footprint": int(model.get_memory_footprint()),
+    }
 
 
 @torch.no_grad()
@@ -115,8 +120,9 @@ def perplexity(model, tokenizer, text: str, max_tokens: int = 1024) -> float:
 
 
 def chat_ids(tokenizer, prompt: str) -> list[int]:
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                        tokenize=True)  # fmt: skip
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+    )
     return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
@@ -136,8 +142,13 @@ class PrecisionResult:
         return asdict(self)
 
 
-def measure_precision(precision: str, tokenizer, role: str = "chat", speed_tokens: int = SPEED_TOKENS,
-                      progress: ProgressFn = null_progress) -> PrecisionResult:  # fmt: skip
+def measure_precision(
+    precision: str,
+    tokenizer,
+    role: str = "chat",
+    speed_tokens: int = SPEED_TOKENS,
+    progress: ProgressFn = null_progress,
+) -> PrecisionResult:
     start = time.perf_counter()
     progress(0.0, f"{precision}: loading and quantizing")
     model = load_precision(precision, role)
@@ -161,18 +172,30 @@ def measure_precision(precision: str, tokenizer, role: str = "chat", speed_token
             name = type(m).__name__
             if name.startswith(("Linear", "Embedding")):
                 kinds[name] = kinds.get(name, 0) + 1
-        return PrecisionResult(precision, size["total"], size["get_memory_footprint"], round(tps, 3),
-                               round(ppl_ko, 4), round(ppl_en, 4), tokenizer.decode(answer_ids), round(load_s, 2),
-                               kinds)  # fmt: skip
+        return PrecisionResult(
+            precision,
+            size["total"],
+            size["get_memory_footprint"],
+            round(tps, 3),
+            round(ppl_ko, 4),
+            round(ppl_en, 4),
+            tokenizer.decode(answer_ids),
+            round(load_s, 2),
+            kinds,
+        )
     finally:
         del model
         gc.collect()
 
 
-def quant_bench(precisions: Iterable[str] = PRECISIONS, role: str = "chat", speed_tokens: int = SPEED_TOKENS,
-                progress: ProgressFn = null_progress,
-                should_stop: Callable[[], bool] | None = None,
-                on_result: Callable[[PrecisionResult], None] | None = None) -> list[PrecisionResult]:  # fmt: skip
+def quant_bench(
+    precisions: Iterable[str] = PRECISIONS,
+    role: str = "chat",
+    speed_tokens: int = SPEED_TOKENS,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[PrecisionResult], None] | None = None,
+) -> list[PrecisionResult]:
     """Measure each precision in turn (one model in memory at a time); a cancelled run keeps the finished ones."""
     precisions = list(precisions)
     for p in precisions:
@@ -200,11 +223,19 @@ def relative_to(results: list[PrecisionResult], base: str = "fp32") -> list[dict
     ref = next((r for r in results if r.precision == base), None)
     rows = []
     for r in results:
-        row = {"precision": r.precision, "MB": r.bytes / 1e6, "tokens_per_s": r.tokens_per_s,
-               "perplexity_ko": r.perplexity_ko, "perplexity_en": r.perplexity_en}  # fmt: skip
+        row = {
+            "precision": r.precision,
+            "MB": r.bytes / 1e6,
+            "tokens_per_s": r.tokens_per_s,
+            "perplexity_ko": r.perplexity_ko,
+            "perplexity_en": r.perplexity_en,
+        }
         if ref is not None:
-            row.update(memory_vs_fp32=r.bytes / ref.bytes, speed_vs_fp32=r.tokens_per_s / ref.tokens_per_s,
-                       ppl_ko_change_pct=100 * (r.perplexity_ko / ref.perplexity_ko - 1),
-                       ppl_en_change_pct=100 * (r.perplexity_en / ref.perplexity_en - 1))  # fmt: skip
+            row.update(
+                memory_vs_fp32=r.bytes / ref.bytes,
+                speed_vs_fp32=r.tokens_per_s / ref.tokens_per_s,
+                ppl_ko_change_pct=100 * (r.perplexity_ko / ref.perplexity_ko - 1),
+                ppl_en_change_pct=100 * (r.perplexity_en / ref.perplexity_en - 1),
+            )
         rows.append(row)
     return rows

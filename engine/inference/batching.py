@@ -335,8 +335,12 @@ def _continuous(res: SimResult, reqs: list[Request], cost: CostModel, max_batch:
     merged: list[dict] = []
     for seg in sorted(res.segments, key=lambda s: (s["request"], s["start"])):
         last = merged[-1] if merged else None
-        if last and last["request"] == seg["request"] and last["phase"] == seg["phase"] == "decode" \
-                and abs(last["end"] - seg["start"]) < 1e-12:  # fmt: skip
+        if (
+            last
+            and last["request"] == seg["request"]
+            and last["phase"] == seg["phase"] == "decode"
+            and abs(last["end"] - seg["start"]) < 1e-12
+        ):
             last["end"] = seg["end"]
         else:
             merged.append(dict(seg))
@@ -355,8 +359,15 @@ def snapshot(res: SimResult, t: float) -> list[dict]:
                 status = seg["phase"]
         if r.id in res.returned and t >= res.returned[r.id]:
             status = "done"
-        rows.append({"request": r.id, "arrival_s": r.arrival_s, "prompt": r.prompt_tokens,
-                     "output": r.output_tokens, "status": status})  # fmt: skip
+        rows.append(
+            {
+                "request": r.id,
+                "arrival_s": r.arrival_s,
+                "prompt": r.prompt_tokens,
+                "output": r.output_tokens,
+                "status": status,
+            }
+        )
     return rows
 
 
@@ -375,11 +386,19 @@ def real_static_batch(
     model = lm.model
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt_tokens), generator=gen)
-    kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                  pad_token_id=lm.tokenizer.pad_token_id or 0)  # fmt: skip
+    kwargs = dict(
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=lm.tokenizer.pad_token_id or 0,
+    )
     with torch.no_grad():
-        model.generate(ids[:, :4], attention_mask=torch.ones_like(ids[:, :4]), max_new_tokens=2,
-                       pad_token_id=kwargs["pad_token_id"])  # warm-up  # fmt: skip
+        model.generate(
+            ids[:, :4],
+            attention_mask=torch.ones_like(ids[:, :4]),
+            max_new_tokens=2,
+            pad_token_id=kwargs["pad_token_id"],
+        )  # warm-up
         t0 = time.perf_counter()
         model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
         seconds = time.perf_counter() - t0
@@ -411,8 +430,11 @@ def batched_generate(
         if not p.strip():
             raise ValueError("a prompt is empty")
         if use_chat_template and getattr(tok, "chat_template", None):
-            texts.append(tok.apply_chat_template([{"role": "user", "content": p[:4000]}], tokenize=False,
-                                                 add_generation_prompt=True))  # fmt: skip
+            texts.append(
+                tok.apply_chat_template(
+                    [{"role": "user", "content": p[:4000]}], tokenize=False, add_generation_prompt=True
+                )
+            )
         else:
             texts.append(p[:4000])
     answers: list[str] = []
@@ -423,8 +445,9 @@ def batched_generate(
         if should_stop():
             raise Cancelled("stopped")
         progress(i / len(texts), f"batch {i // batch_size + 1} of {math.ceil(len(texts) / batch_size)}")
-        enc = tok(texts[i : i + batch_size], return_tensors="pt", padding=True, padding_side="left",
-                  add_special_tokens=False)  # fmt: skip
+        enc = tok(
+            texts[i : i + batch_size], return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+        )
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
         new = out[:, enc.input_ids.shape[1] :]
@@ -435,6 +458,11 @@ def batched_generate(
             answers.append(tok.decode(ids[:n], skip_special_tokens=True))
     seconds = time.perf_counter() - start
     progress(1.0, "done")
-    return {"answers": answers, "seconds": seconds, "generated_tokens": generated,
-            "tokens_per_s": generated / seconds if seconds > 0 else 0.0, "batch_size": batch_size,
-            "prompts": len(prompts)}  # fmt: skip
+    return {
+        "answers": answers,
+        "seconds": seconds,
+        "generated_tokens": generated,
+        "tokens_per_s": generated / seconds if seconds > 0 else 0.0,
+        "batch_size": batch_size,
+        "prompts": len(prompts),
+    }

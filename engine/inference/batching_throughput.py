@@ -47,8 +47,9 @@ def decode_intensity(batch: int, bytes_per_weight: float = 2.0) -> float:
     return 2.0 * batch / bytes_per_weight
 
 
-def roofline(params: float, batch_sizes: Iterable[int], peak_tflops: float, bandwidth_tbs: float,
-             bytes_per_weight: float = 2.0) -> list[dict]:  # fmt: skip
+def roofline(
+    params: float, batch_sizes: Iterable[int], peak_tflops: float, bandwidth_tbs: float, bytes_per_weight: float = 2.0
+) -> list[dict]:
     """Best-case decoding speed of a `params`-parameter model per batch size (weights only; the KV cache and
     overheads make reality slower): step time = max(compute time, weight-read time)."""
     rows = []
@@ -59,9 +60,16 @@ def roofline(params: float, batch_sizes: Iterable[int], peak_tflops: float, band
         memory_s = params * bytes_per_weight / (bandwidth_tbs * 1e12)
         step_s = max(compute_s, memory_s)
         intensity = decode_intensity(b, bytes_per_weight)
-        rows.append({"batch": b, "intensity_flops_per_byte": intensity, "bound": "compute" if compute_s > memory_s
-                     else "memory", "attainable_tflops": min(peak_tflops, intensity * bandwidth_tbs),
-                     "step_ms": step_s * 1e3, "tokens_per_s": b / step_s})  # fmt: skip
+        rows.append(
+            {
+                "batch": b,
+                "intensity_flops_per_byte": intensity,
+                "bound": "compute" if compute_s > memory_s else "memory",
+                "attainable_tflops": min(peak_tflops, intensity * bandwidth_tbs),
+                "step_ms": step_s * 1e3,
+                "tokens_per_s": b / step_s,
+            }
+        )
     return rows
 
 
@@ -128,15 +136,17 @@ def batch_prompts(lm: LoadedLM, batch: int) -> list[list[int]]:
     tok = lm.tokenizer
     out = []
     for i in range(batch):
-        ids = tok.apply_chat_template([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                                      add_generation_prompt=True, tokenize=True)  # fmt: skip
+        ids = tok.apply_chat_template(
+            [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], add_generation_prompt=True, tokenize=True
+        )
         out.append(list(ids["input_ids"] if hasattr(ids, "keys") else ids))
     return out
 
 
 @torch.no_grad()
-def batched_greedy(lm: LoadedLM, prompts: list[list[int]], new_tokens: int,
-                   should_stop: Callable[[], bool] | None = None) -> list[list[int]]:  # fmt: skip
+def batched_greedy(
+    lm: LoadedLM, prompts: list[list[int]], new_tokens: int, should_stop: Callable[[], bool] | None = None
+) -> list[list[int]]:
     """Greedy decoding of several prompts at once (left padding + attention mask), exactly `new_tokens` each."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -147,9 +157,15 @@ def batched_greedy(lm: LoadedLM, prompts: list[list[int]], new_tokens: int,
 
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     input_ids, mask = left_pad(prompts, pad)
-    out = lm.model.generate(input_ids.to(lm.device), attention_mask=mask.to(lm.device), do_sample=False,
-                            max_new_tokens=new_tokens, min_new_tokens=new_tokens, pad_token_id=pad,
-                            stopping_criteria=StoppingCriteriaList([_Stop()]))  # fmt: skip
+    out = lm.model.generate(
+        input_ids.to(lm.device),
+        attention_mask=mask.to(lm.device),
+        do_sample=False,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        pad_token_id=pad,
+        stopping_criteria=StoppingCriteriaList([_Stop()]),
+    )
     if should_stop is not None and should_stop():
         raise Cancelled("batched generation")
     return out[:, input_ids.shape[1] :].tolist()
@@ -184,10 +200,14 @@ def parse_batch_sizes(text: str | Iterable[int]) -> list[int]:
     return sizes
 
 
-def batch_sweep(lm: LoadedLM, batch_sizes: Iterable[int] = (1, 2, 4, 8), new_tokens: int = 32,
-                progress: ProgressFn = null_progress,
-                should_stop: Callable[[], bool] | None = None,
-                on_result: Callable[[BatchRun], None] | None = None) -> list[BatchRun]:  # fmt: skip
+def batch_sweep(
+    lm: LoadedLM,
+    batch_sizes: Iterable[int] = (1, 2, 4, 8),
+    new_tokens: int = 32,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[BatchRun], None] | None = None,
+) -> list[BatchRun]:
     """Tokens/s of batched greedy generation per batch size; a cancelled sweep returns the finished sizes."""
     sizes = parse_batch_sizes(batch_sizes)
     if not 1 <= new_tokens <= 256:
@@ -205,8 +225,16 @@ def batch_sweep(lm: LoadedLM, batch_sizes: Iterable[int] = (1, 2, 4, 8), new_tok
         except Cancelled:
             break
         seconds = time.perf_counter() - start
-        rows.append(BatchRun(b, new_tokens, round(seconds, 4), round(b * new_tokens / seconds, 3),
-                             round(new_tokens / seconds, 3), str(lm.device)))  # fmt: skip
+        rows.append(
+            BatchRun(
+                b,
+                new_tokens,
+                round(seconds, 4),
+                round(b * new_tokens / seconds, 3),
+                round(new_tokens / seconds, 3),
+                str(lm.device),
+            )
+        )
         if on_result is not None:
             on_result(rows[-1])
     progress(1.0, "done")

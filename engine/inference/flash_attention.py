@@ -239,12 +239,17 @@ def traffic_table(
             raise ValueError("sequence lengths must be positive")
         f = traffic_formula(n, D, block_q=br, block_k=bc, causal=causal, batch_heads=batch_heads)
         for method in ("standard", "flash"):
-            rows.append({
-                "T": n, "method": method, "block_q": br, "block_k": bc,
-                "reads_bytes": f[f"{method}_reads"] * dtype_bytes,
-                "writes_bytes": f[f"{method}_writes"] * dtype_bytes,
-                "total_bytes": f[f"{method}_total"] * dtype_bytes,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "T": n,
+                    "method": method,
+                    "block_q": br,
+                    "block_k": bc,
+                    "reads_bytes": f[f"{method}_reads"] * dtype_bytes,
+                    "writes_bytes": f[f"{method}_writes"] * dtype_bytes,
+                    "total_bytes": f[f"{method}_total"] * dtype_bytes,
+                }
+            )
         rows[-1]["saving"] = rows[-2]["total_bytes"] / rows[-1]["total_bytes"]
         rows[-2]["saving"] = 1.0
     return rows
@@ -268,9 +273,17 @@ def compare_on_random(
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
     f = traffic_formula(T, D, block_q=block_q, block_k=block_k, causal=causal, batch_heads=heads)
     methods = (("standard (Algorithm 0)", "standard", tr_s), ("flash (Algorithm 1)", "flash", tr_f))
-    rows = [{"method": name, "reads (counted)": tr.total_reads, "writes (counted)": tr.total_writes,
-             "total (formula)": f[f"{key}_total"], "read": dict(tr.reads), "written": dict(tr.writes)}
-            for name, key, tr in methods]  # fmt: skip
+    rows = [
+        {
+            "method": name,
+            "reads (counted)": tr.total_reads,
+            "writes (counted)": tr.total_writes,
+            "total (formula)": f[f"{key}_total"],
+            "read": dict(tr.reads),
+            "written": dict(tr.writes),
+        }
+        for name, key, tr in methods
+    ]
     return {
         "max_diff_scratch": float((out - ours).abs().max()),
         "max_diff_torch": float((out - ref).abs().max()),

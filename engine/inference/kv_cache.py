@@ -30,8 +30,9 @@ DTYPE_BYTES = {"fp32": 4, "fp16/bf16": 2, "int8": 1, "int4": 0.5}
 # --- the formula ----------------------------------------------------------------------------------------------
 
 
-def kv_bytes_formula(layers: int, kv_heads: int, head_dim: int, tokens: int, bytes_per_value: float,
-                     batch: int = 1) -> float:  # fmt: skip
+def kv_bytes_formula(
+    layers: int, kv_heads: int, head_dim: int, tokens: int, bytes_per_value: float, batch: int = 1
+) -> float:
     """2 (a key and a value) · layers · kv_heads · head_dim · tokens · bytes per value · batch."""
     return 2 * layers * kv_heads * head_dim * tokens * bytes_per_value * batch
 
@@ -73,8 +74,9 @@ def reference_models() -> tuple[AttentionShape, ...]:
     return tuple(AttentionShape(**m) for m in raw)
 
 
-def kv_calculator(tokens: int, batch: int = 1, bytes_per_value: float = 2,
-                  models: Iterable[AttentionShape] | None = None) -> list[dict]:  # fmt: skip
+def kv_calculator(
+    tokens: int, batch: int = 1, bytes_per_value: float = 2, models: Iterable[AttentionShape] | None = None
+) -> list[dict]:
     """Cache size of each reference model at `tokens` × `batch`, next to what MHA (kv_heads = heads) would need."""
     if not 1 <= tokens <= 10_000_000:
         raise InputError(f"tokens must be between 1 and 10,000,000 (got {tokens})")
@@ -84,11 +86,23 @@ def kv_calculator(tokens: int, batch: int = 1, bytes_per_value: float = 2,
     for m in models if models is not None else reference_models():
         size = kv_bytes_formula(m.layers, m.kv_heads, m.head_dim, tokens, bytes_per_value, batch)
         mha = kv_bytes_formula(m.layers, m.heads, m.head_dim, tokens, bytes_per_value, batch)
-        rows.append({"model": m.name, "attention": m.kind, "layers": m.layers, "heads": m.heads,
-                     "kv_heads": m.kv_heads, "head_dim": m.head_dim,
-                     "kv_bytes_per_token": m.bytes_per_token(bytes_per_value), "kv_gib": size / 2**30,
-                     "mha_gib": mha / 2**30, "saving_vs_mha": 1 - size / mha, "context": m.context,
-                     "note": m.note, "source": m.source})  # fmt: skip
+        rows.append(
+            {
+                "model": m.name,
+                "attention": m.kind,
+                "layers": m.layers,
+                "heads": m.heads,
+                "kv_heads": m.kv_heads,
+                "head_dim": m.head_dim,
+                "kv_bytes_per_token": m.bytes_per_token(bytes_per_value),
+                "kv_gib": size / 2**30,
+                "mha_gib": mha / 2**30,
+                "saving_vs_mha": 1 - size / mha,
+                "context": m.context,
+                "note": m.note,
+                "source": m.source,
+            }
+        )
     return rows
 
 
@@ -135,10 +149,17 @@ def _size(lm: LoadedLM, cache) -> CacheSize:
     shape = shape_of(lm.model, lm.role)
     keys, _ = cache_layers(cache)[0]
     tokens = cache_tokens(cache)
-    formula = kv_bytes_formula(shape.layers, shape.kv_heads, shape.head_dim, tokens, keys.element_size(),
-                               batch=keys.shape[0])  # fmt: skip
-    return CacheSize(tokens, measure_cache_bytes(cache), int(formula), shape, str(keys.dtype).replace("torch.", ""),
-                     tuple(keys.shape))  # fmt: skip
+    formula = kv_bytes_formula(
+        shape.layers, shape.kv_heads, shape.head_dim, tokens, keys.element_size(), batch=keys.shape[0]
+    )
+    return CacheSize(
+        tokens,
+        measure_cache_bytes(cache),
+        int(formula),
+        shape,
+        str(keys.dtype).replace("torch.", ""),
+        tuple(keys.shape),
+    )
 
 
 # --- with vs without the cache, timed -------------------------------------------------------------------------
@@ -241,9 +262,14 @@ def parse_counts(text: str | Iterable[int]) -> list[int]:
     return counts
 
 
-def kv_bench(lm: LoadedLM, new_tokens: Iterable[int] = (64, 256), prompt: str = BENCH_PROMPT,
-             progress: ProgressFn = null_progress, should_stop: Callable[[], bool] | None = None,
-             on_result: Callable[[KVRun], None] | None = None) -> list[KVRun]:  # fmt: skip
+def kv_bench(
+    lm: LoadedLM,
+    new_tokens: Iterable[int] = (64, 256),
+    prompt: str = BENCH_PROMPT,
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[KVRun], None] | None = None,
+) -> list[KVRun]:
     """Time greedy generation with and without the cache for each count (in lock-step, see timed_pair). A
     cancelled run returns the finished counts (the one in progress is dropped); `on_result` sees each row as
     soon as it is measured."""
@@ -268,9 +294,19 @@ def kv_bench(lm: LoadedLM, new_tokens: Iterable[int] = (64, 256), prompt: str = 
         for n in counts:
             with_s, without_s, cached_ids, plain_ids, cache = timed_pair(lm.model, ids, n, on_token)
             size = _size(lm, cache)
-            rows.append(KVRun(n, round(with_s, 4), round(without_s, 4), round(without_s / with_s, 3),
-                              size.measured_bytes, size.formula_bytes, size.tokens, len(ids),
-                              cached_ids == plain_ids))  # fmt: skip
+            rows.append(
+                KVRun(
+                    n,
+                    round(with_s, 4),
+                    round(without_s, 4),
+                    round(without_s / with_s, 3),
+                    size.measured_bytes,
+                    size.formula_bytes,
+                    size.tokens,
+                    len(ids),
+                    cached_ids == plain_ids,
+                )
+            )
             if on_result is not None:
                 on_result(rows[-1])
     except Cancelled:

@@ -227,8 +227,10 @@ class BlockManager:
         shared_slots = sum(self.filled[b] for b in range(self.num_blocks) if self.ref_count[b] > 0)
         allocated = sum(1 for r in self.ref_count if r > 0)
         return {
-            "blocks": [{"block": b, "owners": owners[b], "ref_count": self.ref_count[b], "filled": self.filled[b]}
-                       for b in range(self.num_blocks)],
+            "blocks": [
+                {"block": b, "owners": owners[b], "ref_count": self.ref_count[b], "filled": self.filled[b]}
+                for b in range(self.num_blocks)
+            ],
             "tables": {s: list(t) for s, t in self.tables.items()},
             "lengths": dict(self.lengths),
             "swapped": {s: list(c) for s, c in self.swapped.items()},
@@ -238,7 +240,7 @@ class BlockManager:
             "stored_tokens": shared_slots,  # what memory actually holds (shared blocks counted once)
             "waste_slots": allocated * self.block_size - shared_slots,
             "copies": self.copies,
-        }  # fmt: skip
+        }
 
 
 def scenario_steps(block_size: int = 4, num_blocks: int = 12, num_cpu_blocks: int = 8) -> list[dict]:
@@ -360,13 +362,15 @@ def allocation_usage(requests: Iterable[tuple[int, int]], max_len: int = 2048, b
                 reserved_total += r
                 if not paged:  # paged: the empty slots are the tail of the last block, counted as fragmentation
                     future += min(r, final) - now  # slots this request will fill later
-        rows.append({
-            "policy": name,
-            "token_states_pct": 100 * used / reserved_total,
-            "reservation_pct": 100 * future / reserved_total,
-            "internal_frag_pct": 100 * (reserved_total - used - future) / reserved_total,
-            "waste_pct": 100 * (1 - used / reserved_total),
-        })  # fmt: skip
+        rows.append(
+            {
+                "policy": name,
+                "token_states_pct": 100 * used / reserved_total,
+                "reservation_pct": 100 * future / reserved_total,
+                "internal_frag_pct": 100 * (reserved_total - used - future) / reserved_total,
+                "waste_pct": 100 * (1 - used / reserved_total),
+            }
+        )
     return rows
 
 
@@ -427,8 +431,9 @@ def paged_attention(q: Tensor, k_pool: Tensor, v_pool: Tensor, block_table: list
     return acc / l_sum
 
 
-def real_kv_check(lm, text: str = "PagedAttention stores the KV cache in blocks.", block_size: int = 4,
-                  seed: int = 0) -> dict:  # fmt: skip
+def real_kv_check(
+    lm, text: str = "PagedAttention stores the KV cache in blocks.", block_size: int = 4, seed: int = 0
+) -> dict:
     """Run `lm` on `text`, scatter layer 0's real K/V into randomly placed blocks, and compare paged attention
     with ordinary attention over the contiguous cache. Returns the max difference and the sizes involved."""
     import torch.nn.functional as F
@@ -454,7 +459,11 @@ def real_kv_check(lm, text: str = "PagedAttention stores the KV cache in blocks.
     k_full, v_full = k.repeat_interleave(group, 0), v.repeat_interleave(group, 0)  # (Hq, n, D)
     dense = F.scaled_dot_product_attention(q[:, None, :], k_full, v_full)[:, 0]  # (Hq, D)
     return {
-        "tokens": n, "kv_heads": Hkv, "head_dim": D, "block_size": block_size, "block_table": table,
+        "tokens": n,
+        "kv_heads": Hkv,
+        "head_dim": D,
+        "block_size": block_size,
+        "block_table": table,
         "max_abs_diff": float((paged - dense).abs().max()),
         "kv_bytes_per_token": kv_bytes_per_token(model.config, k.element_size()),
-    }  # fmt: skip
+    }

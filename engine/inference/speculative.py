@@ -128,13 +128,21 @@ def toy_experiment(p: list[float], q: list[float], n_samples: int = 20_000, k: i
         chi2, pvalue = chisquare(first[support], expected[support])
     alpha = float(np.minimum(pa, qa).sum())
     return {
-        "tokens": list(range(V)), "target": pa.tolist(), "draft": qa.tolist(),
-        "speculative_freq": (first / n_samples).tolist(), "draft_freq": (draft_only / n_samples).tolist(),
-        "acceptance_measured": accepted / verified, "acceptance_predicted": alpha,
+        "tokens": list(range(V)),
+        "target": pa.tolist(),
+        "draft": qa.tolist(),
+        "speculative_freq": (first / n_samples).tolist(),
+        "draft_freq": (draft_only / n_samples).tolist(),
+        "acceptance_measured": accepted / verified,
+        "acceptance_predicted": alpha,
         "tokens_per_step_measured": emitted / n_samples,
         "tokens_per_step_predicted": expected_tokens_per_step(alpha, k),
-        "chi2": float(chi2), "p_value": float(pvalue), "n_samples": n_samples, "k": k, "seed": seed,
-    }  # fmt: skip
+        "chi2": float(chi2),
+        "p_value": float(pvalue),
+        "n_samples": n_samples,
+        "k": k,
+        "seed": seed,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -198,12 +206,19 @@ class EarlyExitDrafter:
         past = self.cache.get_seq_length()
         pos = torch.arange(past, past + len(ids))[None]
         h = inner.embed_tokens(x)
-        mask = create_causal_mask(config=inner.config, inputs_embeds=h, attention_mask=None,
-                                  past_key_values=self.cache, position_ids=pos)  # fmt: skip
+        mask = create_causal_mask(
+            config=inner.config, inputs_embeds=h, attention_mask=None, past_key_values=self.cache, position_ids=pos
+        )
         pe = inner.rotary_emb(h, position_ids=pos)
         for layer in inner.layers[: self.n_layers]:
-            h = layer(h, attention_mask=mask, position_embeddings=pe, position_ids=pos,
-                      past_key_values=self.cache, use_cache=True)  # fmt: skip
+            h = layer(
+                h,
+                attention_mask=mask,
+                position_embeddings=pe,
+                position_ids=pos,
+                past_key_values=self.cache,
+                use_cache=True,
+            )
             h = h[0] if isinstance(h, tuple) else h
         self.cached.extend(ids)
         return model.lm_head(inner.norm(h[:, -1]))[0]
@@ -277,12 +292,18 @@ class GenerationResult:
 
     def row(self, baseline_s: float | None = None) -> dict:
         return {
-            "method": self.method, "k": self.k, "new_tokens": len(self.tokens), "seconds": self.seconds,
-            "tokens_per_s": self.tokens_per_s, "target_calls": self.target_calls,
+            "method": self.method,
+            "k": self.k,
+            "new_tokens": len(self.tokens),
+            "seconds": self.seconds,
+            "tokens_per_s": self.tokens_per_s,
+            "target_calls": self.target_calls,
             "tokens_per_call": len(self.tokens) / max(1, self.target_calls),
-            "drafted": self.drafted, "accepted": self.accepted, "acceptance_rate": self.acceptance_rate,
+            "drafted": self.drafted,
+            "accepted": self.accepted,
+            "acceptance_rate": self.acceptance_rate,
             "speedup": (baseline_s / self.seconds) if baseline_s and self.seconds > 0 else None,
-        }  # fmt: skip
+        }
 
 
 def _prompt_ids(lm, prompt: str, use_chat_template: bool) -> list[int]:
@@ -403,8 +424,9 @@ def compare_methods(
     for _ in range(repeats):
         for name, drafter in methods:
             progress(done / total, f"{name} ({done + 1}/{total})")
-            runs[name].append(generate(lm, prompt, max_new_tokens, drafter, k, temperature, seed,
-                                       should_stop=should_stop))  # fmt: skip
+            runs[name].append(
+                generate(lm, prompt, max_new_tokens, drafter, k, temperature, seed, should_stop=should_stop)
+            )
             done += 1
     progress(1.0, "done")
 

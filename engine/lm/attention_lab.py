@@ -29,9 +29,14 @@ class Walkthrough:
 
 @torch.no_grad()
 def attention_walkthrough(
-    tokens: list[str], n_embd: int = 16, n_head: int = 2, *, causal: bool = True, mask_kind: str | None = None,
+    tokens: list[str],
+    n_embd: int = 16,
+    n_head: int = 2,
+    *,
+    causal: bool = True,
+    mask_kind: str | None = None,
     seed: int = 0,
-) -> Walkthrough:  # fmt: skip
+) -> Walkthrough:
     if not tokens:
         raise ValueError("no tokens to attend over")
     n_embd = max(2, min(int(n_embd), MAX_EMBD))

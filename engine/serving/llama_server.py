@@ -118,17 +118,27 @@ def _die_with_parent() -> None:  # runs in the child before exec (Linux only)
 def server_command(model_path: str, port: int) -> list[str]:
     s = get_settings()
     return [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", model_path,
-        "--model_alias", MODEL_ALIAS,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", str(s.server_ctx),
-        "--n_threads", str(s.server_threads),
-        "--n_batch", "512",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        model_path,
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(s.server_ctx),
+        "--n_threads",
+        str(s.server_threads),
+        "--n_batch",
+        "512",
         # several learners share one server: let requests queue rather than fail
-        "--interrupt_requests", "False",
-    ]  # fmt: skip
+        "--interrupt_requests",
+        "False",
+    ]
 
 
 def _start(progress: ProgressFn) -> LocalServer:

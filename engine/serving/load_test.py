@@ -72,8 +72,10 @@ def check_load_test_args(concurrency: list[int], requests: int, max_tokens: int)
         raise ValueError("give at least one concurrency level")
     bad = [c for c in concurrency if not 1 <= c <= MAX_CONCURRENCY]
     if bad:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY} (got {bad}); more clients than that "
-                         "only measure the queue, not the server")  # fmt: skip
+        raise ValueError(
+            f"concurrency must be between 1 and {MAX_CONCURRENCY} (got {bad}); more clients than that "
+            "only measure the queue, not the server"
+        )
     if not 1 <= requests <= MAX_REQUESTS:
         raise ValueError(f"requests per level must be between 1 and {MAX_REQUESTS}")
     if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
@@ -85,8 +87,10 @@ def _check_target(ep: Endpoint, allow_remote: bool) -> None:
     if "openai.com" in host:
         raise ValueError("load tests never run against the hosted OpenAI API (every request costs money)")
     if not allow_remote and host not in LOOPBACK:
-        raise ValueError(f"load tests run only against a loopback server (127.0.0.1, localhost), not {host!r}; "
-                         "pass allow_remote=True (CLI: --allow-remote) to test your own server")  # fmt: skip
+        raise ValueError(
+            f"load tests run only against a loopback server (127.0.0.1, localhost), not {host!r}; "
+            "pass allow_remote=True (CLI: --allow-remote) to test your own server"
+        )
     if not healthy(ep.base_url, timeout=3.0):
         raise ModelServerError(
             f"The model server at {ep.base_url} does not answer. Start it (python -m engine serve, or vllm serve "
@@ -126,9 +130,12 @@ def _one_request(target: _Target, prompt: str, max_tokens: int, temperature: flo
         ep, client = target.ep, target.client
         try:
             resp = client.chat.completions.create(
-                model=ep.model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
-                temperature=temperature, seed=0,
-            )  # fmt: skip
+                model=ep.model,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=0,
+            )
             tokens = resp.usage.completion_tokens if resp.usage else 0
             return _Outcome(True, time.perf_counter() - t0, int(tokens or 0))
         except openai.APITimeoutError as exc:  # slow, not gone: retrying would only double the wait
@@ -214,8 +221,11 @@ def run_load_test(
     finished_before = 0
 
     def finish(row: dict) -> None:
-        row.update(endpoint=target.ep.base_url, model=target.ep.model,
-                   server="embedded llama.cpp" if target.ep.local else "external")  # fmt: skip
+        row.update(
+            endpoint=target.ep.base_url,
+            model=target.ep.model,
+            server="embedded llama.cpp" if target.ep.local else "external",
+        )
         results.append(row)
         if on_level:
             on_level(row)
@@ -227,27 +237,38 @@ def run_load_test(
         completed = False
         t0 = time.perf_counter()
         try:
-            futures = {pool.submit(_one_request, target, prompts[i % len(prompts)], max_tokens, temperature)
-                       for i in range(requests)}  # fmt: skip
+            futures = {
+                pool.submit(_one_request, target, prompts[i % len(prompts)], max_tokens, temperature)
+                for i in range(requests)
+            }
             pending = set(futures)
             while pending:
                 done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
                 outcomes.extend(f.result() for f in done)
-                progress((finished_before + len(outcomes)) / total,
-                         f"concurrency {c}: {len(outcomes)}/{requests} answers")  # fmt: skip
+                progress(
+                    (finished_before + len(outcomes)) / total, f"concurrency {c}: {len(outcomes)}/{requests} answers"
+                )
                 if should_stop():
                     raise Cancelled("stopped")
             completed = True
         except Cancelled as exc:
-            finish({**_summary(c, outcomes, time.perf_counter() - t0, True, requests),
-                    "server_restarts": target.restarts - restarts_before})  # fmt: skip
+            finish(
+                {
+                    **_summary(c, outcomes, time.perf_counter() - t0, True, requests),
+                    "server_restarts": target.restarts - restarts_before,
+                }
+            )
             exc.partial = results  # type: ignore[attr-defined]
             raise
         finally:
             # on any interruption: drop queued requests and do not wait for those in flight
             pool.shutdown(wait=completed, cancel_futures=True)
-        finish({**_summary(c, outcomes, time.perf_counter() - t0, False, requests),
-                "server_restarts": target.restarts - restarts_before})  # fmt: skip
+        finish(
+            {
+                **_summary(c, outcomes, time.perf_counter() - t0, False, requests),
+                "server_restarts": target.restarts - restarts_before,
+            }
+        )
         finished_before += requests
     progress(1.0, "done")
     return results

@@ -117,15 +117,20 @@ class Monitor:
             self.on_row(row)
         if problem:
             step = row.get("step", len(self.log.train_rows()))
-            self.stop(DIVERGED, f"{problem} at step {step}: the learning rate is too large for this model "
-                                f"(the run stopped; the steps before it are kept)")  # fmt: skip
+            self.stop(
+                DIVERGED,
+                f"{problem} at step {step}: the learning rate is too large for this model "
+                f"(the run stopped; the steps before it are kept)",
+            )
             return False
         if counts_as_step:
             step = row.get("step", len(self.log.train_rows()))
             shown = ", ".join(f"{k} {row[k]:.4g}" for k in self.watch if isinstance(row.get(k), int | float))
             try:
-                self.progress(min(1.0, step / self.total_steps), f"{self.log.label} step {step}/{self.total_steps}"
-                                                                 + (f" · {shown}" if shown else ""))  # fmt: skip
+                self.progress(
+                    min(1.0, step / self.total_steps),
+                    f"{self.log.label} step {step}/{self.total_steps}" + (f" · {shown}" if shown else ""),
+                )
             except Cancelled:
                 self.stop(CANCELLED, f"cancelled after {step} of {self.total_steps} steps (results so far are kept)")
                 return False
@@ -164,8 +169,11 @@ class Monitor:
     def fail(self, exc: BaseException) -> None:
         """A step raised `Diverged` (NaN logits while sampling, say): record it as a clean stop."""
         steps = len(self.log.train_rows())
-        self.stop(DIVERGED, f"{exc} after {steps} steps: the learning rate is too large for this model "
-                            f"(the run stopped; the steps before it are kept)")  # fmt: skip
+        self.stop(
+            DIVERGED,
+            f"{exc} after {steps} steps: the learning rate is too large for this model "
+            f"(the run stopped; the steps before it are kept)",
+        )
 
     def finish(self) -> RunLog:
         self.stop(FINISHED, "")

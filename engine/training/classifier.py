@@ -49,8 +49,10 @@ class ClassifierConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid classifier settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
-                             " (hidden must be a multiple of heads)")  # fmt: skip
+            raise ValueError(
+                f"invalid classifier settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
+                " (hidden must be a multiple of heads)"
+            )
 
 
 @dataclass
@@ -86,12 +88,19 @@ def new_model(cfg: ClassifierConfig, prep: Prepared):
 
     set_seed(cfg.seed)
     config = BertConfig(
-        vocab_size=len(prep.tokenizer), hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads, intermediate_size=cfg.hidden * 2, max_position_embeddings=cfg.max_length,
-        hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
-        num_labels=len(prep.labels), id2label=dict(enumerate(prep.labels)),
-        label2id={name: i for i, name in enumerate(prep.labels)}, pad_token_id=prep.tokenizer.pad_token_id,
-    )  # fmt: skip
+        vocab_size=len(prep.tokenizer),
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.hidden * 2,
+        max_position_embeddings=cfg.max_length,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        num_labels=len(prep.labels),
+        id2label=dict(enumerate(prep.labels)),
+        label2id={name: i for i, name in enumerate(prep.labels)},
+        pad_token_id=prep.tokenizer.pad_token_id,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -122,16 +131,35 @@ def train_with_trainer(prep: Prepared, cfg: ClassifierConfig, monitor: Monitor, 
 
     with tempfile.TemporaryDirectory(prefix="llmlab-trainer-") as out:
         args = TrainingArguments(
-            output_dir=out, num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
-            per_device_eval_batch_size=64, learning_rate=cfg.lr, optim="adamw_torch", weight_decay=0.0,
-            lr_scheduler_type="linear", warmup_steps=0, max_grad_norm=1.0, seed=cfg.seed,
-            eval_strategy="epoch", logging_steps=1, logging_nan_inf_filter=False, save_strategy="no",
-            report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+            output_dir=out,
+            num_train_epochs=cfg.epochs,
+            per_device_train_batch_size=cfg.batch_size,
+            per_device_eval_batch_size=64,
+            learning_rate=cfg.lr,
+            optim="adamw_torch",
+            weight_decay=0.0,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            max_grad_norm=1.0,
+            seed=cfg.seed,
+            eval_strategy="epoch",
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
             use_cpu=use_cpu(),
-        )  # fmt: skip
-        trainer = Trainer(model=model, args=args, train_dataset=prep.dataset["train"],
-                          eval_dataset=prep.dataset["test"], data_collator=prep.collator,
-                          compute_metrics=accuracy, callbacks=[monitor.trainer_callback()])  # fmt: skip
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=prep.dataset["train"],
+            eval_dataset=prep.dataset["test"],
+            data_collator=prep.collator,
+            compute_metrics=accuracy,
+            callbacks=[monitor.trainer_callback()],
+        )
         quiet_trainer(trainer)
         trainer.train()
     return trainer.model
@@ -168,8 +196,14 @@ def train_with_loop(prep: Prepared, cfg: ClassifierConfig, monitor: Monitor, mod
             schedule.step()
             optimizer.zero_grad()
             step += 1
-            row = {"step": step, "epoch": epoch + (i + 1) / len(loader), "loss": loss.item(),
-                   "grad_norm": float(grad_norm), "learning_rate": lr, "seconds": time.perf_counter() - t0}  # fmt: skip
+            row = {
+                "step": step,
+                "epoch": epoch + (i + 1) / len(loader),
+                "loss": loss.item(),
+                "grad_norm": float(grad_norm),
+                "learning_rate": lr,
+                "seconds": time.perf_counter() - t0,
+            }
             if not monitor.record(row):
                 return model
         metrics = evaluate(model, prep.dataset["test"], prep.collator)
@@ -223,8 +257,11 @@ def compare_loops(
             m_loop = train_with_loop(prep, cfg, mon_l, model=copy.deepcopy(init))
             seconds["PyTorch loop"] = time.perf_counter() - start
     log_l = mon_l.finish()
-    gaps = [abs(a["loss"] - b["loss"]) for a, b in zip(log_t.train_rows(), log_l.train_rows(), strict=False)
-            if math.isfinite(a["loss"]) and math.isfinite(b["loss"])]  # fmt: skip
+    gaps = [
+        abs(a["loss"] - b["loss"])
+        for a, b in zip(log_t.train_rows(), log_l.train_rows(), strict=False)
+        if math.isfinite(a["loss"]) and math.isfinite(b["loss"])
+    ]
     return LoopComparison(log_t, log_l, m_trainer, m_loop, prep, cfg, max(gaps, default=math.nan), seconds)
 
 
@@ -235,8 +272,15 @@ def classify(model, tokenizer, texts: list[str], top_k: int = 3) -> list[list[di
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise ValueError("no text to classify")
-    clf = pipeline("text-classification", model=model, tokenizer=tokenizer, device=next(model.parameters()).device,
-                   top_k=top_k, truncation=True, max_length=model.config.max_position_embeddings)  # fmt: skip
+    clf = pipeline(
+        "text-classification",
+        model=model,
+        tokenizer=tokenizer,
+        device=next(model.parameters()).device,
+        top_k=top_k,
+        truncation=True,
+        max_length=model.config.max_position_embeddings,
+    )
     out = clf(texts)
     return [[{"label": r["label"], "score": float(r["score"])} for r in rows] for rows in out]
 
@@ -264,5 +308,9 @@ def roundtrip_check(model, tokenizer, texts: list[str]) -> dict:
         a = model(**{k: v.to(device) for k, v in tokenizer(texts, padding=True, return_tensors="pt").items()}).logits
         b = reloaded(**{k: v.to(device) for k, v in reloaded_tok(texts, padding=True, return_tensors="pt").items()})
     diff = float((a - b.logits).abs().max())
-    return {"files": files, "bytes": size, "max_abs_diff": diff,
-            "same_labels": bool((a.argmax(-1) == b.logits.argmax(-1)).all())}  # fmt: skip
+    return {
+        "files": files,
+        "bytes": size,
+        "max_abs_diff": diff,
+        "same_labels": bool((a.argmax(-1) == b.logits.argmax(-1)).all()),
+    }

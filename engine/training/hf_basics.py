@@ -28,8 +28,10 @@ def konlpy_file(relative: str) -> Path:
     try:
         dist = md.distribution("konlpy")
     except md.PackageNotFoundError as exc:
-        raise ModelUnavailable("The Korean corpus comes from the `konlpy` wheel, which is not installed: "
-                               "`pip install konlpy` (only its data files are read).") from exc  # fmt: skip
+        raise ModelUnavailable(
+            "The Korean corpus comes from the `konlpy` wheel, which is not installed: "
+            "`pip install konlpy` (only its data files are read)."
+        ) from exc
     path = Path(str(dist.locate_file(f"konlpy/data/corpus/{relative}")))
     if not path.exists():
         raise ModelUnavailable(f"konlpy is installed but {relative} is missing; reinstall it.")
@@ -99,10 +101,13 @@ def build_dataset(min_per_class: int = 15, test_fraction: float = 0.2, seed: int
     rows = [p for p in constitution_paragraphs() if p.chapter_no in index]
     features = Features({"text": Value("string"), "label": ClassLabel(names=names), "article": Value("int32")})
     ds = Dataset.from_dict(
-        {"text": [p.text for p in rows], "label": [index[p.chapter_no] for p in rows],
-         "article": [p.article for p in rows]},
+        {
+            "text": [p.text for p in rows],
+            "label": [index[p.chapter_no] for p in rows],
+            "article": [p.article for p in rows],
+        },
         features=features,
-    )  # fmt: skip
+    )
     return ds.train_test_split(test_size=test_fraction, stratify_by_column="label", seed=seed)
 
 
@@ -157,9 +162,14 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2000):
     )
     tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=512,
-    )  # fmt: skip
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 @dataclass
@@ -187,8 +197,9 @@ def padded_batch(tokenizer, texts: list[str], max_length: int = 32, padding_side
     full = tokenizer(texts)["input_ids"]
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length)
     tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in enc["input_ids"]]
-    return PaddedBatch(tokens, enc["input_ids"], enc["attention_mask"], tokenizer.pad_token,
-                       [len(f) > max_length for f in full])  # fmt: skip
+    return PaddedBatch(
+        tokens, enc["input_ids"], enc["attention_mask"], tokenizer.pad_token, [len(f) > max_length for f in full]
+    )
 
 
 @dataclass
@@ -203,6 +214,8 @@ def dataset_overview(min_per_class: int = 15, seed: int = 0, vocab_size: int = 2
     """The dataset and the tokenizer built from its training split: what the page shows before any training."""
     dd = build_dataset(min_per_class=min_per_class, seed=seed)
     tok = train_tokenizer(list(dd["train"]["text"]), vocab_size)
-    counts = [{**c, "label": label_name(c["chapter_no"], c["chapter"]), "kept": c["paragraphs"] >= min_per_class}
-              for c in chapter_counts()]  # fmt: skip
+    counts = [
+        {**c, "label": label_name(c["chapter_no"], c["chapter"]), "kept": c["paragraphs"] >= min_per_class}
+        for c in chapter_counts()
+    ]
     return DatasetOverview(dd, tok, counts, dd["train"].features["label"].names)

@@ -26,8 +26,10 @@ def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
         from llama_index.vector_stores.pinecone import PineconeVectorStore
         from pinecone import Pinecone, ServerlessSpec
     except ImportError as exc:
-        raise StoreError("PINECONE_API_KEY is set but the Pinecone packages are missing: "
-                         "pip install '.[cloud]' (pinecone, llama-index-vector-stores-pinecone)") from exc  # fmt: skip
+        raise StoreError(
+            "PINECONE_API_KEY is set but the Pinecone packages are missing: "
+            "pip install '.[cloud]' (pinecone, llama-index-vector-stores-pinecone)"
+        ) from exc
     name = re.sub(r"[^a-z0-9-]", "-", f"llmlab-{collection}".lower())[:45]
     client = Pinecone(api_key=key)
     if name not in client.list_indexes().names():

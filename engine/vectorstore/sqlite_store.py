@@ -94,10 +94,20 @@ class SQLiteVectorStore(BasePydanticVectorStore):
             if dim is not None and len(vector) != dim:
                 raise ValueError(f"node {node.node_id}: embedding has {len(vector)} dimensions, the store has {dim}")
             dim = len(vector)
-            node_json = json.dumps(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
-                                   ensure_ascii=False)  # fmt: skip
-            rows.append((node.node_id, node.ref_doc_id, node.get_content(), json.dumps(node.metadata,
-                         ensure_ascii=False), node_json, vector.tobytes(), time.time()))  # fmt: skip
+            node_json = json.dumps(
+                node_to_metadata_dict(node, remove_text=True, flat_metadata=False), ensure_ascii=False
+            )
+            rows.append(
+                (
+                    node.node_id,
+                    node.ref_doc_id,
+                    node.get_content(),
+                    json.dumps(node.metadata, ensure_ascii=False),
+                    node_json,
+                    vector.tobytes(),
+                    time.time(),
+                )
+            )
         with self._lock, self._conn:  # `with conn`: commit on success, roll back on any exception
             if replace_ref_docs:
                 refs = sorted({n.ref_doc_id for n in nodes if n.ref_doc_id})
@@ -111,8 +121,9 @@ class SQLiteVectorStore(BasePydanticVectorStore):
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM nodes WHERE ref_doc_id = ?", (ref_doc_id,))
 
-    def delete_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None,
-                     **delete_kwargs: Any) -> None:  # fmt: skip
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
         where, params = _where(node_ids, None, filters)
         with self._lock, self._conn:
             self._conn.execute(f"DELETE FROM nodes WHERE {where}", params)
@@ -173,8 +184,10 @@ class SQLiteVectorStore(BasePydanticVectorStore):
             top = np.argsort(-scores, kind="stable")[: max(1, query.similarity_top_k)]
             chosen = [ids[i] for i in top]
             marks = ",".join("?" * len(chosen))
-            by_id = {r[0]: r for r in self._conn.execute(
-                f"SELECT node_id, text, node FROM nodes WHERE node_id IN ({marks})", chosen)}  # fmt: skip
+            by_id = {
+                r[0]: r
+                for r in self._conn.execute(f"SELECT node_id, text, node FROM nodes WHERE node_id IN ({marks})", chosen)
+            }
         nodes = [metadata_dict_to_node(json.loads(by_id[i][2]), text=by_id[i][1]) for i in chosen]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(scores[i]) for i in top], ids=chosen)
 
@@ -202,8 +215,9 @@ def _open(path: Path, embed_model_name: str) -> sqlite3.Connection:
         with conn:
             info = dict(conn.execute("SELECT key, value FROM info").fetchall())
             if not info:
-                conn.executemany("INSERT INTO info VALUES (?, ?)",
-                                 [("schema", SCHEMA_VERSION), ("embed_model", embed_model_name)])  # fmt: skip
+                conn.executemany(
+                    "INSERT INTO info VALUES (?, ?)", [("schema", SCHEMA_VERSION), ("embed_model", embed_model_name)]
+                )
                 info = {"schema": SCHEMA_VERSION, "embed_model": embed_model_name}
     except sqlite3.DatabaseError as exc:
         raise StoreCorruptedError(
@@ -264,8 +278,13 @@ def _one_filter(f: MetadataFilter) -> tuple[str, list]:
     v = "json_extract(metadata, ?)"
     path = f'$."{f.key}"'
     op, value = f.operator, f.value
-    simple = {FilterOperator.EQ: "=", FilterOperator.GT: ">", FilterOperator.GTE: ">=", FilterOperator.LT: "<",
-              FilterOperator.LTE: "<="}  # fmt: skip
+    simple = {
+        FilterOperator.EQ: "=",
+        FilterOperator.GT: ">",
+        FilterOperator.GTE: ">=",
+        FilterOperator.LT: "<",
+        FilterOperator.LTE: "<=",
+    }
     if op in simple:
         return f"{v} {simple[op]} ?", [path, value]
     if op == FilterOperator.NE:
@@ -284,5 +303,7 @@ def _one_filter(f: MetadataFilter) -> tuple[str, list]:
         return f"instr(lower({v}), lower(?)) > 0", [path, str(value)]
     if op == FilterOperator.IS_EMPTY:
         return f"{v} IS NULL OR {v} = ''", [path, path]
-    raise ValueError(f"filter operator {op.value!r} needs list-valued metadata, which this store does not keep; "
-                     "use ==, !=, >, >=, <, <=, in, nin or text_match")  # fmt: skip
+    raise ValueError(
+        f"filter operator {op.value!r} needs list-valued metadata, which this store does not keep; "
+        "use ==, !=, >, >=, <, <=, in, nin or text_match"
+    )

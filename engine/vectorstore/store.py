@@ -91,8 +91,10 @@ class DocumentStore:
             raise DuplicateId(f"the same id appears twice in this batch: {', '.join(repeated[:5])}")
         existing = self._existing([r.doc_id for r in recs])
         if existing:
-            raise DuplicateId(f"already in the store: {', '.join(sorted(existing)[:5])}"
-                              f"{' …' if len(existing) > 5 else ''}. Use update to change a document.")  # fmt: skip
+            raise DuplicateId(
+                f"already in the store: {', '.join(sorted(existing)[:5])}"
+                f"{' …' if len(existing) > 5 else ''}. Use update to change a document."
+            )
         for start in range(0, len(recs), batch):
             progress(start / len(recs), f"embedding and storing {start:,}/{len(recs):,}")
             self.index.insert_nodes([_node(r) for r in recs[start : start + batch]])
@@ -105,8 +107,9 @@ class DocumentStore:
         old = self.get(doc_id)
         if old is None:
             raise MissingId(f"no document {doc_id!r} in the store to update (add it first)")
-        new = _record(Record(doc_id, old.text if text is None else text, old.metadata if metadata is None
-                             else metadata))  # fmt: skip
+        new = _record(
+            Record(doc_id, old.text if text is None else text, old.metadata if metadata is None else metadata)
+        )
         kwargs = {"replace_ref_docs": True} if self.backend == "local" else {}  # Pinecone upserts by node id
         self.index.insert_nodes([_node(new)], **kwargs)
         return new
@@ -167,13 +170,19 @@ class DocumentStore:
         hits = []
         for nws in retriever.retrieve(cleaned.text):
             node = nws.node
-            hits.append(Hit(node.ref_doc_id or node.node_id, float(nws.score or 0.0), node.get_content(),
-                            dict(node.metadata)))  # fmt: skip
+            hits.append(
+                Hit(node.ref_doc_id or node.node_id, float(nws.score or 0.0), node.get_content(), dict(node.metadata))
+            )
         return hits
 
     def info(self) -> dict:
-        return {"backend": self.backend, "location": self.location, "collection": self.collection,
-                "documents": self.count(), "embed_model": self.embed_model.model_name}  # fmt: skip
+        return {
+            "backend": self.backend,
+            "location": self.location,
+            "collection": self.collection,
+            "documents": self.count(),
+            "embed_model": self.embed_model.model_name,
+        }
 
     def _existing(self, doc_ids: list[str]) -> set[str]:
         if self.backend == "local":
@@ -205,8 +214,10 @@ def _record(r: Record | dict) -> Record:
     except InputError as exc:
         raise InputError(f"{doc_id}: the text is empty; a document needs some text to embed") from exc
     if cleaned.truncated:
-        raise InputError(f"{doc_id}: the text has {cleaned.original_chars:,} characters; the limit is "
-                         f"{MAX_TEXT_CHARS:,} (split it into several documents)")  # fmt: skip
+        raise InputError(
+            f"{doc_id}: the text has {cleaned.original_chars:,} characters; the limit is "
+            f"{MAX_TEXT_CHARS:,} (split it into several documents)"
+        )
     return Record(doc_id, cleaned.text, _metadata(r.metadata, doc_id))
 
 

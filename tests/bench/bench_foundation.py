@@ -92,11 +92,19 @@ def bench_server() -> list[dict]:
         first_token.append(first or elapsed)
     rate = statistics.median(rates)
     return [
-        _row("server tokens/s (stream_chat, 128 new, T=0, median of 3)", rate, "tok/s", f"≥ {TOKS_GOAL:g} tok/s",
-             rate >= TOKS_GOAL, ours=round(rate, 2), reference=TOKS_REFERENCE,
-             ratio=round(rate / TOKS_REFERENCE, 3), tokens=counts),
+        _row(
+            "server tokens/s (stream_chat, 128 new, T=0, median of 3)",
+            rate,
+            "tok/s",
+            f"≥ {TOKS_GOAL:g} tok/s",
+            rate >= TOKS_GOAL,
+            ours=round(rate, 2),
+            reference=TOKS_REFERENCE,
+            ratio=round(rate / TOKS_REFERENCE, 3),
+            tokens=counts,
+        ),
         _row("server time to first token (median of 3)", statistics.median(first_token), "s"),
-    ]  # fmt: skip
+    ]
 
 
 def _text_10k() -> str:
@@ -112,8 +120,15 @@ def bench_tokenizers() -> list[dict]:
     tokenizers = load_tokenizers()
     compare_tokenizers(text, tokenizers)  # warm-up
     seconds, (results, _) = _timed(lambda: compare_tokenizers(text, tokenizers))
-    rows = [_row("tokenize 10k chars, all four tokenizers (median of 3)", seconds, "s",
-                 f"≤ {INTERACTIVE_GOAL_S:g} s", seconds <= INTERACTIVE_GOAL_S)]  # fmt: skip
+    rows = [
+        _row(
+            "tokenize 10k chars, all four tokenizers (median of 3)",
+            seconds,
+            "s",
+            f"≤ {INTERACTIVE_GOAL_S:g} s",
+            seconds <= INTERACTIVE_GOAL_S,
+        )
+    ]
     rows += [_row(f"tokenize 10k chars [{r.name}]", r.seconds, "s", tokens=r.count) for r in results]
     return rows
 
@@ -134,8 +149,15 @@ def bench_heatmap() -> list[dict]:
         snippet = lm.tokenizer.decode(ids[: 64 - n_special])
         model_attention(lm, snippet, layer=0, head=None)  # warm-up
         seconds, am = _timed(lambda lm=lm, s=snippet: model_attention(lm, s, layer=0, head=None))
-        rows.append(_row(f"attention heatmap, {len(am.tokens)} tokens [{role}] (median of 3)", seconds, "s",
-                         f"≤ {INTERACTIVE_GOAL_S:g} s", seconds <= INTERACTIVE_GOAL_S))  # fmt: skip
+        rows.append(
+            _row(
+                f"attention heatmap, {len(am.tokens)} tokens [{role}] (median of 3)",
+                seconds,
+                "s",
+                f"≤ {INTERACTIVE_GOAL_S:g} s",
+                seconds <= INTERACTIVE_GOAL_S,
+            )
+        )
     return rows
 
 

@@ -13,8 +13,12 @@ BENCH = "serving"
 
 
 def _row(metric: str, value, unit: str, goal: str | None = None, ok: bool | None = None, **extra) -> dict:
-    row = {"bench": BENCH, "metric": metric, "value": round(value, 4) if isinstance(value, float) else value,
-           "unit": unit}  # fmt: skip
+    row = {
+        "bench": BENCH,
+        "metric": metric,
+        "value": round(value, 4) if isinstance(value, float) else value,
+        "unit": unit,
+    }
     if goal is not None:
         row.update(goal=goal, ok=ok)
     row.update(extra)
@@ -31,8 +35,15 @@ def bench_load_test() -> list[dict]:
         rows.append(_row(f"server p50 latency [concurrency {c}]", r["p50_s"], "s"))
         rows.append(_row(f"server p95 latency [concurrency {c}]", r["p95_s"], "s"))
         goal_ok = r["errors"] == 0
-        rows.append(_row(f"server errors [concurrency {c}]", r["errors"], "requests",
-                         "0 at concurrency 8" if c == 8 else None, goal_ok if c == 8 else None))  # fmt: skip
+        rows.append(
+            _row(
+                f"server errors [concurrency {c}]",
+                r["errors"],
+                "requests",
+                "0 at concurrency 8" if c == 8 else None,
+                goal_ok if c == 8 else None,
+            )
+        )
     return rows
 
 
@@ -49,8 +60,13 @@ def bench_flash() -> list[dict]:
         diff = max(diff, float((ours - F.scaled_dot_product_attention(q, k, v, is_causal=causal)).abs().max()))
     rows = [_row("flash_attention vs torch SDPA, max |diff| (T=512)", diff, "abs", "≤ 1e-5", diff <= 1e-5)]
     tt = {r["method"]: r for r in traffic_table([4096], D=64)}
-    rows.append(_row("HBM traffic standard / flash (T=4096, d=64, fp16, SRAM 100 KB)",
-                     tt["standard"]["total_bytes"] / tt["flash"]["total_bytes"], "×"))  # fmt: skip
+    rows.append(
+        _row(
+            "HBM traffic standard / flash (T=4096, d=64, fp16, SRAM 100 KB)",
+            tt["standard"]["total_bytes"] / tt["flash"]["total_bytes"],
+            "×",
+        )
+    )
     timed = {(r["T"], r["implementation"]): r["ms"] for r in time_sdpa_backends([1024], include_scratch=False)}
     for (T, name), ms in timed.items():
         if ms is not None:
@@ -67,11 +83,23 @@ def bench_paged() -> list[dict]:
     usage = {r["policy"]: r for r in allocation_usage(synthetic_lengths(1000, "ShareGPT", seed=0), 2048, 16)}
     paged, mx = usage["paged (block 16)"], usage["contiguous (Max)"]
     return [
-        _row("KV waste, paged block 16 (ShareGPT-like)", paged["waste_pct"], "%", "< 4 (paper: 3.7)",
-             paged["waste_pct"] < 4, reference=100 - PAPER_FIG2["vLLM"]["token_states"]),
-        _row("KV waste, contiguous Max 2048 (ShareGPT-like)", mx["waste_pct"], "%", "60–80 (paper: 79.6)",
-             60 <= mx["waste_pct"] <= 80, reference=100 - PAPER_FIG2["Orca (Max)"]["token_states"]),
-    ]  # fmt: skip
+        _row(
+            "KV waste, paged block 16 (ShareGPT-like)",
+            paged["waste_pct"],
+            "%",
+            "< 4 (paper: 3.7)",
+            paged["waste_pct"] < 4,
+            reference=100 - PAPER_FIG2["vLLM"]["token_states"],
+        ),
+        _row(
+            "KV waste, contiguous Max 2048 (ShareGPT-like)",
+            mx["waste_pct"],
+            "%",
+            "60–80 (paper: 79.6)",
+            60 <= mx["waste_pct"] <= 80,
+            reference=100 - PAPER_FIG2["Orca (Max)"]["token_states"],
+        ),
+    ]
 
 
 def bench_speculative() -> list[dict]:
@@ -99,11 +127,17 @@ def bench_batching() -> list[dict]:
     return [
         _row("decode step time, batch 8 / batch 1 (measured)", decode[8] / decode[1], "×"),
         _row("decode tokens/s, batch 8 / batch 1 (measured)", 8 * decode[1] / decode[8], "×"),
-        _row("continuous / static throughput (simulated, measured costs)",
-             m["continuous"]["tokens_per_s"] / m["static"]["tokens_per_s"], "×"),
-        _row("continuous / static p95 latency (simulated, measured costs)",
-             m["continuous"]["p95_latency_s"] / m["static"]["p95_latency_s"], "×"),
-    ]  # fmt: skip
+        _row(
+            "continuous / static throughput (simulated, measured costs)",
+            m["continuous"]["tokens_per_s"] / m["static"]["tokens_per_s"],
+            "×",
+        ),
+        _row(
+            "continuous / static p95 latency (simulated, measured costs)",
+            m["continuous"]["p95_latency_s"] / m["static"]["p95_latency_s"],
+            "×",
+        ),
+    ]
 
 
 def run() -> list[dict]:

@@ -21,16 +21,40 @@ BENCH = "vector_db"
 ROOT = Path(__file__).resolve().parents[2]
 RECALL_GOAL = 0.02
 SWEEP_GOAL_S = 30.0
-SWEEP_ARGS = ["--library", "hnswlib", "--n", "20000", "--dim", "128", "--M", "8,16", "--ef-construction", "100,200",
-              "--ef-search", "16,64,128", "--k", "10", "--threads", "2", "--json", "--quiet"]  # fmt: skip
+SWEEP_ARGS = [
+    "--library",
+    "hnswlib",
+    "--n",
+    "20000",
+    "--dim",
+    "128",
+    "--M",
+    "8,16",
+    "--ef-construction",
+    "100,200",
+    "--ef-search",
+    "16,64,128",
+    "--k",
+    "10",
+    "--threads",
+    "2",
+    "--json",
+    "--quiet",
+]
 
 
 def _row(metric: str, value: float, unit: str, goal: str | None = None, ok: bool | None = None, **extra) -> dict:
     return bench_row(BENCH, metric, value, unit, goal, ok, **extra)
 
 
-def bench_scratch_vs_hnswlib(n: int = 2_000, dim: int = 32, M: int = 16, efc: int = 100,
-                             efs: tuple[int, ...] = (10, 20, 40), n_queries: int = 500) -> list[dict]:  # fmt: skip
+def bench_scratch_vs_hnswlib(
+    n: int = 2_000,
+    dim: int = 32,
+    M: int = 16,
+    efc: int = 100,
+    efs: tuple[int, ...] = (10, 20, 40),
+    n_queries: int = 500,
+) -> list[dict]:
     import hnswlib
 
     from engine.ann.exact import exact_knn, make_vectors, recall_at_k
@@ -59,11 +83,28 @@ def bench_scratch_vs_hnswlib(n: int = 2_000, dim: int = 32, M: int = 16, efc: in
         theirs = recall_at_k(lib.knn_query(queries, k=10, num_threads=1)[0], truth)
         theirs_qps = n_queries / (time.perf_counter() - start)
         diff = abs(ours - theirs)
-        rows.append(_row(f"recall@10 scratch vs hnswlib [{setting} ef={ef}]", diff, "|Δrecall|",
-                         f"≤ {RECALL_GOAL}", diff <= RECALL_GOAL, ours=round(ours, 4), reference=round(theirs, 4),
-                         scratch_qps=round(ours_qps, 1), hnswlib_qps=round(theirs_qps, 1)))  # fmt: skip
-    rows.append(_row(f"build time scratch [{setting}]", scratch_build, "s", reference=round(lib_build, 3),
-                     ratio=round(scratch_build / max(lib_build, 1e-9), 1)))  # fmt: skip
+        rows.append(
+            _row(
+                f"recall@10 scratch vs hnswlib [{setting} ef={ef}]",
+                diff,
+                "|Δrecall|",
+                f"≤ {RECALL_GOAL}",
+                diff <= RECALL_GOAL,
+                ours=round(ours, 4),
+                reference=round(theirs, 4),
+                scratch_qps=round(ours_qps, 1),
+                hnswlib_qps=round(theirs_qps, 1),
+            )
+        )
+    rows.append(
+        _row(
+            f"build time scratch [{setting}]",
+            scratch_build,
+            "s",
+            reference=round(lib_build, 3),
+            ratio=round(scratch_build / max(lib_build, 1e-9), 1),
+        )
+    )
     return rows
 
 
@@ -74,8 +115,13 @@ def bench_sweep() -> list[dict]:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     usage_before = os.times()
-    r = subprocess.run([sys.executable, "-m", "engine", "hnsw-sweep", *SWEEP_ARGS], cwd=ROOT, capture_output=True,
-                       text=True, timeout=900)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "engine", "hnsw-sweep", *SWEEP_ARGS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     wall = time.perf_counter() - start
     usage = os.times()
     cpu = (usage.children_user - usage_before.children_user) + (usage.children_system - usage_before.children_system)
@@ -83,16 +129,35 @@ def bench_sweep() -> list[dict]:
         raise RuntimeError(f"hnsw-sweep failed: {r.stderr[-2000:]}")
     settings = [json.loads(line) for line in r.stdout.splitlines()]
     rows = [
-        _row("12-setting hnswlib sweep, 20,000 × 128 (wall)", wall, "s", f"≤ {SWEEP_GOAL_S:g} s", wall <= SWEEP_GOAL_S,
-             settings=len(settings), load_average=round(load_before, 2), cpus=os.cpu_count()),
-        _row("12-setting hnswlib sweep, 20,000 × 128 (CPU time, all threads)", cpu, "s",
-             load_average=round(load_before, 2)),
-    ]  # fmt: skip
+        _row(
+            "12-setting hnswlib sweep, 20,000 × 128 (wall)",
+            wall,
+            "s",
+            f"≤ {SWEEP_GOAL_S:g} s",
+            wall <= SWEEP_GOAL_S,
+            settings=len(settings),
+            load_average=round(load_before, 2),
+            cpus=os.cpu_count(),
+        ),
+        _row(
+            "12-setting hnswlib sweep, 20,000 × 128 (CPU time, all threads)",
+            cpu,
+            "s",
+            load_average=round(load_before, 2),
+        ),
+    ]
     for s in settings:
         if s["ef_search"] == 64:
-            rows.append(_row(f"hnswlib M={s['M']} efC={s['ef_construction']} ef=64: queries/s (1 thread)", s["qps"],
-                             "q/s", recall_at_k=s["recall_at_k"], build_s=s["build_s"],
-                             memory_bytes=s["memory_bytes"]))  # fmt: skip
+            rows.append(
+                _row(
+                    f"hnswlib M={s['M']} efC={s['ef_construction']} ef=64: queries/s (1 thread)",
+                    s["qps"],
+                    "q/s",
+                    recall_at_k=s["recall_at_k"],
+                    build_s=s["build_s"],
+                    memory_bytes=s["memory_bytes"],
+                )
+            )
     return rows
 
 
@@ -102,9 +167,16 @@ def bench_faiss(n: int = 20_000, dim: int = 128) -> list[dict]:
     data = prepare(n, dim, 10, n_queries=1000, library="faiss")
     rows = []
     for s in sweep_library("faiss", data, [16], [200], [64]):
-        rows.append(_row(f"faiss IndexHNSWFlat M=16 efC=200 ef=64 [{n}×{dim}]: queries/s (1 thread)", s["qps"],
-                         "q/s", recall_at_k=s["recall_at_k"], build_s=s["build_s"],
-                         memory_bytes=s["memory_bytes"]))  # fmt: skip
+        rows.append(
+            _row(
+                f"faiss IndexHNSWFlat M=16 efC=200 ef=64 [{n}×{dim}]: queries/s (1 thread)",
+                s["qps"],
+                "q/s",
+                recall_at_k=s["recall_at_k"],
+                build_s=s["build_s"],
+                memory_bytes=s["memory_bytes"],
+            )
+        )
     return rows
 
 
@@ -150,11 +222,17 @@ def bench_store() -> list[dict]:
 
     return [
         _row("vector store: embed + insert 136 articles (wall)", build, "s", cpu_s=round(build_cpu, 2)),
-        _row("vector store: filtered query through LlamaIndex (median of 5)", median_ms(total), "ms", "≤ 200 ms",
-             median_ms(total) <= 200, load_average=round(os.getloadavg()[0], 2)),
+        _row(
+            "vector store: filtered query through LlamaIndex (median of 5)",
+            median_ms(total),
+            "ms",
+            "≤ 200 ms",
+            median_ms(total) <= 200,
+            load_average=round(os.getloadavg()[0], 2),
+        ),
         _row("  of which: embedding the query (MiniLM)", median_ms(embed), "ms"),
         _row("  of which: the store's search (SQL filter + cosine)", median_ms(search), "ms"),
-    ]  # fmt: skip
+    ]
 
 
 def run() -> list[dict]:

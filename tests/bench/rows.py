@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 
-def bench_row(bench: str, metric: str, value: float, unit: str, goal: str | None = None, ok: bool | None = None,
-              digits: int = 4, **extra) -> dict:  # fmt: skip
+def bench_row(
+    bench: str,
+    metric: str,
+    value: float,
+    unit: str,
+    goal: str | None = None,
+    ok: bool | None = None,
+    digits: int = 4,
+    **extra,
+) -> dict:
     row = {"bench": bench, "metric": metric, "value": round(value, digits), "unit": unit}
     if goal is not None:
         row.update(goal=goal, ok=ok)

@@ -61,8 +61,9 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=5, check=True)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -174,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", flush=True)
         load_before = _load_average()
         rows, seconds, error = run_module(name)
-        report["modules"][name] = {"seconds": round(seconds, 1), "rows": len(rows), "ok": error is None,
-                                   "load_average": {"start": load_before, "end": _load_average()}}  # fmt: skip
+        report["modules"][name] = {
+            "seconds": round(seconds, 1),
+            "rows": len(rows),
+            "ok": error is None,
+            "load_average": {"start": load_before, "end": _load_average()},
+        }
         report["rows"] += rows
         for row in rows:
             mark = {True: "ok  ", False: "MISS", None: "    "}[row.get("ok")]
@@ -189,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "bench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "bench.md").write_text(to_markdown(report), encoding="utf-8")
     missed = [r["metric"] for r in report["rows"] if r.get("ok") is False]
-    print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}"
-          + (f"; goals missed: {len(missed)}" if missed else ""))  # fmt: skip
+    print(
+        f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}"
+        + (f"; goals missed: {len(missed)}" if missed else "")
+    )
     return 1 if report["errors"] else 0
 
 

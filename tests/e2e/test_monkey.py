@@ -169,8 +169,10 @@ def touch_sidebar(pg, lang: str, log: list[Touch]) -> None:
         assert_no_exception(pg, f"clicking the language button {names[target]}")
         log.append(Touch("language", 0, f"click {target}", names[target], round(seconds, 2)))
         assert time.monotonic() - t0 < RUN_TIMEOUT_S
-    selected = pg.locator(f'{SIDEBAR} [data-testid="stButtonGroup"] button[aria-checked="true"], '
-                          f'{SIDEBAR} [data-testid="stButtonGroup"] button[kind*="Active"]')  # fmt: skip
+    selected = pg.locator(
+        f'{SIDEBAR} [data-testid="stButtonGroup"] button[aria-checked="true"], '
+        f'{SIDEBAR} [data-testid="stButtonGroup"] button[kind*="Active"]'
+    )
     if selected.count():
         assert names[lang] in selected.first.inner_text(), "the language did not stay selected"
     toggle = pg.locator(f'{SIDEBAR} [data-testid="stCheckbox"] label').first

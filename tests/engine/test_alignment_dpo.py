@@ -34,10 +34,23 @@ def test_dpo_loss_equals_trl_dpo_trainer(beta, tmp_path):
     with torch.no_grad():  # a policy that differs from its reference, so the loss is not log 2
         for p in policy.parameters():
             p.add_(0.3 * torch.randn_like(p))
-    args = TRLConfig(output_dir=str(tmp_path), beta=beta, per_device_train_batch_size=len(ROWS), report_to="none",
-                     use_cpu=True, bf16=False, gradient_checkpointing=False, max_length=None)  # fmt: skip
-    trainer = DPOTrainer(model=policy, ref_model=ref, args=args, train_dataset=Dataset.from_list(ROWS),
-                         processing_class=toy.make_tokenizer())  # fmt: skip
+    args = TRLConfig(
+        output_dir=str(tmp_path),
+        beta=beta,
+        per_device_train_batch_size=len(ROWS),
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        max_length=None,
+    )
+    trainer = DPOTrainer(
+        model=policy,
+        ref_model=ref,
+        args=args,
+        train_dataset=Dataset.from_list(ROWS),
+        processing_class=toy.make_tokenizer(),
+    )
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.eval()
     theirs = trainer.compute_loss(trainer.model, batch)
@@ -87,8 +100,12 @@ def test_chat_dpo_refuses_malformed_pairs():
     from engine.alignment.dpo import ChatDPOSettings, train_dpo_chat
 
     with pytest.raises(PreferenceError, match="missing or empty"):
-        train_dpo_chat(None, None, [{"prompt": "a", "chosen": "b"}, {"prompt": "c", "chosen": "d", "rejected": "e"}],
-                       ChatDPOSettings(steps=1))  # fmt: skip
+        train_dpo_chat(
+            None,
+            None,
+            [{"prompt": "a", "chosen": "b"}, {"prompt": "c", "chosen": "d", "rejected": "e"}],
+            ChatDPOSettings(steps=1),
+        )
 
 
 @pytest.mark.slow

@@ -36,17 +36,32 @@ def trl_grpo_loss(per_token_logps, old_logps, advantages, mask, eps=0.2, beta=0.
 
     stub = types.SimpleNamespace(
         _get_per_token_logps_and_entropies=lambda *a, **k: (per_token_logps, torch.zeros_like(per_token_logps), None),
-        top_entropy_quantile=1.0, aux_loss_enabled=False, off_policy_mask_threshold=None,
-        importance_sampling_level="token", beta=beta, loss_type="grpo", epsilon_low=eps, epsilon_high=eps,
-        args=types.SimpleNamespace(use_bias_correction_kl=False, delta=None), use_vllm=False,
-        vllm_importance_sampling_correction=False, model=types.SimpleNamespace(training=True),
-        current_gradient_accumulation_steps=1, _entropy_bonus_enabled=False,
-        _metrics={"train": defaultdict(list), "eval": defaultdict(list)}, accelerator=_Accelerator(),
-    )  # fmt: skip
+        top_entropy_quantile=1.0,
+        aux_loss_enabled=False,
+        off_policy_mask_threshold=None,
+        importance_sampling_level="token",
+        beta=beta,
+        loss_type="grpo",
+        epsilon_low=eps,
+        epsilon_high=eps,
+        args=types.SimpleNamespace(use_bias_correction_kl=False, delta=None),
+        use_vllm=False,
+        vllm_importance_sampling_correction=False,
+        model=types.SimpleNamespace(training=True),
+        current_gradient_accumulation_steps=1,
+        _entropy_bonus_enabled=False,
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+        accelerator=_Accelerator(),
+    )
     B, T = per_token_logps.shape
-    inputs = {"prompt_ids": torch.zeros(B, 1, dtype=torch.long), "prompt_mask": torch.ones(B, 1, dtype=torch.long),
-              "completion_ids": torch.zeros(B, T, dtype=torch.long), "completion_mask": mask,
-              "advantages": advantages, "old_per_token_logps": old_logps}  # fmt: skip
+    inputs = {
+        "prompt_ids": torch.zeros(B, 1, dtype=torch.long),
+        "prompt_mask": torch.ones(B, 1, dtype=torch.long),
+        "completion_ids": torch.zeros(B, T, dtype=torch.long),
+        "completion_mask": mask,
+        "advantages": advantages,
+        "old_per_token_logps": old_logps,
+    }
     if ref_logps is not None:
         inputs["ref_per_token_logps"] = ref_logps
     return GRPOTrainer._compute_loss(stub, None, inputs)

@@ -82,8 +82,9 @@ def test_reward_trainer_on_a_tiny_encoder():
             num_labels=1,
         )
     )
-    res = train_reward_model(load_preferences()[:10], RMSettings(epochs=1, batch=4, max_length=48),
-                             backbone=(model, tok))  # fmt: skip
+    res = train_reward_model(
+        load_preferences()[:10], RMSettings(epochs=1, batch=4, max_length=48), backbone=(model, tok)
+    )
     assert res.log.status == "finished" and len(res.log.train_rows()) == 2  # 8 training pairs / 4
     assert 0.0 <= res.train_accuracy <= 1.0 and len(res.test_pairs) == 2
     scores = score_answers(res.model, res.tokenizer, "What is 2+2?", ["4", "five"])
@@ -96,7 +97,14 @@ def test_reward_model_and_best_of_n_with_real_models(chat_lm):
     losses = [r["loss"] for r in res.log.train_rows()]
     assert res.log.status == "finished" and losses[-1] < losses[0]
     assert res.train_accuracy >= 0.8
-    rows = best_of_n(chat_lm.model, chat_lm.tokenizer, res.model, res.tokenizer, "Give me one tip for sleeping well.",
-                     n=3, max_new_tokens=24)  # fmt: skip
+    rows = best_of_n(
+        chat_lm.model,
+        chat_lm.tokenizer,
+        res.model,
+        res.tokenizer,
+        "Give me one tip for sleeping well.",
+        n=3,
+        max_new_tokens=24,
+    )
     assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["best"]
     assert rows[0]["reward"] >= rows[1]["reward"] >= rows[2]["reward"]

@@ -55,10 +55,21 @@ def test_template_view_matches_trl_sft_labels(chat_tokenizer, tmp_path):
     from trl import SFTConfig, SFTTrainer
 
     rows = load_instructions()[::8]  # 5 pairs, Korean and English
-    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, report_to="none", use_cpu=True, bf16=False,
-                     gradient_checkpointing=False, max_length=None)  # fmt: skip
-    trainer = SFTTrainer(model=tiny_llama(len(chat_tokenizer)), args=args, train_dataset=as_conversations(rows),
-                         processing_class=chat_tokenizer)  # fmt: skip
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        max_length=None,
+    )
+    trainer = SFTTrainer(
+        model=tiny_llama(len(chat_tokenizer)),
+        args=args,
+        train_dataset=as_conversations(rows),
+        processing_class=chat_tokenizer,
+    )
     for row, example in zip(rows, trainer.train_dataset, strict=True):
         _, tokens = chat_template_view(chat_tokenizer, row["instruction"], row["response"])
         assert [t.token_id for t in tokens] == list(example["input_ids"])
@@ -67,8 +78,14 @@ def test_template_view_matches_trl_sft_labels(chat_tokenizer, tmp_path):
 
 def test_sft_with_lora_on_a_tiny_model(chat_tokenizer):
     rows_seen = []
-    res = train_sft(tiny_llama(len(chat_tokenizer)), chat_tokenizer, load_instructions()[:6],
-                    SFTSettings(steps=2, batch=2, max_length=64), probe=("Hi",), on_row=rows_seen.append)  # fmt: skip
+    res = train_sft(
+        tiny_llama(len(chat_tokenizer)),
+        chat_tokenizer,
+        load_instructions()[:6],
+        SFTSettings(steps=2, batch=2, max_length=64),
+        probe=("Hi",),
+        on_row=rows_seen.append,
+    )
     assert res.log.status == "finished" and [r["step"] for r in res.log.train_rows()] == [1, 2]
     assert rows_seen == res.log.rows
     assert 0 < res.trainable_params < res.total_params / 10  # LoRA: a small share of the weights
@@ -86,8 +103,11 @@ def test_sft_refuses_bad_settings(chat_tokenizer):
 def test_sft_lora_on_the_real_chat_model_lowers_the_loss():
     from engine.alignment.sft import train_sft_chat
 
-    res = train_sft_chat(SFTSettings(steps=6, batch=2, lr=2e-3, max_length=64), rows=load_instructions()[:4],
-                         probe=("What is the capital of France?",))  # fmt: skip
+    res = train_sft_chat(
+        SFTSettings(steps=6, batch=2, lr=2e-3, max_length=64),
+        rows=load_instructions()[:4],
+        probe=("What is the capital of France?",),
+    )
     losses = [r["loss"] for r in res.log.train_rows()]
     assert res.log.status == "finished" and len(losses) == 6
     assert min(losses[-2:]) < losses[0]

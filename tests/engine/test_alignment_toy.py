@@ -53,9 +53,11 @@ def test_setup_is_shared_and_reasonable():
     assert setup.sft_log.train_rows()[-1]["loss"] < setup.sft_log.train_rows()[0]["loss"]
     assert len(setup.pairs) == setup.cfg.n_pairs
     assert 0.5 < setup.ref_stats["reward_mean"] < 1.3 and setup.ref_stats["judge_mean"] > 0.2
-    chosen_better = sum(toy.proxy_reward(p["question"], [w for w in p["chosen"] if w != toy.EOS])
-                        > toy.proxy_reward(p["question"], [w for w in p["rejected"] if w != toy.EOS])
-                        for p in setup.pairs) / len(setup.pairs)  # fmt: skip
+    chosen_better = sum(
+        toy.proxy_reward(p["question"], [w for w in p["chosen"] if w != toy.EOS])
+        > toy.proxy_reward(p["question"], [w for w in p["rejected"] if w != toy.EOS])
+        for p in setup.pairs
+    ) / len(setup.pairs)
     assert 0.6 < chosen_better < 0.98  # a noisy labeller: mostly right, sometimes not
 
 

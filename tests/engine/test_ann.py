@@ -134,8 +134,13 @@ def _recalls(n, dim, M, efc, efs, n_queries, seed=0):
     out = []
     for ef in efs:
         lib.set_ef(ef)
-        out.append((ef, recall_at_k(scratch.knn_query(queries, 10, ef)[0], truth),
-                    recall_at_k(lib.knn_query(queries, k=10)[0], truth)))  # fmt: skip
+        out.append(
+            (
+                ef,
+                recall_at_k(scratch.knn_query(queries, 10, ef)[0], truth),
+                recall_at_k(lib.knn_query(queries, k=10)[0], truth),
+            )
+        )
     return out
 
 
@@ -193,14 +198,32 @@ def test_other_libraries_give_the_same_row_shape(library):
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_hnsw_sweep_json_contract():
-    r = run_cli("hnsw-sweep", "--library", "hnswlib", "--n", "2000", "--dim", "16", "--M", "8,16",
-                "--ef-construction", "50", "--ef-search", "16,64", "--k", "10", "--json",
-                "--queries", "200")  # fmt: skip
+    r = run_cli(
+        "hnsw-sweep",
+        "--library",
+        "hnswlib",
+        "--n",
+        "2000",
+        "--dim",
+        "16",
+        "--M",
+        "8,16",
+        "--ef-construction",
+        "50",
+        "--ef-search",
+        "16,64",
+        "--k",
+        "10",
+        "--json",
+        "--queries",
+        "200",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is one JSON object
     assert [(x["M"], x["ef_search"]) for x in rows] == [(8, 16), (8, 64), (16, 16), (16, 64)]

@@ -124,8 +124,16 @@ def test_block_shapes_and_steps():
     assert y.shape == (2, 5, 16)
     steps = block(x, return_steps=True)
     assert list(steps) == [
-        "input", "ln1", "attn_out", "attn_weights", "resid1", "ln2", "ffn_out", "resid2", "output",
-    ]  # fmt: skip
+        "input",
+        "ln1",
+        "attn_out",
+        "attn_weights",
+        "resid1",
+        "ln2",
+        "ffn_out",
+        "resid2",
+        "output",
+    ]
     assert steps["attn_weights"].shape == (2, 2, 5, 5)
     torch.testing.assert_close(steps["output"], y)
     torch.testing.assert_close(steps["resid1"], x + steps["attn_out"])

@@ -67,6 +67,8 @@ def test_batched_equals_one_by_one(chat_lm):
 def test_sweep_rows_and_cancel(chat_lm):
     rows = batch_sweep(chat_lm, [1, 2], new_tokens=3)
     assert [r.batch for r in rows] == [1, 2]
-    assert all(r.tokens_per_s > 0 and r.tokens_per_s == pytest.approx(r.batch * r.per_sequence_tokens_per_s, rel=1e-3)
-               for r in rows)  # both rounded to 3 decimals  # fmt: skip
+    assert all(
+        r.tokens_per_s > 0 and r.tokens_per_s == pytest.approx(r.batch * r.per_sequence_tokens_per_s, rel=1e-3)
+        for r in rows
+    )  # both rounded to 3 decimals
     assert batch_sweep(chat_lm, [1, 2], new_tokens=3, should_stop=lambda: True) == []

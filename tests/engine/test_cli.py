@@ -59,8 +59,7 @@ def test_tokenize_json(chat_lm):
     r = run_cli("tokenize", "--model", "chat", "--json", "hello world", timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
-    assert out == {"model": "chat", "tokens": ["hello", "Ġworld"], "ids": [28120, 905], "count": 2,
-                   "truncated": False}  # fmt: skip
+    assert out == {"model": "chat", "tokens": ["hello", "Ġworld"], "ids": [28120, 905], "count": 2, "truncated": False}
 
 
 def test_tokenize_korean_with_kiwi():

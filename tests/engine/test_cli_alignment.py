@@ -40,8 +40,14 @@ def test_align_refuses_unknown_method(capsys):
 @pytest.mark.slow
 def test_align_as_a_subprocess():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMLAB_ONLINE", "LLMLAB_OFFLINE"))}
-    r = subprocess.run([sys.executable, "-m", "engine", "align", "--method", "dpo,ppo", "--steps", "4", "--seed", "1",
-                        "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "engine", "align", "--method", "dpo,ppo", "--steps", "4", "--seed", "1", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert len(rows) == 8 and all(set(row) >= CONTRACT for row in rows)
@@ -49,8 +55,13 @@ def test_align_as_a_subprocess():
 
 @pytest.mark.slow
 def test_hf_train_as_a_subprocess():
-    r = subprocess.run([sys.executable, "-m", "engine", "hf-train", "--epochs", "1", "--json"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "engine", "hf-train", "--epochs", "1", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     summary = rows[-1]

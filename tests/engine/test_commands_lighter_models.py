@@ -15,8 +15,9 @@ QUANT_KEYS = {"precision", "bytes", "tokens_per_s", "perplexity_ko", "perplexity
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def rows(r: subprocess.CompletedProcess) -> list[dict]:
@@ -52,9 +53,9 @@ def test_quant_bench_unknown_precision():
 
 
 @pytest.mark.parametrize(
-    "args", [["--max-tokens", "0"], ["--strategy", "sample", "--temperature", "0"], ["--strategy", "sample",
-             "--top-p", "1.5"]]
-)  # fmt: skip
+    "args",
+    [["--max-tokens", "0"], ["--strategy", "sample", "--temperature", "0"], ["--strategy", "sample", "--top-p", "1.5"]],
+)
 def test_decode_bad_settings(chat_lm, args):
     r = cli("decode", "hello", "--json", "--quiet", *args, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

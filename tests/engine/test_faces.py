@@ -34,7 +34,7 @@ def _engine_imports(path: Path):
                     yield node.lineno, alias.name
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*sorted((ROOT / "pages").glob("*.py")), ROOT / "app.py"], ids=lambda p: p.name)
 def test_pages_import_engine_only_through_faces(path):
     deep = [f"{path.name}:{line} {module}" for line, module in _engine_imports(path) if module.count(".") != 1]
     assert not deep, "import the area's face (engine.<area>) instead of its modules:\n" + "\n".join(deep)

@@ -31,8 +31,9 @@ def test_rtn_uses_at_most_2_pow_bits_levels_per_row():
 
 def test_quantize_grid_is_exact_for_representable_values():
     scale, zero = minmax_params(torch.tensor([[-1.0, 0.0, 2.0]]), 2)  # levels -1, 0, 1, 2
-    assert torch.allclose(quantize(torch.tensor([[-1.0, 0.0, 1.0, 2.0]]), scale, zero, 2),
-                          torch.tensor([[-1.0, 0.0, 1.0, 2.0]]))  # fmt: skip
+    assert torch.allclose(
+        quantize(torch.tensor([[-1.0, 0.0, 1.0, 2.0]]), scale, zero, 2), torch.tensor([[-1.0, 0.0, 1.0, 2.0]])
+    )
 
 
 def test_gptq_beats_rtn_on_synthetic_correlated_inputs():

@@ -63,8 +63,14 @@ def test_kv_bench_rows_and_bytes(chat_lm):
         assert r.cache_tokens == r.prompt_tokens + r.new_tokens - 1
         assert r.with_cache_s > 0 and r.without_cache_s > 0 and r.speedup > 0
         assert r.same_tokens
-    assert set(rows[0].as_dict()) >= {"new_tokens", "with_cache_s", "without_cache_s", "speedup",
-                                      "kv_bytes_measured", "kv_bytes_formula"}  # fmt: skip
+    assert set(rows[0].as_dict()) >= {
+        "new_tokens",
+        "with_cache_s",
+        "without_cache_s",
+        "speedup",
+        "kv_bytes_measured",
+        "kv_bytes_formula",
+    }
 
 
 def test_kv_bench_cancel_keeps_finished_counts(chat_lm):

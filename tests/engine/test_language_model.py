@@ -30,8 +30,14 @@ def reference_probs(lm, ids: list[int]) -> torch.Tensor:
 @torch.no_grad()
 def reference_greedy(lm, ids: list[int], steps: int) -> list[int]:
     prompt = torch.tensor([ids], device=lm.device)
-    out = lm.model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=steps, do_sample=False,
-                            eos_token_id=lm.tokenizer.eos_token_id, pad_token_id=lm.tokenizer.eos_token_id)  # fmt: skip
+    out = lm.model.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        max_new_tokens=steps,
+        do_sample=False,
+        eos_token_id=lm.tokenizer.eos_token_id,
+        pad_token_id=lm.tokenizer.eos_token_id,
+    )
     return out[0, len(ids) :].tolist()
 
 

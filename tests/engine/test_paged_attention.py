@@ -106,14 +106,17 @@ def test_scenario_tells_the_whole_story():
 
 def test_paged_waste_is_small_and_contiguous_is_not():
     reqs = synthetic_lengths(300, "ShareGPT", seed=0)
-    rows = {r["policy"].split(" (")[0] + " " + r["policy"].split("(")[1].rstrip(")"): r
-            for r in allocation_usage(reqs, 2048, 16)}  # fmt: skip
+    rows = {
+        r["policy"].split(" (")[0] + " " + r["policy"].split("(")[1].rstrip(")"): r
+        for r in allocation_usage(reqs, 2048, 16)
+    }
     for r in rows.values():
         parts = r["token_states_pct"] + r["reservation_pct"] + r["internal_frag_pct"]
         assert parts == pytest.approx(100.0)
         assert 0 <= r["waste_pct"] <= 100
-    mx, p2, oracle, paged = (rows[k] for k in ("contiguous Max", "contiguous Pow2", "contiguous Oracle",
-                                                "paged block 16"))  # fmt: skip
+    mx, p2, oracle, paged = (
+        rows[k] for k in ("contiguous Max", "contiguous Pow2", "contiguous Oracle", "paged block 16")
+    )
     assert mx["token_states_pct"] < p2["token_states_pct"] < oracle["token_states_pct"] < paged["token_states_pct"]
     assert paged["waste_pct"] < 4.0  # the paper's "under 4%"
     assert mx["waste_pct"] > 60.0  # the paper's "60–80%"

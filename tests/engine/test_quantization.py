@@ -56,8 +56,10 @@ def test_perplexity_needs_two_tokens(chat_lm):
 
 
 def test_relative_to_fp32():
-    rows = [PrecisionResult("fp32", 1000, 1000, 10.0, 8.0, 12.0, "a", 1.0),
-            PrecisionResult("nf4", 300, 290, 5.0, 10.0, 15.0, "b", 2.0)]  # fmt: skip
+    rows = [
+        PrecisionResult("fp32", 1000, 1000, 10.0, 8.0, 12.0, "a", 1.0),
+        PrecisionResult("nf4", 300, 290, 5.0, 10.0, 15.0, "b", 2.0),
+    ]
     rel = {r["precision"]: r for r in relative_to(rows)}
     assert rel["nf4"]["memory_vs_fp32"] == pytest.approx(0.3)
     assert rel["nf4"]["speed_vs_fp32"] == pytest.approx(0.5)

@@ -103,8 +103,9 @@ PROMPT = "Repeat exactly: the quick brown fox jumps over the lazy dog, the quick
 
 
 def _hf_greedy(lm, prompt: str, n: int) -> list[int]:
-    ids = lm.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)  # fmt: skip
+    ids = lm.tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.no_grad():
         out = lm.model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=lm.tokenizer.eos_token_id)
     return out[0, ids["input_ids"].shape[1] :].tolist()

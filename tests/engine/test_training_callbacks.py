@@ -136,9 +136,17 @@ def test_trainer_callback_stops_trainer_on_nan():
     data = Dataset.from_dict({"x": [[1.0]] * 32, "labels": [0] * 32})
     mon = Monitor(8)
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, max_steps=8, per_device_train_batch_size=4, logging_steps=1,
-                                 logging_nan_inf_filter=False, report_to="none", save_strategy="no",
-                                 disable_tqdm=True, use_cpu=True)  # fmt: skip
+        args = TrainingArguments(
+            output_dir=out,
+            max_steps=8,
+            per_device_train_batch_size=4,
+            logging_steps=1,
+            logging_nan_inf_filter=False,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            use_cpu=True,
+        )
         trainer = Trainer(model=_NaNModel(), args=args, train_dataset=data, callbacks=[mon.trainer_callback()])
         quiet_trainer(trainer)
         trainer.train()

@@ -39,18 +39,33 @@ from engine.vectorstore.sqlite_store import SQLiteVectorStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [
-    {"doc_id": "cat", "text": "Cats are small furry pets that purr and chase mice.",
-     "metadata": {"topic": "animals", "year": 2020, "lang": "en"}},
-    {"doc_id": "dog", "text": "Dogs are loyal pets that bark and love long walks.",
-     "metadata": {"topic": "animals", "year": 2021, "lang": "en"}},
-    {"doc_id": "python", "text": "Python is a programming language popular for data science.",
-     "metadata": {"topic": "code", "year": 2022, "lang": "en"}},
-    {"doc_id": "sql", "text": "SQL queries read rows from relational database tables.",
-     "metadata": {"topic": "code", "year": 2023, "lang": "en"}},
-    {"doc_id": "pasta", "text": "Boil the pasta in salted water and add tomato sauce.",
-     "metadata": {"topic": "food", "year": 2024}},
+    {
+        "doc_id": "cat",
+        "text": "Cats are small furry pets that purr and chase mice.",
+        "metadata": {"topic": "animals", "year": 2020, "lang": "en"},
+    },
+    {
+        "doc_id": "dog",
+        "text": "Dogs are loyal pets that bark and love long walks.",
+        "metadata": {"topic": "animals", "year": 2021, "lang": "en"},
+    },
+    {
+        "doc_id": "python",
+        "text": "Python is a programming language popular for data science.",
+        "metadata": {"topic": "code", "year": 2022, "lang": "en"},
+    },
+    {
+        "doc_id": "sql",
+        "text": "SQL queries read rows from relational database tables.",
+        "metadata": {"topic": "code", "year": 2023, "lang": "en"},
+    },
+    {
+        "doc_id": "pasta",
+        "text": "Boil the pasta in salted water and add tomato sauce.",
+        "metadata": {"topic": "food", "year": 2024},
+    },
     {"doc_id": "제1조", "text": "대한민국은 민주공화국이다.", "metadata": {"topic": "law", "year": 1987, "lang": "ko"}},
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +137,13 @@ def test_persists_across_reopen(store, cache, embed_model):
 
 def test_persists_across_processes(store, cache):
     """A separate Python process (a restart) reads what this one wrote."""
-    code = ("from engine.vectorstore.sqlite_store import SQLiteVectorStore; import sys; "
-            "print(SQLiteVectorStore(sys.argv[1]).count())")  # fmt: skip
-    r = subprocess.run([sys.executable, "-c", code, str(store_path("test"))], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)  # fmt: skip
+    code = (
+        "from engine.vectorstore.sqlite_store import SQLiteVectorStore; import sys; "
+        "print(SQLiteVectorStore(sys.argv[1]).count())"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(store_path("test"))], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.strip()) == len(DOCS)
 
@@ -258,16 +276,23 @@ def _node(i: int, vec, **meta) -> TextNode:
 
 def test_sqlite_store_filters_and_ranking(tmp_path):
     vs = SQLiteVectorStore(tmp_path / "v.sqlite")
-    vs.add([_node(0, [1, 0], kind="a", n=1), _node(1, [0.9, 0.1], kind="b", n=2), _node(2, [0, 1], kind="a", n=3),
-            _node(3, [-1, 0], n=4)])  # fmt: skip
+    vs.add(
+        [
+            _node(0, [1, 0], kind="a", n=1),
+            _node(1, [0.9, 0.1], kind="b", n=2),
+            _node(2, [0, 1], kind="a", n=3),
+            _node(3, [-1, 0], n=4),
+        ]
+    )
 
     def q(filters=None, k=10):
         return vs.query(VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=k, filters=filters)).ids
 
     assert q(k=2) == ["n0", "n1"]
     assert q(MetadataFilters(filters=[MetadataFilter(key="kind", value="a")])) == ["n0", "n2"]
-    either = MetadataFilters(filters=[MetadataFilter(key="n", value=1), MetadataFilter(key="n", value=4)],
-                             condition=FilterCondition.OR)  # fmt: skip
+    either = MetadataFilters(
+        filters=[MetadataFilter(key="n", value=1), MetadataFilter(key="n", value=4)], condition=FilterCondition.OR
+    )
     assert q(either) == ["n0", "n3"]
     none_of = MetadataFilters(filters=[MetadataFilter(key="kind", value="a")], condition=FilterCondition.NOT)
     assert q(none_of) == ["n1", "n3"]
@@ -315,9 +340,25 @@ def test_cli_vector_store_roundtrip(cache):
     env = {**os.environ, "LLMLAB_CACHE": str(cache)}
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "engine", "vector-store", *args, "--collection", "cli",
-                            "--backend", "local", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "vector-store",
+                *args,
+                "--collection",
+                "cli",
+                "--backend",
+                "local",
+                "--json",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return r
 
     assert cli("add", "--doc-id", "n1", "--text", "Cats purr.", "--metadata", '{"topic": "animals"}').returncode == 0

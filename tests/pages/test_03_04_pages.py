@@ -25,8 +25,19 @@ def test_default_load_has_no_exception(page):
 
 def test_ch4_interrupted_run_is_shown_as_cancelled_with_its_rows():
     at = app("04_alignment.py")
-    rows = [{"method": "ppo", "step": s, "reward_mean": 1.0, "kl": 0.1, "loss": 0.0, "seconds": 0.1, "judge_mean": 0.5,
-             "kind": "train"} for s in (1, 2, 3)]  # fmt: skip
+    rows = [
+        {
+            "method": "ppo",
+            "step": s,
+            "reward_mean": 1.0,
+            "kl": 0.1,
+            "loss": 0.0,
+            "seconds": 0.1,
+            "judge_mean": 0.5,
+            "kind": "train",
+        }
+        for s in (1, 2, 3)
+    ]
     at.session_state["ch04_race_rows"] = rows
     at.session_state["ch04_race_status"] = "running"  # the script that ran it was interrupted by a click
     at.run()

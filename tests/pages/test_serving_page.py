@@ -43,9 +43,15 @@ def test_bad_concurrency_is_refused_with_a_message(open_page, key, value, fragme
     assert any(fragment in m for m in _messages(at)), _messages(at)
 
 
-@pytest.mark.parametrize(("p", "q", "fragment"), [("0.5, x", "0.5, 0.5", "comma-separated"), ("1", "1", "2 to 64"),
-                                                   ("0.5, 0.5", "0.3, 0.3, 0.4", "same length"),
-                                                   ("-1, 2", "0.5, 0.5", "non-negative")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("p", "q", "fragment"),
+    [
+        ("0.5, x", "0.5, 0.5", "comma-separated"),
+        ("1", "1", "2 to 64"),
+        ("0.5, 0.5", "0.3, 0.3, 0.4", "same length"),
+        ("-1, 2", "0.5, 0.5", "non-negative"),
+    ],
+)
 def test_bad_toy_distributions(open_page, p, q, fragment):
     at = open_page(PAGE, "en")
     at.text_input(key="sp_p").set_value(p)
