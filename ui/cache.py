@@ -33,26 +33,25 @@ def shared(key: tuple, factory: Callable[[ProgressFn], Any], progress: ProgressF
     return _values[key]
 
 
-def _bar(label: str):
+def cached(key: tuple, factory: Callable[[ProgressFn], Any], label: str) -> Any:
+    """`shared` for a page: the first caller in the process sees a progress bar while `factory` runs; every later
+    caller (any session) gets the same object at once. For loaded models, built indexes, pure results."""
+    if key in _values:
+        return _values[key]
     bar = st.empty()
 
     def report(fraction: float, message: str) -> None:
         bar.progress(max(0.0, min(1.0, fraction)), text=f"{label}: {message}")
 
-    return bar, report
+    try:
+        return shared(key, factory, report)
+    finally:
+        bar.empty()
 
 
 def causal_lm(role: str, label: str) -> LoadedLM:
-    bar, report = _bar(label)
-    try:
-        return shared(("causal_lm", role), lambda p: load_causal_lm(role, p), report)
-    finally:
-        bar.empty()
+    return cached(("causal_lm", role), lambda p: load_causal_lm(role, p), label)
 
 
 def tokenizers(label: str) -> dict[str, object]:
-    bar, report = _bar(label)
-    try:
-        return shared(("tokenizers",), load_tokenizers, report)
-    finally:
-        bar.empty()
+    return cached(("tokenizers",), load_tokenizers, label)

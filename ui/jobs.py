@@ -1,0 +1,105 @@
+"""The one way a page runs long work: a progress bar, a ⏹ Stop button, finished rows kept, results shared.
+
+    if st.button(t("ch07.kv_run")):
+        run_job("kv", lambda progress, on_row, should_stop: kv_bench(..., progress=progress, on_row=on_row))
+    job = last_job("kv")           # JobState: rows (partial or all), result, status, message
+    show_job_status("kv")          # a warning when it was stopped, an error when training diverged
+
+Why it works: a click on Stop (or on anything else) makes Streamlit rerun the page, which interrupts the running
+script. Rows are appended to the session as the engine reports them, so the next run finds them under the job's
+key with the status still "running" and calls it stopped. An engine that stops on its own (`Cancelled`, or a
+training run that diverged) ends the same way. With `shared_key`, a pure result (same inputs, same output) is
+computed once per process and shared by every session (ui.cache.shared); its rows are then the result's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from engine.core import Cancelled, ProgressFn
+from ui.cache import shared
+from ui.i18n import t
+
+RUNNING, FINISHED, STOPPED, DIVERGED = "running", "finished", "cancelled", "diverged"
+
+# work(progress, on_row, should_stop) -> result
+Work = Callable[[ProgressFn, Callable[[Any], None], Callable[[], bool]], Any]
+
+
+@dataclass
+class JobState:
+    status: str | None = None  # None: never run here
+    rows: list = field(default_factory=list)  # every row reported so far (all of them once finished)
+    result: Any = None  # what `work` returned; None unless it finished
+    message: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.status == FINISHED
+
+
+def _slot(key: str) -> str:
+    return f"_job_{key}"
+
+
+def last_job(key: str) -> JobState:
+    """The job's state in this session; a run that was interrupted by a rerun is reported as stopped."""
+    state: JobState = st.session_state.get(_slot(key)) or JobState()
+    if state.status == RUNNING:  # run_job always ends a run it finishes: this one was interrupted by a rerun
+        state.status = STOPPED
+        state.message = t("job.stopped", rows=len(state.rows))
+    return state
+
+
+def _request_stop(key: str) -> None:
+    st.session_state[f"_job_{key}_stop"] = True
+
+
+def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None = None) -> JobState:
+    """Run `work` now, drawing a progress bar and a Stop button; returns the job's state when it ends."""
+    state = JobState(status=RUNNING)
+    st.session_state[_slot(key)] = state
+    st.session_state[f"_job_{key}_stop"] = False
+    bar = st.progress(0.0, text=label or t("job.starting"))
+    st.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(max(0.0, min(1.0, float(fraction))), text=f"{label}: {message}" if label else message)
+
+    def should_stop() -> bool:
+        return bool(st.session_state.get(f"_job_{key}_stop", False))
+
+    try:
+        if shared_key is None:
+            state.result = work(progress, state.rows.append, should_stop)
+        else:
+            state.result = shared(shared_key, lambda p: work(p, lambda _row: None, lambda: False), progress)
+        state.status = FINISHED
+    except Cancelled as exc:
+        state.status = STOPPED
+        state.message = t("job.stopped", rows=len(state.rows))
+        partial = getattr(exc, "partial", None)
+        if partial is not None and not state.rows:
+            state.rows = list(partial)
+    finally:
+        bar.empty()
+    return state
+
+
+def mark_diverged(key: str, message: str) -> None:
+    """For training runs that stop themselves on NaN: keep the finished steps, say why it stopped."""
+    state = last_job(key)
+    state.status, state.message = DIVERGED, message
+    st.session_state[_slot(key)] = state
+
+
+def show_job_status(key: str) -> None:
+    state = last_job(key)
+    if state.status == STOPPED:
+        st.warning(state.message or t("job.stopped", rows=len(state.rows)), icon="⏹️")
+    elif state.status == DIVERGED:
+        st.error(t("train.diverged", message=state.message), icon="💥")
