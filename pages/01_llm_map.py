@@ -11,148 +11,159 @@ from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
 from ui.state import param
 
-ch = chapter_header("01")
 ROLES = {"chat": "SmolLM2-135M-Instruct (chat)", "base-ko": "Gemma-3-270M (base-ko)"}
 
-# --- next-token prediction ------------------------------------------------------------------------------------
-section_header(ch, "next_token")
-param("lm_prompt", t("ch1.default_prompt"), str)
-param("lm_role", "base-ko", str, choices=tuple(ROLES))
-param("lm_temp", 1.0, float)
-param("lm_topk", 10, int)
-param("lm_template", False)
-param("lm_strategy", "greedy", str, choices=("greedy", "sample"))
 
-left, right = st.columns([2, 1])
-with left:
-    st.text_area(t("ch1.prompt"), key="lm_prompt", height=100, max_chars=20_000)
-with right:
-    st.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="lm_role")
-    st.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="lm_temp", help=t("ch1.temp_help"))
-    st.slider(t("ch1.top_k"), 1, 50, key="lm_topk")
-    st.toggle(
-        t("ch1.chat_template"),
-        key="lm_template",
-        help=t("ch1.chat_template_help"),
-        disabled=st.session_state["lm_role"] != "chat",
-    )
+def next_token_section(ch) -> None:
+    """Next-token prediction."""
+    section_header(ch, "next_token")
+    param("lm_prompt", t("ch1.default_prompt"), str)
+    param("lm_role", "base-ko", str, choices=tuple(ROLES))
+    param("lm_temp", 1.0, float)
+    param("lm_topk", 10, int)
+    param("lm_template", False)
+    param("lm_strategy", "greedy", str, choices=("greedy", "sample"))
 
-with friendly_errors():
-    lm = causal_lm(st.session_state["lm_role"], t("common.loading_model"))
-    use_template = st.session_state["lm_template"] and st.session_state["lm_role"] == "chat"
-    dist = next_token_distribution(
-        lm,
-        st.session_state["lm_prompt"],
-        temperature=st.session_state["lm_temp"],
-        top_k=st.session_state["lm_topk"],
-        use_chat_template=use_template,
-    )
-    for note in dist.notes:
-        truncation_note(note)
-    c1, c2 = st.columns([3, 1])
-    c2.metric(t("ch1.prompt_tokens"), dist.prompt_tokens)
-    c2.metric(t("ch1.entropy"), f"{dist.entropy_bits:.2f} bits")
-    c2.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
-
-    strategy = c2.radio(
-        t("ch1.strategy"),
-        ["greedy", "sample"],
-        key="lm_strategy",
-        horizontal=True,
-        format_func=lambda s: t(f"ch1.strategy_{s}"),
-    )
-    with c2:
-        rng_seed = seed("lm_seed")
-    choice = choose_token(dist, strategy, rng_seed)
-    pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
-    c1.plotly_chart(
-        charts.prob_bars(
-            [c.label for c in dist.candidates],
-            [c.prob for c in dist.candidates],
-            t("ch1.dist_title"),
-            highlight=pick_index,
-        ),
-        width="stretch",
-    )
-
-    def _append(piece: str) -> None:
-        st.session_state["lm_prompt"] = st.session_state["lm_prompt"] + piece
-
-    c2.button(t("ch1.append", token=choice.label), on_click=_append, args=(choice.text,), type="primary")
-
-    with st.expander(t("ch1.run_steps")):
-        n_steps = st.slider(t("ch1.steps"), 1, 32, 8, key="lm_steps")
-        if st.button(t("ch1.generate"), key="lm_generate"):
-            steps = generate_steps(
-                lm,
-                st.session_state["lm_prompt"],
-                n_steps,
-                strategy=strategy,
-                temperature=st.session_state["lm_temp"],
-                top_k=st.session_state["lm_topk"],
-                seed=rng_seed,
-                use_chat_template=use_template,
-            )
-            st.markdown("**" + t("ch1.generated") + "** " + "".join(c.text for _, c in steps))
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            "step": i + 1,
-                            "token": c.label,
-                            "p": round(c.prob, 4),
-                            "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3]),
-                        }
-                        for i, (d, c) in enumerate(steps)
-                    ]
-                ),
-                hide_index=True,
-                width="stretch",
-            )
-notice("common.notice", t("ch1.notice_next_token"))
-quiz("01", "next_token")
-
-# --- streamed chat through the model server -------------------------------------------------------------------
-section_header(ch, "chat")
-param("chat_max_tokens", 128, int)
-param("chat_temp", 0.7, float)
-cc1, cc2 = st.columns(2)
-cc1.slider(t("common.max_tokens"), 1, 512, key="chat_max_tokens")
-cc2.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="chat_temp")
-history = st.session_state.setdefault("chat_history", [])
-for msg in history:
-    st.chat_message(msg["role"]).write(msg["content"])
-question = st.chat_input(t("ch1.chat_placeholder"), max_chars=4_000)
-if question:
-    history.append({"role": "user", "content": question})
-    st.chat_message("user").write(question)
-    with st.chat_message("assistant"), friendly_errors():
-        pieces = stream_chat(
-            history[-8:],
-            max_tokens=st.session_state["chat_max_tokens"],
-            temperature=st.session_state["chat_temp"],
-            seed=0,
+    left, right = st.columns([2, 1])
+    with left:
+        st.text_area(t("ch1.prompt"), key="lm_prompt", height=100, max_chars=20_000)
+    with right:
+        st.selectbox(t("common.model"), list(ROLES), format_func=ROLES.get, key="lm_role")
+        st.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="lm_temp", help=t("ch1.temp_help"))
+        st.slider(t("ch1.top_k"), 1, 50, key="lm_topk")
+        st.toggle(
+            t("ch1.chat_template"),
+            key="lm_template",
+            help=t("ch1.chat_template_help"),
+            disabled=st.session_state["lm_role"] != "chat",
         )
 
-        def _visible(stream):
-            for piece in stream:
-                if piece == RESTART_MARK:
-                    st.toast(t("backend.restarted"))
-                    continue
-                yield piece
+    with friendly_errors():
+        lm = causal_lm(st.session_state["lm_role"], t("common.loading_model"))
+        use_template = st.session_state["lm_template"] and st.session_state["lm_role"] == "chat"
+        dist = next_token_distribution(
+            lm,
+            st.session_state["lm_prompt"],
+            temperature=st.session_state["lm_temp"],
+            top_k=st.session_state["lm_topk"],
+            use_chat_template=use_template,
+        )
+        for note in dist.notes:
+            truncation_note(note)
+        c1, c2 = st.columns([3, 1])
+        c2.metric(t("ch1.prompt_tokens"), dist.prompt_tokens)
+        c2.metric(t("ch1.entropy"), f"{dist.entropy_bits:.2f} bits")
+        c2.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
 
-        answer = st.write_stream(_visible(pieces))
-        history.append({"role": "assistant", "content": answer or ""})
-if history and st.button(t("ch1.clear_chat")):
-    history.clear()
-    st.rerun()
-notice("common.notice", t("ch1.notice_chat"))
+        strategy = c2.radio(
+            t("ch1.strategy"),
+            ["greedy", "sample"],
+            key="lm_strategy",
+            horizontal=True,
+            format_func=lambda s: t(f"ch1.strategy_{s}"),
+        )
+        with c2:
+            rng_seed = seed("lm_seed")
+        choice = choose_token(dist, strategy, rng_seed)
+        pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
+        c1.plotly_chart(
+            charts.prob_bars(
+                [c.label for c in dist.candidates],
+                [c.prob for c in dist.candidates],
+                t("ch1.dist_title"),
+                highlight=pick_index,
+            ),
+            width="stretch",
+        )
 
-# --- the scale story ------------------------------------------------------------------------------------------
-section_header(ch, "scale")
-rows = gpt_scale()
-st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-notice("common.notice", t("ch1.notice_scale"))
-quiz("01", "scale")
+        def _append(piece: str) -> None:
+            st.session_state["lm_prompt"] = st.session_state["lm_prompt"] + piece
+
+        c2.button(t("ch1.append", token=choice.label), on_click=_append, args=(choice.text,), type="primary")
+
+        with st.expander(t("ch1.run_steps")):
+            n_steps = st.slider(t("ch1.steps"), 1, 32, 8, key="lm_steps")
+            if st.button(t("ch1.generate"), key="lm_generate"):
+                steps = generate_steps(
+                    lm,
+                    st.session_state["lm_prompt"],
+                    n_steps,
+                    strategy=strategy,
+                    temperature=st.session_state["lm_temp"],
+                    top_k=st.session_state["lm_topk"],
+                    seed=rng_seed,
+                    use_chat_template=use_template,
+                )
+                st.markdown("**" + t("ch1.generated") + "** " + "".join(c.text for _, c in steps))
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "step": i + 1,
+                                "token": c.label,
+                                "p": round(c.prob, 4),
+                                "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3]),
+                            }
+                            for i, (d, c) in enumerate(steps)
+                        ]
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+    notice("common.notice", t("ch1.notice_next_token"))
+    quiz("01", "next_token")
+
+
+def chat_section(ch) -> None:
+    """Streamed chat through the model server."""
+    section_header(ch, "chat")
+    param("chat_max_tokens", 128, int)
+    param("chat_temp", 0.7, float)
+    cc1, cc2 = st.columns(2)
+    cc1.slider(t("common.max_tokens"), 1, 512, key="chat_max_tokens")
+    cc2.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="chat_temp")
+    history = st.session_state.setdefault("chat_history", [])
+    for msg in history:
+        st.chat_message(msg["role"]).write(msg["content"])
+    question = st.chat_input(t("ch1.chat_placeholder"), max_chars=4_000)
+    if question:
+        history.append({"role": "user", "content": question})
+        st.chat_message("user").write(question)
+        with st.chat_message("assistant"), friendly_errors():
+            pieces = stream_chat(
+                history[-8:],
+                max_tokens=st.session_state["chat_max_tokens"],
+                temperature=st.session_state["chat_temp"],
+                seed=0,
+            )
+
+            def _visible(stream):
+                for piece in stream:
+                    if piece == RESTART_MARK:
+                        st.toast(t("backend.restarted"))
+                        continue
+                    yield piece
+
+            answer = st.write_stream(_visible(pieces))
+            history.append({"role": "assistant", "content": answer or ""})
+    if history and st.button(t("ch1.clear_chat")):
+        history.clear()
+        st.rerun()
+    notice("common.notice", t("ch1.notice_chat"))
+
+
+def scale_section(ch) -> None:
+    """The scale story."""
+    section_header(ch, "scale")
+    rows = gpt_scale()
+    st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    notice("common.notice", t("ch1.notice_scale"))
+    quiz("01", "scale")
+
+
+ch = chapter_header("01")
+next_token_section(ch)
+chat_section(ch)
+scale_section(ch)
 show_code(ch)

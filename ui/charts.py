@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import streamlit as st
 
 
 def prob_bars(labels: list[str], probs: list[float], title: str = "", highlight: int | None = None) -> go.Figure:
@@ -115,3 +119,22 @@ def mask_grid(mask: list[list[int]], title: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
+
+
+def metric_bars(rows: list[dict], x: str, label=None, metrics: tuple[str, ...] = ("hit@1", "hit@5")) -> go.Figure:
+    """Grouped bars of retrieval metrics per row; the bar group is `label(row)` when given, else `row[x]`."""
+    long = [{x: label(r) if label else r[x], "metric": m, "value": r[m]} for r in rows for m in metrics]
+    return grouped_bars(long, x, "value", "metric")
+
+
+def records_frame(rows, columns: list[str] | None = None) -> pd.DataFrame:
+    """Rows as a table: dataclass records (their fields in order), dicts, or tuples; `columns` renames."""
+    rows = list(rows)
+    if rows and dataclasses.is_dataclass(rows[0]):
+        rows = [[getattr(r, f.name) for f in dataclasses.fields(r)] for r in rows]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def table(rows, columns: list[str] | None = None, **kwargs) -> None:
+    """The one way pages draw a result table: full width, no index column."""
+    st.dataframe(records_frame(rows, columns), hide_index=True, width="stretch", **kwargs)

@@ -1,15 +1,21 @@
-"""Plotly figures for chapter 12 (HNSW layers, sweep trade-off curves): pure functions of engine results."""
+"""Plotly figures for chapter 12 (HNSW layers, sweep trade-off curves): pure functions of engine results; and, at
+the end, the `show_*` helpers that draw them on the page with their metrics and tables."""
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import streamlit as st
 from plotly.subplots import make_subplots
 
-from engine.ann import GraphPicture, LayerTrace
+from engine.ann import GraphPicture, LayerTrace, found_texts, search_layer_rows
+from ui.charts import table
+from ui.i18n import t
 
 GREY, ORANGE, RED, GREEN, BLUE = "#c7c7c7", "#ff7f0e", "#d62728", "#2ca02c", "#1f77b4"
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
@@ -219,3 +225,89 @@ def scaling(rows: list[dict], title: str) -> go.Figure:
     fig = px.line(data, x="n", y="distances", color="index", markers=True, log_x=True, log_y=True, title=title)
     fig.update_layout(margin=MARGIN)
     return fig
+
+
+# --- drawing on the page: the figures above with their metrics and tables -------------------------------------
+def show_scaling(rows: list[dict] | None) -> None:
+    if not rows:
+        return
+    st.plotly_chart(scaling(rows, t("ch12.scaling_title")), width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption(t("ch12.scaling_source"))
+
+
+def show_knn_vs_ann(res) -> None:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(t("ch12.exact_ms"), f"{res.exact_ms_per_query:.2f} ms")
+    m2.metric(t("ch12.ann_ms"), f"{res.ann_ms_per_query:.3f} ms", f"×{res.speedup:.0f}")
+    m3.metric("recall@10 (HNSW)", f"{res.ann_recall:.3f}")
+    m4.metric(t("ch12.build_s"), f"{res.ann_build_s:.2f} s")
+    st.caption(t("ch12.knn_source", n=res.n, dim=res.dim))
+
+
+def show_search(walk, points, shown: int | None) -> None:
+    """The search drawn up to `shown` expansions (None: all, with the results), its costs and its layers."""
+    fig = hnsw_layers(
+        walk.graph,
+        truncate_layers(walk.trace.layers, shown),
+        t("ch12.search_title"),
+        walk.query_xy,
+        results=walk.trace.ids if shown is None else None,
+        layer_label=t("ch12.layer_label"),
+    )
+    st.plotly_chart(fig, width="stretch")
+    s1, s2, s3, s4 = st.columns(4)
+    s1.metric(t("ch12.distances"), walk.trace.n_distances, help=t("ch12.distances_help"))
+    s2.metric(t("ch12.brute_force"), walk.brute_force_distances)
+    s3.metric(f"recall@{len(walk.exact_ids)}", f"{walk.recall:.2f}")
+    s4.metric(t("ch12.layers"), len(walk.graph.layer_sizes))
+    columns = [t("ch12.col_layer"), t("ch12.col_entry"), t("ch12.col_expanded"), t("ch12.col_distances")]
+    table(search_layer_rows(walk), [*columns, t("ch12.col_best")])
+    texts = found_texts(points, walk)
+    if texts:
+        table(texts, ["id", "text"])
+
+
+def show_insertion(ins, view, step: int) -> None:
+    """One insertion: the graph right after it, the new node's links, what was pruned, layer by layer."""
+    fig = hnsw_layers(
+        ins.after,
+        ins.trace.layers,
+        t("ch12.insert_title", node=view.node, level=view.level),
+        ins.new_xy,
+        new_node=step,
+        new_links=ins.trace.new_links,
+        layer_label=t("ch12.layer_label"),
+    )
+    st.plotly_chart(fig, width="stretch")
+    i1, i2, i3 = st.columns(3)
+    i1.metric(t("ch12.new_level"), view.level)
+    i2.metric(t("ch12.new_links"), view.new_links)
+    i3.metric(t("ch12.pruned"), view.pruned, help=t("ch12.pruned_help"))
+    columns = [t("ch12.col_layer"), t("ch12.col_entry"), t("ch12.col_expanded"), t("ch12.col_distances")]
+    table(view.rows, [*columns, t("ch12.col_links")])
+
+
+def show_sweep(job) -> None:
+    """The sweep's trade-off, build time and memory, its table and a CSV download (a stopped sweep: its rows)."""
+    rows = job.result.rows if job.result is not None else job.rows
+    if not rows:
+        return
+    truth_s = job.result.truth_s if job.result is not None else None
+    st.plotly_chart(tradeoff(rows, t("ch12.tradeoff_title")), width="stretch")
+    b1, b2 = st.columns(2)
+    b1.plotly_chart(build_cost(rows, "build_s", t("ch12.build_title")), width="stretch")
+    b2.plotly_chart(build_cost(rows, "memory_bytes", t("ch12.memory_title")), width="stretch")
+    if truth_s is not None:
+        st.caption(t("ch12.sweep_source", truth_s=truth_s, cpus=os.cpu_count()))
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, width="stretch")
+    st.download_button(t("ch12.download"), frame.to_csv(index=False).encode("utf-8"), "hnsw_sweep.csv", "text/csv")
+
+
+def show_store_info(store, produced_by: str) -> dict:
+    """Which store, where, how many documents, which embeddings; returns `store.info()`."""
+    info = store.info()
+    key = "ch12.store_local" if store.backend == "local" else "ch12.store_pinecone"
+    st.caption(t(key, path=info["location"], where=info["location"], docs=info["documents"], model=produced_by))
+    return info

@@ -9,7 +9,7 @@ Why it works: a click on Stop (or on anything else) makes Streamlit rerun the pa
 script. Rows are appended to the session as the engine reports them, so the next run finds them under the job's
 key with the status still "running" and calls it stopped. An engine that stops on its own (`Cancelled`, or a
 training run that diverged) ends the same way. With `shared_key`, a pure result (same inputs, same output) is
-computed once per process and shared by every session (ui.cache.shared); its rows are then the result's.
+computed once per process and shared by every session (ui.cache.shared).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from engine.core import Cancelled, ProgressFn
 from ui.cache import shared
 from ui.i18n import t
 
-RUNNING, FINISHED, STOPPED, DIVERGED = "running", "finished", "cancelled", "diverged"
+RUNNING, FINISHED, STOPPED, DIVERGED, FAILED = "running", "finished", "cancelled", "diverged", "failed"
 
 # work(progress, on_row, should_stop) -> result
 Work = Callable[[ProgressFn, Callable[[Any], None], Callable[[], bool]], Any]
@@ -77,7 +77,8 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
         if shared_key is None:
             state.result = work(progress, state.rows.append, should_stop)
         else:
-            state.result = shared(shared_key, lambda p: work(p, lambda _row: None, lambda: False), progress)
+            # the first session computes it (its rows survive a Stop); every other session gets the result at once
+            state.result = shared(shared_key, lambda p: work(p, state.rows.append, lambda: False), progress)
         state.status = FINISHED
     except Cancelled as exc:
         state.status = STOPPED
@@ -85,6 +86,11 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
         partial = getattr(exc, "partial", None)
         if partial is not None and not state.rows:
             state.rows = list(partial)
+    except Exception:
+        # A refusal (UserError, shown by friendly_errors) or a bug: not a Stop, so not reported as one. (A rerun
+        # that interrupts the script is a BaseException: it passes by, and the next run sees RUNNING -> stopped.)
+        state.status = FAILED
+        raise
     finally:
         bar.empty()
     return state

@@ -167,23 +167,19 @@ def progress_callback(bar) -> ProgressFn:
 
 @contextlib.contextmanager
 def friendly_errors():
-    """Turn engine errors into a message on the page instead of a traceback; the app keeps working."""
-    from engine.core import InputError
-    from engine.models import ModelUnavailable
-    from engine.serving import ModelServerError
+    """Show an error the learner can fix (a `UserError`: bad input, a model that is not there) as a message on the
+    page, in the learner's language, and keep the app working. Anything else is a bug: it propagates, and
+    Streamlit shows it as an exception."""
+    from engine.core.errors import UserError
+    from ui.errors import error_message, is_backend
 
     try:
         yield
-    except InputError as exc:
-        st.warning(t("error.input", error=_input_message(str(exc))))
-    except (ModelUnavailable, ModelServerError) as exc:
-        st.error(t("error.backend", error=str(exc)))
-    except ValueError as exc:
-        st.warning(t("error.value", error=str(exc)))
-
-
-def _input_message(error: str) -> str:
-    return t("error.empty") if error == "empty text" else error
+    except UserError as exc:
+        if is_backend(exc):
+            st.error(error_message(exc), icon="🛑")
+        else:
+            st.warning(error_message(exc), icon="⚠️")
 
 
 def truncation_note(note: str | None) -> None:

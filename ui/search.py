@@ -7,6 +7,6 @@ import streamlit as st
 
 
 def hits_table(hits, text_chars: int = 80) -> None:
-    """rank · doc_id · score · the start of the document's text, for a list of engine SearchHit."""
+    """rank · doc_id · score · the start of the document's text, for a list of engine.retrieval Hit."""
     rows = [{"rank": h.rank, "doc_id": h.doc_id, "score": round(h.score, 4), "text": h.text[:text_chars]} for h in hits]
     st.dataframe(pd.DataFrame(rows, columns=["rank", "doc_id", "score", "text"]), hide_index=True)

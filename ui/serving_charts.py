@@ -1,8 +1,16 @@
-"""Plotly figures for chapter 8 (serving): batching timelines, KV block grids, distributions."""
+"""Plotly figures and result panels for chapter 8 (serving): batching timelines, KV block grids, distributions,
+attention checks, position pictures and load-test results. Pure drawing of engine results."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
+
+from engine.inference import snapshot
+from ui import charts
+from ui.charts import table
+from ui.i18n import t
 
 PHASE_COLORS = {"waiting": "#d9d9d9", "prefill": "#ff7f0e", "decode": "#1f77b4", "padding": "#f4cccc"}
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
@@ -136,3 +144,154 @@ def stacked_usage(rows: list[dict], title: str, labels: dict[str, str]) -> go.Fi
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+# --- result panels: a finished engine result drawn with st.* (no computing) ---------------------------------------
+
+
+def show_policies(cmp, t_now: float) -> None:
+    """One tab per batching policy: its timeline up to `t_now`, the requests' state at that moment, its events."""
+    labels = {k: t(f"ch8.phase_{k}") for k in PHASE_COLORS}
+    n = len(cmp.work)
+    for tab, (p, res) in zip(st.tabs([t(f"ch8.policy_{p}") for p in cmp.results]), cmp.results.items(), strict=True):
+        with tab:
+            g1, g2 = st.columns([3, 2])
+            g1.plotly_chart(gantt(res.segments, n, t(f"ch8.policy_{p}"), t_now, labels), width="stretch")
+            snap = pd.DataFrame(snapshot(res, t_now))
+            snap["status"] = [t(f"ch8.status_{status}") for status in snap["status"].str.replace(" ", "_")]
+            g2.dataframe(snap, hide_index=True, width="stretch", height=38 * min(n, 12) + 40)
+            with g2.expander(t("ch8.events")):
+                st.text("\n".join(f"{ts:7.2f}s  {msg}" for ts, msg in res.events[:200]))
+
+
+def show_block_step(step: dict, block_size: int) -> None:
+    """One step of the PagedAttention scenario: what happened, the block grid, the block tables, the waste."""
+    step_key = step["key"]
+    st.markdown(f"**{step['step']}. {t(f'ch8.pa_{step_key}', **step['fmt'])}**")
+    s1, s2 = st.columns([3, 2])
+    s1.plotly_chart(block_grid(step, block_size, t("ch8.pa_grid")), width="stretch")
+    with s2:
+        st.markdown("**" + t("ch8.pa_tables") + "**")
+        table([{"seq": s, "tokens": step["lengths"][s], "block table": str(tb)} for s, tb in step["tables"].items()])
+        if step["swapped"]:
+            st.caption(t("ch8.pa_swapped", seqs=", ".join(f"{s} → CPU {c}" for s, c in step["swapped"].items())))
+        st.metric(t("ch8.pa_waste"), f"{step['waste_slots']} / {step['allocated_blocks'] * block_size}")
+        st.caption(t("ch8.pa_shared", logical=step["logical_tokens"], stored=step["stored_tokens"]))
+        with st.expander(t("ch8.events")):
+            st.text("\n".join(step["log"]))
+
+
+def usage_chart(rows: list[dict], trace: str) -> go.Figure:
+    keys = ("token_states_pct", "reservation_pct", "internal_frag_pct", "external_frag_pct")
+    return stacked_usage(rows, t("ch8.pa_usage_chart", trace=trace), {k: t(f"ch8.usage_{k}") for k in keys})
+
+
+def show_flash_check(cmp: dict) -> None:
+    """flash vs standard attention on random inputs: the differences and the counted HBM traffic."""
+    m1, m2, m3 = st.columns(3)
+    m1.metric(t("ch8.fa_diff_scratch"), f"{cmp['max_diff_scratch']:.1e}")
+    m2.metric(t("ch8.fa_diff_torch"), f"{cmp['max_diff_torch']:.1e}")
+    m3.metric(t("ch8.fa_traffic_ratio"), f"{cmp['traffic_ratio']:.2f}×")
+    table([{**r, "read": str(r["read"]), "written": str(r["written"])} for r in cmp["traffic"]])
+    st.caption(t("ch8.fa_elements"))
+
+
+def show_sdpa_timing(res) -> None:
+    st.plotly_chart(
+        charts.grouped_bars(res.timed, "T", "ms", "implementation", t("ch8.fa_time_chart"), log_y=True),
+        width="stretch",
+    )
+    table(res.memory)
+    st.caption(t("ch8.fa_time_caption", torch=res.torch_version, threads=res.threads))
+
+
+def show_alibi(view) -> None:
+    a1, a2 = st.columns(2)
+    title = t("ch8.rp_alibi", slope=view.slope, L=view.train_len)
+    a1.plotly_chart(charts.heatmap(view.bias, view.labels, title=title, colorscale="Viridis"), width="stretch")
+    weights = charts.line(view.weights, "key", "weight", "head", t("ch8.rp_alibi_weights", L=view.train_len))
+    a2.plotly_chart(weights, width="stretch")
+
+
+def show_rope(view) -> None:
+    b1, b2 = st.columns(2)
+    title = t("ch8.rp_rope_angles", L=view.train_len)
+    b1.plotly_chart(
+        charts.heatmap(view.angles, view.positions, view.pairs, title, colorscale="Twilight"), width="stretch"
+    )
+    turns = charts.line(view.turns, "pair", "turns", title=t("ch8.rp_turns", L=view.train_len), log_y=True)
+    b2.plotly_chart(turns, width="stretch")
+    st.caption(t("ch8.rp_unseen", unseen=view.unseen, total=view.total, L=view.train_len))
+
+
+def show_toy(toy: dict) -> None:
+    """Speculative sampling on a toy distribution: the three distributions, acceptance and tokens per step."""
+    series = {
+        t("ch8.sp_target"): toy["target"],
+        t("ch8.sp_draft"): toy["draft"],
+        t("ch8.sp_spec"): toy["speculative_freq"],
+    }
+    tc1, tc2 = st.columns([3, 2])
+    tc1.plotly_chart(dist_bars(toy["tokens"], series, t("ch8.sp_toy_chart")), width="stretch")
+    tc2.metric(t("ch8.sp_accept"), f"{toy['acceptance_measured']:.3f}", help=t("ch8.sp_accept_help"))
+    tc2.caption(t("ch8.sp_accept_pred", a=toy["acceptance_predicted"]))
+    tc2.metric(t("ch8.sp_tps"), f"{toy['tokens_per_step_measured']:.2f}")
+    tc2.caption(t("ch8.sp_tps_pred", v=toy["tokens_per_step_predicted"], k=toy["k"]))
+    tc2.metric("χ² p-value", f"{toy['p_value']:.3f}", help=t("ch8.sp_chi_help"))
+
+
+SPEC_COLUMNS = [
+    "method",
+    "k",
+    "new_tokens",
+    "seconds",
+    "tokens_per_s",
+    "target_calls",
+    "tokens_per_call",
+    "acceptance_rate",
+    "speedup",
+    "same_as_plain",
+]
+
+
+def show_load_test(rows: list[dict]) -> None:
+    table(pd.DataFrame(rows).drop(columns=["error_examples"], errors="ignore").round(3))
+    lc1, lc2 = st.columns(2)
+    lc1.plotly_chart(charts.line(rows, "concurrency", "tokens_per_s", title=t("ch8.sv_tps_chart")), width="stretch")
+    lat = [
+        {"concurrency": r["concurrency"], "s": r[q], "percentile": q[:-2]}
+        for r in rows
+        for q in ("p50_s", "p95_s")
+        if r[q] is not None
+    ]
+    lc2.plotly_chart(charts.line(lat, "concurrency", "s", "percentile", t("ch8.sv_lat_chart")), width="stretch")
+    errs = [e for r in rows for e in r.get("error_examples", [])]
+    if errs:
+        st.warning(t("ch8.sv_errors", errors="; ".join(errs[:3])))
+
+
+def show_costs(cost, container) -> None:
+    """The batching simulation's cost model (ms) and where it came from, with the measured samples if any."""
+    ms = {"pa": 1000 * cost.prefill_base_s, "pb": 1000 * cost.prefill_per_token_s}
+    ms |= {"da": 1000 * cost.decode_base_s, "db": 1000 * cost.decode_per_seq_s}
+    container.caption(t("ch8.costs_line", **ms, source=cost.source))
+    if cost.samples:
+        with container.expander(t("ch8.cost_samples")):
+            table(cost.samples)
+
+
+def show_speculative(rows: list[dict], produced_by: str) -> None:
+    table(pd.DataFrame(rows)[SPEC_COLUMNS].round(3))
+    st.caption(t("ch8.sp_real_caption"))
+    st.caption(produced_by)
+    with st.expander(t("ch8.sp_texts")):
+        for r in rows:
+            st.markdown(f"**{r['method']}** — {r['text']}")
+
+
+def show_offline(rows: list[dict], prompts: list[str], produced_by: str) -> None:
+    table(pd.DataFrame([{k: v for k, v in r.items() if k != "answers"} for r in rows]).round(3))
+    with st.expander(t("ch8.sv_answers")):
+        for p, a in zip(prompts, rows[-1]["answers"], strict=False):
+            st.markdown(f"**{p}** — {a}")
+    st.caption(produced_by)

@@ -1,95 +1,59 @@
-"""Live training runs on a page: start/cancel buttons, a progress bar, curves redrawn as rows arrive.
+"""Drawing helpers for live training runs: curves redrawn as rows arrive, and the glue to ui.jobs.run_job.
 
-The pattern (chapters 3 and 4): a run's rows are appended to `st.session_state[key + "_rows"]` as they arrive,
-so whatever stops the script — the run finishing, diverging, or a click on Cancel (Streamlit interrupts the
-running script for the rerun that click causes) — the steps already finished are still there to draw.
+Starting, stopping and keeping partial rows is ui.jobs' job (`run_job`, `last_job`, `show_job_status`); this module
+only draws. `run_training` is run_job for an engine run that ends itself (a RunLog-like result whose status is
+finished, cancelled or diverged): a cancelled run is reported as a Stop, a diverged one through `mark_diverged`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import plotly.express as px
 import streamlit as st
 
-from engine.training import CANCELLED, DIVERGED, FINISHED
-from ui.i18n import t
-from ui.layout import progress_callback
+from engine.core import Cancelled
+from engine.training import CANCELLED, DIVERGED
+from ui.jobs import JobState, last_job, mark_diverged, run_job
+
+# train(progress, on_row, should_stop) -> result; status_of(result) -> (status, message)
+Train = Callable[[Any, Callable[[dict], None], Callable[[], bool]], Any]
 
 
-def _rows_key(key: str) -> str:
-    return f"{key}_rows"
+def _log_status(result) -> tuple[str, str]:
+    """A RunLog's (status, message), or that of the RunLog in `result.log` (SFTResult, RMResult)."""
+    log = getattr(result, "log", result)
+    return log.status, log.message
 
 
-def stored_rows(key: str) -> list[dict]:
-    return st.session_state.get(_rows_key(key), [])
+def run_training(
+    key: str,
+    train: Train,
+    curves: tuple[LiveCurves, ...] = (),
+    status_of: Callable[[Any], tuple[str, str]] = _log_status,
+    label: str = "",
+) -> JobState:
+    """run_job for a training run: every row also goes to `curves`; the run's own end status is honoured."""
 
+    def work(progress, on_row, should_stop):
+        def row(r: dict) -> None:
+            on_row(r)
+            for c in curves:
+                c(r)
 
-def run_state(key: str) -> str | None:
-    """None (never run), "running" (a run was interrupted: treated as cancelled), or the finished status."""
-    return st.session_state.get(f"{key}_status")
+        result = train(progress, row, should_stop)
+        status, message = status_of(result)
+        if status == CANCELLED:
+            raise Cancelled(message)
+        return result
 
-
-def _request_cancel(key: str) -> None:
-    st.session_state[f"{key}_cancel"] = True
-
-
-def controls(key: str, label: str) -> bool:
-    """The start button and, next to it, Cancel. Returns True when a new run should start now."""
-    c1, c2 = st.columns([3, 1])
-    start = c1.button(label, key=f"{key}_start", type="primary", width="stretch")
-    c2.button(
-        t("train.cancel"),
-        key=f"{key}_cancel_btn",
-        on_click=_request_cancel,
-        args=(key,),
-        width="stretch",
-        help=t("train.cancel_help"),
-    )
-    if st.session_state.get(f"{key}_status") == "running" and not start:
-        # the script that ran it was interrupted (Cancel, or any other click): keep what it finished
-        st.session_state[f"{key}_status"] = CANCELLED
-        st.session_state[f"{key}_message"] = t("train.interrupted", steps=len(stored_rows(key)))
-    return start
-
-
-def begin(key: str) -> None:
-    st.session_state[_rows_key(key)] = []
-    st.session_state[f"{key}_status"] = "running"
-    st.session_state[f"{key}_message"] = ""
-    st.session_state[f"{key}_cancel"] = False
-    st.session_state.pop(f"{key}_result", None)
-
-
-def should_stop(key: str) -> Callable[[], bool]:
-    return lambda: bool(st.session_state.get(f"{key}_cancel", False))
-
-
-def end(key: str, status: str, message: str = "", result=None) -> None:
-    st.session_state[f"{key}_status"] = status
-    st.session_state[f"{key}_message"] = message
-    if result is not None:
-        st.session_state[f"{key}_result"] = result
-
-
-def result(key: str):
-    return st.session_state.get(f"{key}_result")
-
-
-def show_status(key: str) -> None:
-    status = run_state(key)
-    message = st.session_state.get(f"{key}_message", "")
-    if status == DIVERGED:
-        st.error(t("train.diverged", message=message), icon="💥")
-    elif status == CANCELLED:
-        st.warning(t("train.cancelled", message=message), icon="⏹️")
-    elif status == FINISHED and message:
-        st.info(message)
-
-
-def progress_bar():
-    bar = st.progress(0.0)
-    return bar, progress_callback(bar)
+    job = run_job(key, work, label=label)
+    if job.complete:
+        status, message = status_of(job.result)
+        if status == DIVERGED:
+            mark_diverged(key, message)
+    return last_job(key)
 
 
 class LiveCurves:
@@ -108,18 +72,20 @@ class LiveCurves:
         self.key, self.metrics, self.color, self.x, self.every, self.kind = key, metrics, color, x, every, kind
         cols = st.columns(columns)
         self.slots = [cols[i % columns].empty() for i in range(len(metrics))]
+        self.rows: list[dict] = []  # the rows seen during this script run (the job keeps them across reruns)
         self._seen = 0
         self._draws = 0
 
     def __call__(self, row: dict) -> None:
-        """The on_row callback: keep the row in the session, redraw now and then."""
-        st.session_state.setdefault(_rows_key(self.key), []).append(row)
-        self._seen += 1
-        if self._seen % self.every == 0:
-            self.draw()
+        """The on_row callback: remember the row, redraw now and then."""
+        self.rows.append(row)
+        if row.get("kind", "train") == self.kind:
+            self._seen += 1
+            if self._seen % self.every == 0:
+                self.draw(self.rows)
 
     def draw(self, rows: list[dict] | None = None) -> None:
-        rows = [r for r in (rows if rows is not None else stored_rows(self.key)) if r.get("kind", "train") == self.kind]
+        rows = [r for r in (rows if rows is not None else self.rows) if r.get("kind", "train") == self.kind]
         self._draws += 1
         for i, (slot, (metric, title)) in enumerate(zip(self.slots, self.metrics, strict=True)):
             data = [r for r in rows if isinstance(r.get(metric), int | float) and self.x in r]

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.alignment.toy import ToySetup, clone_policy, evaluate_policy, pairs_as_tensors, response_logps
+from engine.core.textinput import InputError
 from engine.training.callbacks import check_finite
 
 
@@ -53,11 +54,11 @@ class DPOConfig:
 
     def validate(self) -> None:
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
         if not 0 < self.beta <= 100:
-            raise ValueError(f"β must be in (0, 100], got {self.beta}")
+            raise InputError(f"β must be in (0, 100], got {self.beta}")
         if not 1 <= self.batch <= 1024:
-            raise ValueError(f"batch must be between 1 and 1024, got {self.batch}")
+            raise InputError(f"batch must be between 1 and 1024, got {self.batch}")
 
 
 class DPORun:
@@ -68,7 +69,7 @@ class DPORun:
     def __init__(self, setup: ToySetup, cfg: DPOConfig = DPOConfig()):
         cfg.validate()
         if not setup.pairs:
-            raise ValueError("no preference pairs: DPO needs (prompt, chosen, rejected) examples")
+            raise InputError("no preference pairs: DPO needs (prompt, chosen, rejected) examples")
         self.setup, self.cfg = setup, cfg
         self.policy = clone_policy(setup)
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -141,13 +142,13 @@ class ChatDPOSettings:
 
     def validate(self) -> None:
         if not 1 <= self.steps <= 1000:
-            raise ValueError(f"steps must be between 1 and 1000, got {self.steps}")
+            raise InputError(f"steps must be between 1 and 1000, got {self.steps}")
         if not 1 <= self.batch <= 32:
-            raise ValueError(f"batch must be between 1 and 32, got {self.batch}")
+            raise InputError(f"batch must be between 1 and 32, got {self.batch}")
         if not 0 < self.beta <= 100:
-            raise ValueError(f"β must be in (0, 100], got {self.beta}")
+            raise InputError(f"β must be in (0, 100], got {self.beta}")
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
 
 
 # TRL's log names -> ours

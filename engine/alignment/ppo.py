@@ -26,6 +26,7 @@ from engine.alignment.toy import (
     sample,
     score,
 )
+from engine.core.textinput import InputError
 from engine.training.callbacks import check_finite
 
 
@@ -69,15 +70,15 @@ class PPOConfig:
 
     def validate(self) -> None:
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
         if not 2 <= self.batch <= 1024:
-            raise ValueError(f"batch must be between 2 and 1024, got {self.batch}")
+            raise InputError(f"batch must be between 2 and 1024, got {self.batch}")
         if not 1 <= self.epochs <= 16:
-            raise ValueError(f"epochs must be between 1 and 16, got {self.epochs}")
+            raise InputError(f"epochs must be between 1 and 16, got {self.epochs}")
         if not 0 < self.clip_eps < 1:
-            raise ValueError(f"clip ε must be in (0, 1), got {self.clip_eps}")
+            raise InputError(f"clip ε must be in (0, 1), got {self.clip_eps}")
         if not 0 <= self.kl_coef <= 100:
-            raise ValueError(f"KL coefficient must be in [0, 100], got {self.kl_coef}")
+            raise InputError(f"KL coefficient must be in [0, 100], got {self.kl_coef}")
 
 
 class PPORun:

@@ -20,7 +20,9 @@ import torch
 import yaml
 
 from engine.core.assets import asset
+from engine.core.errors import UserError
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training import training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
 
@@ -30,8 +32,10 @@ MAX_PAIRS = 500
 MAX_CHARS = 2000
 
 
-class PreferenceError(ValueError):
+class PreferenceError(UserError):
     """Preference data that cannot be used; the message says what to fix."""
+
+    default_code = "preference.invalid"
 
 
 def validate_preferences(rows, min_pairs: int = 2) -> list[dict]:
@@ -102,13 +106,13 @@ class RMSettings:
 
     def validate(self) -> None:
         if not 1 <= self.epochs <= 50:
-            raise ValueError(f"epochs must be between 1 and 50, got {self.epochs}")
+            raise InputError(f"epochs must be between 1 and 50, got {self.epochs}")
         if not 1 <= self.batch <= 128:
-            raise ValueError(f"batch must be between 1 and 128, got {self.batch}")
+            raise InputError(f"batch must be between 1 and 128, got {self.batch}")
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
         if not 0 <= self.test_fraction <= 0.5:
-            raise ValueError(f"test fraction must be in [0, 0.5], got {self.test_fraction}")
+            raise InputError(f"test fraction must be in [0, 0.5], got {self.test_fraction}")
 
 
 def load_backbone(role: str = "embed"):
@@ -256,9 +260,9 @@ def sample_answers(
 ) -> list[str]:
     """n sampled answers from a chat model to one user prompt (one batched generate call)."""
     if not 1 <= n <= 16:
-        raise ValueError(f"n must be between 1 and 16, got {n}")
+        raise InputError(f"n must be between 1 and 16, got {n}")
     if not 1 <= max_new_tokens <= 256:
-        raise ValueError(f"max new tokens must be between 1 and 256, got {max_new_tokens}")
+        raise InputError(f"max new tokens must be between 1 and 256, got {max_new_tokens}")
     ids = lm_tokenizer.apply_chat_template(
         [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
     )

@@ -17,6 +17,7 @@ from engine.alignment.dpo import DPOConfig, DPORun
 from engine.alignment.ppo import PPOConfig, PPORun
 from engine.alignment.toy import ToyConfig, ToySetup, evaluate_policy, prompt_ids, sample, score, toy_setup
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training import training_threads
 from engine.training.callbacks import Diverged, Monitor, RunLog, StopFn, first_last_fifth
 
@@ -42,7 +43,7 @@ def make_run(
         cfg = DPOConfig(seed=seed)
         changes = {"lr": lr, "beta": beta}
         return DPORun(setup, replace(cfg, **{k: v for k, v in changes.items() if v is not None}))
-    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    raise InputError("input.unknown_choice", name="method", value=method, choices=", ".join(METHODS))
 
 
 def interleave(
@@ -54,7 +55,7 @@ def interleave(
 ) -> dict[str, RunLog]:
     """Advance every run one step in turn (so their curves grow side by side) until `steps` or a stop."""
     if not 1 <= steps <= 5000:
-        raise ValueError(f"steps must be between 1 and 5000, got {steps}")
+        raise InputError("input.out_of_range", name="steps", low=1, high=5000, value=steps)
     n = len(runs)
     monitors = {
         name: Monitor(steps, _share(progress, i, n), should_stop, on_row, label=name, max_jump={"kl": KL_JUMP})
@@ -99,7 +100,7 @@ def race(
     """
     methods = tuple(dict.fromkeys(methods))
     if not methods or any(m not in METHODS for m in methods):
-        raise ValueError(f"methods must be some of {', '.join(METHODS)}; got {', '.join(methods) or 'none'}")
+        raise InputError(f"methods must be some of {', '.join(METHODS)}; got {', '.join(methods) or 'none'}")
     setup = toy_setup(ToyConfig(seed=seed), _share(progress, 0, 10))
     runs = {m: make_run(m, setup, seed, lr=lr, kl_coef=kl_coef, beta=beta) for m in methods}
     return interleave(runs, steps, progress, should_stop, on_row)
@@ -141,9 +142,9 @@ def beta_sweep(
     """
     betas = tuple(dict.fromkeys(betas))
     if not betas or min(betas) <= 0:
-        raise ValueError("β values must be positive")
+        raise InputError("β values must be positive")
     if not 1 <= steps <= 5000:
-        raise ValueError(f"steps must be between 1 and 5000, got {steps}")
+        raise InputError("input.out_of_range", name="steps", low=1, high=5000, value=steps)
     setup = toy_setup(ToyConfig(seed=seed), _share(progress, 0, 10))
     every = max(1, steps // max(1, checkpoints))
     monitor = Monitor(steps * len(betas), progress, should_stop, on_row, label="β sweep")
@@ -188,7 +189,7 @@ def best_of_n(ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32), prompts: int = 128, se
     the reference has a closed form, log n − (n−1)/n, shown next to it.
     """
     if not ns or min(ns) < 1 or max(ns) > 256:
-        raise ValueError("n must be between 1 and 256")
+        raise InputError("n must be between 1 and 256")
     setup = toy_setup(ToyConfig(seed=seed))
     g = torch.Generator().manual_seed(seed + 7)
     questions = setup.questions(prompts, g)

@@ -19,6 +19,7 @@ import yaml
 
 from engine.core.assets import asset
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training import training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
 
@@ -30,7 +31,7 @@ def load_instructions(path: Path | None = None) -> list[dict]:
     rows = yaml.safe_load((path or ASSET).read_text(encoding="utf-8")) or []
     for i, r in enumerate(rows):
         if not str(r.get("instruction", "")).strip() or not str(r.get("response", "")).strip():
-            raise ValueError(f"instruction pair #{i + 1} needs a non-empty instruction and response")
+            raise InputError(f"instruction pair #{i + 1} needs a non-empty instruction and response")
     return rows
 
 
@@ -69,7 +70,7 @@ def chat_template_view(tokenizer, instruction: str, response: str) -> tuple[str,
     tokens are those after the longest common prefix with the rendering of prompt + answer.
     """
     if not instruction.strip() or not response.strip():
-        raise ValueError("both the instruction and the answer must be non-empty")
+        raise InputError("both the instruction and the answer must be non-empty")
     prompt = [{"role": "user", "content": instruction}]
     full = [*prompt, {"role": "assistant", "content": response}]
     prompt_ids = _ids(tokenizer, prompt, add_generation_prompt=True)
@@ -96,13 +97,13 @@ class SFTSettings:
 
     def validate(self) -> None:
         if not 1 <= self.steps <= 1000:
-            raise ValueError(f"steps must be between 1 and 1000, got {self.steps}")
+            raise InputError(f"steps must be between 1 and 1000, got {self.steps}")
         if not 1 <= self.batch <= 64:
-            raise ValueError(f"batch must be between 1 and 64, got {self.batch}")
+            raise InputError(f"batch must be between 1 and 64, got {self.batch}")
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
         if not 1 <= self.lora_r <= 256:
-            raise ValueError(f"LoRA rank must be between 1 and 256, got {self.lora_r}")
+            raise InputError(f"LoRA rank must be between 1 and 256, got {self.lora_r}")
 
 
 @dataclass
@@ -165,7 +166,7 @@ def train_sft(
     silence_progress_bars()
     rows = rows if rows is not None else load_instructions()
     if not rows:
-        raise ValueError("no instruction pairs to train on")
+        raise InputError("no instruction pairs to train on")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     monitor = Monitor(settings.steps, progress, should_stop, on_row, label="SFT")

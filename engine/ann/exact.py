@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.core.textinput import InputError
+
 # Rows of the (queries × n) distance matrix computed at once; bounds the temporary to ~64 MB.
 _CHUNK_FLOATS = 16_000_000
 
@@ -28,7 +30,7 @@ def make_vectors(n: int, dim: int, seed: int = 0, kind: str = "gaussian") -> np.
         centers = rng.standard_normal((50, dim), dtype=np.float32) * 3.0  # (50, dim)
         labels = rng.integers(0, 50, size=n)  # (n,)
         return centers[labels] + rng.standard_normal((n, dim), dtype=np.float32)
-    raise ValueError(f"unknown vector kind {kind!r} (use 'gaussian' or 'clustered')")
+    raise InputError(f"unknown vector kind {kind!r} (use 'gaussian' or 'clustered')")
 
 
 def squared_l2(queries: np.ndarray, data: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class HNSWConfig:
 
     def __post_init__(self):
         if not 2 <= self.M <= 256:
-            raise ValueError(f"M must be between 2 and 256 (got {self.M})")
+            raise InputError(f"M must be between 2 and 256 (got {self.M})")
         if not 1 <= self.ef_construction <= 10_000 or not 1 <= self.ef_search <= 10_000:
-            raise ValueError("efConstruction and efSearch must be between 1 and 10,000")
+            raise InputError("efConstruction and efSearch must be between 1 and 10,000")
 
 
 @dataclass

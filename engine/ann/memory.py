@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from engine.core.errors import UserError
+
 LIBRARIES = ("hnswlib", "faiss", "scratch")
 MAX_N = 5_000_000  # beyond this a teaching sweep makes no sense on one machine, whatever the RAM
 MAX_DIM = 4096
@@ -14,8 +16,10 @@ MAX_SCRATCH_N = 20_000  # the pure-Python index inserts ~300-1,000 vectors/s on 
 MEMORY_FRACTION = 0.5  # never plan to use more than half of the memory that is free right now
 
 
-class SweepTooLarge(ValueError):
+class SweepTooLarge(UserError):
     """A sweep refused before allocating: the message says how much it needs and what to lower."""
+
+    default_code = "memory.sweep_too_large"
 
 
 def available_memory() -> int:

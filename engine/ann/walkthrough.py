@@ -15,6 +15,7 @@ import numpy as np
 from engine.ann.exact import exact_knn, make_vectors, recall_at_k
 from engine.ann.hnsw import HNSW, NSW, HNSWConfig, InsertTrace, SearchTrace
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 
 MAX_POINTS = 2_000  # the step-through redraws every edge: more points make an unreadable picture
 
@@ -53,7 +54,7 @@ class GraphPicture:
 def toy_points(n: int = 200, seed: int = 0) -> PointSet:
     """n points in the unit square: five blobs plus some uniform noise (2-D, so the picture is the truth)."""
     if not 2 <= n <= MAX_POINTS:
-        raise ValueError(f"the toy set has between 2 and {MAX_POINTS:,} points (got {n:,})")
+        raise InputError(f"the toy set has between 2 and {MAX_POINTS:,} points (got {n:,})")
     rng = np.random.default_rng(seed)
     centers = rng.uniform(0.15, 0.85, size=(5, 2))  # (5, 2)
     n_noise = n // 5
@@ -112,7 +113,7 @@ def insertion_step(
 ) -> InsertionStep:
     """Insert point `step` into the graph of points 0 … step-1 and record every layer it passed."""
     if not 1 <= step < len(points.vectors):
-        raise ValueError(f"step must be between 1 and {len(points.vectors) - 1} (got {step})")
+        raise InputError(f"step must be between 1 and {len(points.vectors) - 1} (got {step})")
     index = build_graph(points, M, ef_construction, flat, seed, upto=step)
     before = picture(index, points)
     trace = index.insert(points.vectors[step], trace=True)
@@ -165,7 +166,7 @@ def compare_nsw_hnsw(
     in distance computations and hops. Brute force pays n distances; NSW's cost grows with n much faster than
     HNSW's, whose upper layers skip most of the way."""
     if not ns or any(not 50 <= n <= 5_000 for n in ns):
-        raise ValueError(f"each n must be between 50 and 5,000 for this comparison (got {list(ns)})")
+        raise InputError(f"each n must be between 50 and 5,000 for this comparison (got {list(ns)})")
     rows = []
     jobs = [(n, name, cls) for n in ns for name, cls in (("NSW", NSW), ("HNSW", HNSW))]
     for j, (n, name, cls) in enumerate(jobs):

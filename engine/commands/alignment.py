@@ -17,11 +17,12 @@ CONTRACT = ("method", "step", "reward_mean", "kl", "loss", "seconds")
 
 def _methods(text: str) -> tuple[str, ...]:
     from engine.alignment.runs import METHODS
+    from engine.core.textinput import InputError
 
     methods = tuple(m.strip().lower() for m in text.split(",") if m.strip())
     bad = [m for m in methods if m not in METHODS]
     if not methods or bad:
-        raise ValueError(f"--method takes a comma-separated subset of {','.join(METHODS)}; got {text!r}")
+        raise InputError("input.unknown_choice", name="--method", value=text, choices=",".join(METHODS))
     return methods
 
 

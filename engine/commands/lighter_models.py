@@ -5,22 +5,9 @@ JSON lines on stdout with --json (one object per measured row), progress on stde
 
 from __future__ import annotations
 
-import json
 import sys
 
-
-def _emit(rows: list[dict], as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        return
-    if not rows:
-        print("(no rows)")
-        return
-    keys = [k for k in rows[0] if not isinstance(rows[0][k], dict | list)]
-    print("  ".join(keys))
-    for row in rows:
-        print("  ".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+from engine.commands._common import emit_rows
 
 
 def _setup(args):
@@ -41,9 +28,9 @@ def cmd_kv_bench(args) -> int:
     progress = _setup(args)
     lm = load_causal_lm(args.model, progress)
     if args.json:  # one line per count as soon as it is measured
-        kv_bench(lm, counts, progress=progress, on_result=lambda r: _emit([r.as_dict()], True))
+        kv_bench(lm, counts, progress=progress, on_result=lambda r: emit_rows([r.as_dict()], True))
     else:
-        _emit([r.as_dict() for r in kv_bench(lm, counts, progress=progress)], False)
+        emit_rows([r.as_dict() for r in kv_bench(lm, counts, progress=progress)], False)
     return 0
 
 
@@ -58,10 +45,16 @@ def cmd_quant_bench(args) -> int:
     progress = _setup(args)
     if args.json:  # one line per precision as soon as it is measured
         quant_bench(
-            precisions, args.model, args.speed_tokens, progress=progress, on_result=lambda r: _emit([r.as_dict()], True)
+            precisions,
+            args.model,
+            args.speed_tokens,
+            progress=progress,
+            on_result=lambda r: emit_rows([r.as_dict()], True),
         )
     else:
-        _emit([r.as_dict() for r in quant_bench(precisions, args.model, args.speed_tokens, progress=progress)], False)
+        emit_rows(
+            [r.as_dict() for r in quant_bench(precisions, args.model, args.speed_tokens, progress=progress)], False
+        )
     return 0
 
 
@@ -73,9 +66,9 @@ def cmd_batch_bench(args) -> int:
     progress = _setup(args)
     lm = load_causal_lm(args.model, progress)
     if args.json:
-        batch_sweep(lm, sizes, args.new_tokens, progress=progress, on_result=lambda r: _emit([r.as_dict()], True))
+        batch_sweep(lm, sizes, args.new_tokens, progress=progress, on_result=lambda r: emit_rows([r.as_dict()], True))
     else:
-        _emit([r.as_dict() for r in batch_sweep(lm, sizes, args.new_tokens, progress=progress)], False)
+        emit_rows([r.as_dict() for r in batch_sweep(lm, sizes, args.new_tokens, progress=progress)], False)
     return 0
 
 
@@ -106,7 +99,7 @@ def cmd_decode(args) -> int:
         }
         for s in r.steps
     ]
-    _emit(
+    emit_rows(
         [
             {
                 "strategy": r.strategy,
@@ -139,7 +132,7 @@ def cmd_layer_quant(args) -> int:
         args.group_size,
         progress=progress,
     )
-    _emit(
+    emit_rows(
         [
             {
                 "method": m,
@@ -168,7 +161,7 @@ def cmd_distill(args) -> int:
     r = distill(
         lm, progress=progress, epochs=args.epochs, temperature=args.temperature, alpha=args.alpha, seed=args.seed
     )
-    _emit(
+    emit_rows(
         [
             {
                 "student": k,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.core.progress import cli_progress
+from engine.commands._common import progress_for
 
 
 def _lora(args):
@@ -54,11 +54,12 @@ def _print_row(row, as_json: bool) -> None:
 
 
 def cmd_memory(args) -> int:
+    from engine.core.textinput import parse_numbers
     from engine.training.memory.profile import estimate_rows, memory_profile, parse_list
 
     modes = parse_list(args.mode)
-    batches = parse_list(args.batch, int)
-    progress = (lambda *_: None) if args.json else cli_progress
+    batches = parse_numbers(args.batch, int, name="batch")
+    progress = progress_for(quiet=args.json)
     if args.estimate_only:
         rows = estimate_rows(args.model, modes, batches, args.seq_len, _lora(args), _quant(args), args.checkpointing)
         for row in rows:
@@ -116,7 +117,7 @@ def cmd_zero(args) -> int:
 def cmd_finetune(args) -> int:
     from engine.training.finetune import dummy_batch, load_training_model, train_steps
 
-    progress = (lambda *_: None) if args.json else cli_progress
+    progress = progress_for(quiet=args.json)
     model = load_training_model(args.model, args.mode, _lora(args), _quant(args), args.checkpointing)
     batch = dummy_batch(model.config.vocab_size, args.batch, args.seq_len, seed=args.seed)
 

@@ -7,10 +7,12 @@
 
 `search` prints one JSON line per query: {"query": ..., "results": [{"doc_id": "제70조", "score": ...}, ...]}.
 
-`--method hybrid` is the best pipeline: BM25 + Korean dense fused, then the top 30 reranked by late interaction
-over Gemma-3-270M token states (engine/retrieval/late_interaction.py). `--no-rerank` gives the plain fusion
-(the engine's `hybrid` method); `--method rerank` names the full pipeline explicitly. If the reranker could not be
-built (no packaged Gemma), `hybrid` falls back to the plain fusion and says so in "notes".
+`--method` takes the engine's pipeline names (engine/retrieval/pipeline.py: bm25, dense, hybrid, rerank). On the
+command line `hybrid` is the documented alias of the engine's best pipeline, `rerank` (`BEST_PIPELINE`: BM25 +
+Korean dense fused, then the top 30 reranked by late interaction over Gemma-3-270M token states);
+`--no-rerank` (or `--fusion rrf`) gives the engine's `hybrid`, the plain fusion. If the reranker could not be
+built (no packaged Gemma), `hybrid` falls back to the plain fusion and says so in "notes". `eval` uses the engine
+names as they are: there `hybrid` is the plain fusion and `rerank` is what `search --method hybrid` runs.
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ import json
 import sys
 import time
 
+from engine.commands._common import progress_for
 from engine.core.progress import cli_progress
-
-
-def _quiet(*_):
-    return None
+from engine.core.textinput import InputError
 
 
 def _index(args):
-    from engine.retrieval.search import get_index
+    from engine.retrieval.build import get_index
 
-    return get_index(args.corpus, _quiet if args.json else cli_progress)
+    return get_index(args.corpus, progress_for(quiet=args.json))
 
 
 def _queries(args) -> list[str]:
@@ -38,13 +38,14 @@ def _queries(args) -> list[str]:
 
         return [q.question for q in load_questions(args.queries_file)]
     if args.query is None:
-        raise ValueError("give a QUERY or --queries-file FILE")
+        raise InputError("give a QUERY or --queries-file FILE")
     return [args.query]
 
 
 def cmd_search(args) -> int:
     from engine.core.textinput import InputError
-    from engine.retrieval.search import check_query
+    from engine.retrieval.pipeline import cli_pipeline
+    from engine.retrieval.query import check_query
 
     queries = _queries(args)
     checked = []  # bad queries are answered before the index is loaded
@@ -56,12 +57,13 @@ def cmd_search(args) -> int:
             checked.append((query, str(exc)))
     index = _index(args) if any(err is None for _, err in checked) else None
     if index is not None and args.method == "rerank" and index.reranker is None:
-        raise ValueError("the LM reranker is not built: run `python -m engine build-index` first")
+        raise InputError("the LM reranker is not built: run `python -m engine build-index` first")
     method, fallback = args.method, None
-    if index is not None and method == "hybrid" and not args.no_rerank and args.fusion == "convex":
-        if index.reranker is not None:
-            method = "rerank"  # the best pipeline: hybrid candidates, reranked
-        else:
+    if index is not None:
+        # the CLI alias (engine/retrieval/pipeline.py): `--method hybrid` asks for the best pipeline
+        wanted = cli_pipeline(args.method, not args.no_rerank, args.fusion)
+        method = cli_pipeline(args.method, not args.no_rerank, args.fusion, reranker_built=index.reranker is not None)
+        if method != wanted:  # the best pipeline, asked for by its alias, needs a reranker this index lacks
             fallback = (
                 "no LM reranker in this index: plain hybrid fusion ("
                 + ("; ".join(index.notes) or "built with --no-reranker")
@@ -83,7 +85,7 @@ def cmd_search(args) -> int:
         if args.json:
             print(json.dumps(row, ensure_ascii=False), flush=True)
         else:
-            shown = "hybrid → rerank" if method == "rerank" and args.method == "hybrid" else method
+            shown = f"{args.method} → {method}" if method != args.method else method
             print(f"# {query}  ({shown}, {result.seconds * 1000:.1f} ms)")
             for note in notes:
                 print(f"  note: {note}")
@@ -94,15 +96,16 @@ def cmd_search(args) -> int:
 
 def cmd_eval(args) -> int:
     from engine.retrieval.evaluation import load_questions
+    from engine.retrieval.pipeline import BEST_PIPELINE, METHODS
 
     questions = load_questions(args.questions)
     if any(not q.doc_id for q in questions):
-        raise ValueError(f"{args.questions}: every question needs a gold doc_id")
+        raise InputError(f"{args.questions}: every question needs a gold doc_id")
     index = _index(args)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    unknown = sorted(set(methods) - {"bm25", "dense", "hybrid", "rerank"})
+    unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from bm25, dense, hybrid, rerank")
+        raise InputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if "rerank" in methods and index.reranker is None:
         print("note: no LM reranker in this index; `rerank` skipped", file=sys.stderr)
     start = time.perf_counter()
@@ -113,7 +116,7 @@ def cmd_eval(args) -> int:
             json.dumps(row, ensure_ascii=False)
             if args.json
             else f"{method:<8} hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR {m['mrr']:.3f}"
-            + ("   (hybrid → LM rerank: what `search --method hybrid` runs)" if method == "rerank" else "")
+            + ("   (hybrid → LM rerank: what `search --method hybrid` runs)" if method == BEST_PIPELINE else "")
         )
     if not args.json:
         print(f"({len(questions)} questions, {time.perf_counter() - start:.1f} s)")
@@ -121,7 +124,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from engine.retrieval.search import build_index
+    from engine.retrieval.build import build_index
 
     index = build_index(args.corpus, cli_progress, force=args.force, reranker=not args.no_reranker)
     row = {
@@ -144,16 +147,27 @@ def cmd_build(args) -> int:
     return 0
 
 
+def _methods_help() -> str:
+    from engine.retrieval.pipeline import BEST_PIPELINE, CLI_ALIASES, PIPELINES
+
+    names = "; ".join(f"{p.name}: {p.stages}" for p in PIPELINES.values())
+    aliases = "; ".join(f"`--method {a}` runs `{t}`" for a, t in CLI_ALIASES.items())
+    return (
+        f"the engine's pipelines ({names}); the best is `{BEST_PIPELINE}`. "
+        f"Alias on the command line: {aliases}, the best pipeline (the engine's plain-fusion `hybrid` with "
+        "--no-rerank or --fusion rrf, or as a fallback, with a note, when the index has no reranker)"
+    )
+
+
 def register(sub) -> None:
+    from engine.retrieval.pipeline import METHODS
+
     s = sub.add_parser("search", help="search a corpus (bm25 | dense | hybrid | rerank); one JSON line per query")
     s.add_argument("--corpus", default="constitution", help="constitution, kobill, or a UTF-8 .txt file")
+    s.add_argument("--method", choices=list(METHODS), default="hybrid", help=_methods_help())
     s.add_argument(
-        "--method",
-        choices=["bm25", "dense", "hybrid", "rerank"],
-        default="hybrid",
-        help="hybrid = the best pipeline (fusion, then LM rerank of the top 30); see --no-rerank",
+        "--no-rerank", action="store_true", help="with --method hybrid: the engine's `hybrid`, plain BM25+dense fusion"
     )
-    s.add_argument("--no-rerank", action="store_true", help="with --method hybrid: the plain BM25+dense fusion")
     s.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="hybrid fusion (default: convex)")
     s.add_argument("--rrf-k", type=float, default=60.0)
     s.add_argument("--k", type=int, default=10)
@@ -165,7 +179,12 @@ def register(sub) -> None:
     e = sub.add_parser("eval", help="hit@1 / hit@5 / MRR per method on a questions file")
     e.add_argument("--corpus", default="constitution")
     e.add_argument("--questions", default="assets/constitution_dev_questions.yaml")
-    e.add_argument("--methods", default="bm25,dense,hybrid,rerank")
+    e.add_argument(
+        "--methods",
+        default="bm25,dense,hybrid,rerank",
+        help="engine pipeline names, comma-separated: here `hybrid` is the plain fusion and `rerank` the best "
+        "pipeline (what `search --method hybrid` runs)",
+    )
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 

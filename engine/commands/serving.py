@@ -10,33 +10,23 @@ python -m engine batch-sim --measure --json
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from engine.core.progress import Cancelled, cli_progress
+from engine.commands._common import emit_rows, progress_for
+from engine.core.progress import Cancelled
 
 
 def _ints(text: str) -> list[int]:
+    from engine.core.textinput import InputError, parse_numbers
+
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
-
-
-def _emit(rows: list[dict], as_json: bool) -> None:
-    for row in rows:
-        if as_json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        else:
-            print("  ".join(f"{k}={_fmt(v)}" for k, v in row.items() if not isinstance(v, list | dict)), flush=True)
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+        return parse_numbers(text, int, name="values")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {exc}") from exc
 
 
 def _progress(args):
-    return cli_progress if not args.quiet else (lambda *_: None)
+    return progress_for(quiet=args.quiet)
 
 
 def _threads(args) -> None:
@@ -58,7 +48,7 @@ def cmd_serve_bench(args) -> int:
             max_tokens=args.max_tokens,
             allow_remote=args.allow_remote,
             progress=_progress(args),
-            on_level=lambda row: _emit([row], args.json),
+            on_level=lambda row: emit_rows([row], args.json, style="pairs"),
         )
     except (Cancelled, KeyboardInterrupt):
         print("stopped; the levels above are complete", file=sys.stderr)
@@ -83,7 +73,7 @@ def cmd_spec_bench(args) -> int:
     )
     for r in rows:
         r["text"] = r["text"][:120]
-    _emit(rows, args.json)
+    emit_rows(rows, args.json, style="pairs")
     return 0 if all(r["same_as_plain"] for r in rows) else 1
 
 
@@ -104,9 +94,9 @@ def cmd_sdpa_bench(args) -> int:
     )
     for r in rows:
         r.update(torch=torch.__version__, threads=torch.get_num_threads())
-    _emit(rows, args.json)
+    emit_rows(rows, args.json, style="pairs")
     if args.memory:
-        _emit(measure_sdpa_memory(max(args.lengths), heads=args.heads, D=args.head_dim), args.json)
+        emit_rows(measure_sdpa_memory(max(args.lengths), heads=args.heads, D=args.head_dim), args.json, style="pairs")
     return 0
 
 
@@ -121,7 +111,7 @@ def cmd_paged_waste(args) -> int:
         {"policy": f"paper: {k}", "token_states_pct": v["token_states"], "waste_pct": 100 - v["token_states"]}
         for k, v in PAPER_FIG2.items()
     ]
-    _emit(rows, args.json)
+    emit_rows(rows, args.json, style="pairs")
     return 0
 
 
@@ -150,7 +140,7 @@ def cmd_batch_sim(args) -> int:
         m = simulate(work, policy, cost, max_batch=args.max_batch, max_wait_s=args.max_wait).metrics()
         m.update(costs=cost.source, simulated=True)
         rows.append(m)
-    _emit(rows, args.json)
+    emit_rows(rows, args.json, style="pairs")
     return 0
 
 

@@ -5,16 +5,7 @@ from __future__ import annotations
 import json
 
 from engine.core.progress import cli_progress, null_progress
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise ValueError(f"expected comma-separated integers, got {text!r}") from exc
-    if not values:
-        raise ValueError(f"expected comma-separated integers, got {text!r}")
-    return values
+from engine.core.textinput import parse_numbers
 
 
 def cmd_hnsw_sweep(args) -> int:
@@ -27,9 +18,9 @@ def cmd_hnsw_sweep(args) -> int:
         args.library,
         args.n,
         args.dim,
-        _int_list(args.M),
-        _int_list(args.ef_construction),
-        _int_list(args.ef_search),
+        parse_numbers(args.M, int, name="M"),
+        parse_numbers(args.ef_construction, int, name="efConstruction"),
+        parse_numbers(args.ef_search, int, name="efSearch"),
         k=args.k,
         n_queries=args.queries,
         seed=args.seed,

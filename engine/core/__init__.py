@@ -2,7 +2,8 @@
 
 - `config`: the one settings object (`get_settings()`), read from LLMLAB_* and the other documented variables.
 - `progress`: `ProgressFn`, `Cancelled`, and the CLI's progress printer.
-- `textinput`: bounds and messages for text a learner types (`InputError`, `clean_text`, list parsing).
+- `errors`: `UserError`, the family of errors a learner can fix (a code and its values; pages translate the code).
+- `textinput`: bounds for text a learner types (`InputError`, `clean_text`, `parse_numbers`).
 - `assets`: where the repository's `assets/` and `lessons/` are.
 - `catalog`: lessons/catalog.yaml — chapters, sections, lesson text, quizzes, "show the code" references.
 - `corpus`: the Korean documents that ship with the app (the Constitution from the konlpy wheel).
@@ -16,8 +17,20 @@ _LAZY = {
     "Cancelled": "progress",
     "InputError": "textinput",
     "ProgressFn": "progress",
+    "UserError": "errors",
+    "clean_text": "textinput",
     "get_settings": "config",
     "load_constitution": "corpus",
+    "parse_numbers": "textinput",
 }
-__all__ = ["Cancelled", "InputError", "ProgressFn", "get_settings", "load_constitution"]
+__all__ = [
+    "Cancelled",
+    "InputError",
+    "ProgressFn",
+    "UserError",
+    "clean_text",
+    "get_settings",
+    "load_constitution",
+    "parse_numbers",
+]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)

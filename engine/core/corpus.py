@@ -7,16 +7,23 @@ konlpy itself is never imported (that would start JPype and a JVM). One document
 
 The same folder holds `kobill/` (10 bills of the National Assembly), used here as extra Korean text.
 A learner's own text file goes through `load_text_file`, which refuses empty and binary files with a clear message.
+
+What the search engine needs to know about a corpus is a `CorpusSpec`: its id, how to load its documents, their
+language and, optionally, questions tied to its documents (hand-written training questions for document expansion,
+dev questions to tune fusion weights). `CONSTITUTION` is one; `corpus_spec("kobill")` or a file path gives others,
+and `documents_corpus(name, [(doc_id, text), ...])` wraps a document set a learner uploaded.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from engine.core.assets import asset
 from engine.core.textinput import InputError
 
 KONLPY_DATA = "konlpy/data/corpus"
@@ -229,13 +236,76 @@ def load_text_file(source: str | Path | bytes, name: str | None = None) -> list[
     return docs
 
 
-def load_corpus(name: str) -> list[Doc]:
-    """Corpus by name, as the CLI spells it."""
-    if name == "constitution":
-        return load_constitution()
-    if name == "kobill":
-        return load_kobill()
-    path = Path(name)
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A corpus the search engine can index: what it is called, how to load it, and what ships with it.
+
+    Two specs are equal when their ids are (the loader is not compared): the index cache is keyed by the documents'
+    content, not by the spec, so an id only has to be a good label.
+    """
+
+    id: str  # "constitution", "kobill", a file path, or the name of an uploaded document set
+    loader: Callable[[], list[Doc]] = field(compare=False, repr=False)  # the documents, in a fixed order
+    language: str = "ko"  # ISO 639-1; "ko" adds a note when a query has no Hangul
+    expansion_questions: Path | None = None  # YAML {question, doc_id}: appended to their documents (doc2query)
+    dev_questions: Path | None = None  # YAML {question, doc_id}: chooses the fusion and rerank weights
+
+    def documents(self) -> list[Doc]:
+        return list(self.loader())
+
+
+CONSTITUTION = CorpusSpec(
+    "constitution",
+    load_constitution,
+    language="ko",
+    expansion_questions=asset("constitution_train_questions.yaml"),
+    dev_questions=asset("constitution_dev_questions.yaml"),
+)
+KOBILL = CorpusSpec("kobill", load_kobill, language="ko")
+
+
+def documents_corpus(name: str, documents: Iterable[tuple[str, str]], language: str = "ko") -> CorpusSpec:
+    """A document set a learner brought (`[(doc_id, text), ...]`, e.g. uploaded files) as a corpus spec.
+
+    Ids must be unique and texts non-empty; refused with an InputError otherwise. No expansion or dev questions:
+    fusion uses the default weights."""
+    name = name.strip()
+    if not name:
+        raise InputError("name the document set (for example the uploaded file's name)")
+    docs: list[Doc] = []
+    seen: set[str] = set()
+    for doc_id, text in documents:
+        doc_id, text = str(doc_id).strip(), str(text).strip()
+        if not doc_id:
+            raise InputError(f"{name}: a document has no id")
+        if doc_id in seen:
+            raise InputError(f"{name}: the id {doc_id!r} is used twice; give every document its own id")
+        if not text:
+            raise InputError(f"{name}: the document {doc_id!r} is empty")
+        seen.add(doc_id)
+        docs.append(Doc(doc_id, doc_id, text, {"source": name}))
+    if not docs:
+        raise InputError(f"{name} holds no documents: give at least one (doc_id, text)")
+    if len(docs) > MAX_DOCS:
+        raise InputError(f"{name} holds {len(docs):,} documents; the limit is {MAX_DOCS:,}.")
+    frozen = tuple(docs)
+    return CorpusSpec(name, lambda: list(frozen), language=language)
+
+
+def corpus_spec(corpus: str | CorpusSpec) -> CorpusSpec:
+    """The spec for a corpus as the CLI spells it ('constitution', 'kobill', a .txt path), or the spec itself."""
+    if isinstance(corpus, CorpusSpec):
+        return corpus
+    if corpus == "constitution":
+        return CONSTITUTION
+    if corpus == "kobill":
+        return KOBILL
+    path = Path(corpus)
     if path.suffix in {".txt", ".md"} or path.exists():
-        return load_text_file(path)
-    raise ValueError(f"unknown corpus {name!r}: use 'constitution', 'kobill' or the path of a UTF-8 .txt file")
+        return CorpusSpec(corpus, lambda: load_text_file(path))
+    raise InputError(f"unknown corpus {corpus!r}: use 'constitution', 'kobill' or the path of a UTF-8 .txt file")
+
+
+def load_corpus(corpus: str | CorpusSpec) -> list[Doc]:
+    """Corpus by name, as the CLI spells it (or by spec)."""
+    return corpus_spec(corpus).documents()

@@ -17,7 +17,7 @@ import yaml
 
 from engine.core.assets import asset
 from engine.core.progress import Cancelled, ProgressFn, null_progress
-from engine.core.textinput import InputError
+from engine.core.textinput import InputError, parse_numbers
 from engine.models.loading import LoadedLM
 
 ASSET = asset("gpu_specs.yaml")
@@ -55,7 +55,7 @@ def roofline(
     rows = []
     for b in batch_sizes:
         if not 1 <= b <= 100_000:
-            raise InputError(f"batch size must be between 1 and 100,000 (got {b})")
+            raise InputError("input.out_of_range", name="batch size", low=1, high=100_000, value=b)
         compute_s = 2.0 * b * params / (peak_tflops * 1e12)
         memory_s = params * bytes_per_weight / (bandwidth_tbs * 1e12)
         step_s = max(compute_s, memory_s)
@@ -185,19 +185,7 @@ class BatchRun:
 
 
 def parse_batch_sizes(text: str | Iterable[int]) -> list[int]:
-    parts = [p.strip() for p in text.split(",") if p.strip()] if isinstance(text, str) else list(text)
-    sizes = []
-    for p in parts:
-        try:
-            b = int(p)
-        except (TypeError, ValueError):
-            raise InputError(f"{p!r} is not a whole number") from None
-        if not 1 <= b <= MAX_BATCH:
-            raise InputError(f"batch size must be between 1 and {MAX_BATCH} (got {b})")
-        sizes.append(b)
-    if not sizes:
-        raise InputError("give at least one batch size, e.g. 1,2,4,8")
-    return sizes
+    return parse_numbers(text, int, name="batch sizes", min_value=1, max_value=MAX_BATCH)
 
 
 def batch_sweep(
@@ -211,7 +199,7 @@ def batch_sweep(
     """Tokens/s of batched greedy generation per batch size; a cancelled sweep returns the finished sizes."""
     sizes = parse_batch_sizes(batch_sizes)
     if not 1 <= new_tokens <= 256:
-        raise InputError(f"new tokens must be between 1 and 256 (got {new_tokens})")
+        raise InputError("input.out_of_range", name="new tokens", low=1, high=256, value=new_tokens)
     rows: list[BatchRun] = []
     batched_greedy(lm, batch_prompts(lm, 1), 2)  # warm-up
     for i, b in enumerate(sizes):

@@ -41,33 +41,29 @@ class DecodingConfig:
 def validate(cfg: DecodingConfig, prompt_tokens: int, context_window: int) -> None:
     """Reject settings that cannot work, with a message a learner can act on (InputError is a ValueError)."""
     if cfg.strategy not in STRATEGIES:
-        raise InputError(f"unknown strategy {cfg.strategy!r}: use one of {', '.join(STRATEGIES)}")
+        raise InputError("input.unknown_choice", name="strategy", value=cfg.strategy, choices=", ".join(STRATEGIES))
     n = cfg.max_new_tokens
     if not isinstance(n, int) or n < 1:
-        raise InputError(f"max new tokens must be at least 1 (got {n})")
+        raise InputError("input.too_small", name="max new tokens", limit=1, value=n)
     if n > MAX_NEW_TOKENS:
-        raise InputError(f"max new tokens is at most {MAX_NEW_TOKENS} in this lab (got {n})")
+        raise InputError("input.too_large", name="max new tokens", limit=MAX_NEW_TOKENS, value=n)
     if prompt_tokens + n > context_window:
         raise InputError(
-            f"the prompt ({prompt_tokens:,} tokens) plus {n} new tokens does not fit the model's context window "
-            f"of {context_window:,} tokens: shorten the prompt"
+            "input.context_overflow", prompt_tokens=prompt_tokens, new_tokens=n, context_window=context_window
         )
     if cfg.strategy == "sample":
         if not cfg.temperature > 0:
-            raise InputError(
-                f"temperature must be greater than 0 (got {cfg.temperature}); temperature 0 is greedy decoding: "
-                "choose the greedy strategy instead"
-            )
+            raise InputError("input.temperature_zero", value=cfg.temperature)
         if cfg.temperature > 5:
-            raise InputError(f"temperature must be at most 5 (got {cfg.temperature})")
+            raise InputError("input.too_large", name="temperature", limit=5, value=cfg.temperature)
         if not 0 < cfg.top_p <= 1:
             raise InputError(f"top-p must be in (0, 1] (got {cfg.top_p}); 1 turns the filter off")
         if not 0 <= cfg.top_k <= MAX_TOP_K:
-            raise InputError(f"top-k must be between 0 (off) and {MAX_TOP_K} (got {cfg.top_k})")
+            raise InputError("input.out_of_range", name="top-k", low=0, high=MAX_TOP_K, value=cfg.top_k)
     if not 0 < cfg.repetition_penalty <= 10:
         raise InputError(f"repetition penalty must be in (0, 10] (got {cfg.repetition_penalty}); 1 turns it off")
     if cfg.strategy == "beam" and not 1 <= cfg.num_beams <= MAX_BEAMS:
-        raise InputError(f"number of beams must be between 1 and {MAX_BEAMS} (got {cfg.num_beams})")
+        raise InputError("input.out_of_range", name="number of beams", low=1, high=MAX_BEAMS, value=cfg.num_beams)
 
 
 # --- logits processors (each a pure function of the logits, tested equal to transformers') -------------------

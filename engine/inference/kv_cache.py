@@ -18,7 +18,7 @@ import yaml
 
 from engine.core.assets import asset
 from engine.core.progress import Cancelled, ProgressFn, null_progress
-from engine.core.textinput import InputError, clean_text
+from engine.core.textinput import InputError, clean_text, parse_numbers
 from engine.models.loading import LoadedLM
 
 ASSET = asset("kv_cache_models.yaml")
@@ -79,9 +79,9 @@ def kv_calculator(
 ) -> list[dict]:
     """Cache size of each reference model at `tokens` × `batch`, next to what MHA (kv_heads = heads) would need."""
     if not 1 <= tokens <= 10_000_000:
-        raise InputError(f"tokens must be between 1 and 10,000,000 (got {tokens})")
+        raise InputError("input.out_of_range", name="tokens", low=1, high=10_000_000, value=tokens)
     if not 1 <= batch <= 100_000:
-        raise InputError(f"batch must be between 1 and 100,000 (got {batch})")
+        raise InputError("input.out_of_range", name="batch", low=1, high=100_000, value=batch)
     rows = []
     for m in models if models is not None else reference_models():
         size = kv_bytes_formula(m.layers, m.kv_heads, m.head_dim, tokens, bytes_per_value, batch)
@@ -245,21 +245,7 @@ class KVRun:
 
 def parse_counts(text: str | Iterable[int]) -> list[int]:
     """'64,256' -> [64, 256], with learner-readable errors for zero, huge or non-numbers."""
-    parts = [p.strip() for p in text.split(",") if p.strip()] if isinstance(text, str) else list(text)
-    if not parts:
-        raise InputError("give at least one new-token count, e.g. 64,256")
-    counts = []
-    for p in parts:
-        try:
-            n = int(p)
-        except (TypeError, ValueError):
-            raise InputError(f"{p!r} is not a whole number of tokens") from None
-        if n < 1:
-            raise InputError(f"new tokens must be at least 1 (got {n})")
-        if n > MAX_BENCH_TOKENS:
-            raise InputError(f"new tokens is at most {MAX_BENCH_TOKENS} here (got {n}); without a cache it is slow")
-        counts.append(n)
-    return counts
+    return parse_numbers(text, int, name="new tokens", min_value=1, max_value=MAX_BENCH_TOKENS)
 
 
 def kv_bench(

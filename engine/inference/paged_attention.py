@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from engine.core.textinput import InputError
+
 __all__ = [
     "PAPER_FIG2",
     "BlockManager",
@@ -85,9 +87,9 @@ class BlockManager:
 
     def __post_init__(self) -> None:
         if self.num_blocks <= 0 or self.block_size <= 0 or self.num_cpu_blocks < 0:
-            raise ValueError("num_blocks and block_size must be positive, num_cpu_blocks ≥ 0")
+            raise InputError("num_blocks and block_size must be positive, num_cpu_blocks ≥ 0")
         if self.num_blocks > 4096:
-            raise ValueError("at most 4096 blocks in the simulation")
+            raise InputError("at most 4096 blocks in the simulation")
         self.ref_count = [0] * self.num_blocks
         self.filled = [0] * self.num_blocks
         self.cpu_ref = [0] * self.num_cpu_blocks
@@ -118,9 +120,9 @@ class BlockManager:
     def allocate(self, seq: str, n_tokens: int) -> list[int]:
         """Blocks for a new sequence's prompt (all or nothing)."""
         if seq in self.tables or seq in self.swapped:
-            raise ValueError(f"sequence {seq!r} already exists")
+            raise InputError(f"sequence {seq!r} already exists")
         if n_tokens <= 0:
-            raise ValueError("a prompt needs at least one token")
+            raise InputError("a prompt needs at least one token")
         need = self.blocks_needed(n_tokens)
         if need > len(self.free_blocks):
             raise OutOfBlocks(f"{seq}: needs {need} blocks, {len(self.free_blocks)} free")
@@ -156,7 +158,7 @@ class BlockManager:
     def fork(self, parent: str, child: str) -> None:
         """A new sequence sharing every block of `parent` (parallel sampling, beam search): no copy yet."""
         if child in self.tables:
-            raise ValueError(f"sequence {child!r} already exists")
+            raise InputError(f"sequence {child!r} already exists")
         self.tables[child] = list(self.tables[parent])
         self.lengths[child] = self.lengths[parent]
         for b in self.tables[child]:
@@ -173,7 +175,7 @@ class BlockManager:
         """Preempt `seq`: copy its blocks to CPU memory and free the GPU blocks (vLLM's 'swapping')."""
         table = self.tables[seq]
         if any(self.ref_count[b] > 1 for b in table):
-            raise ValueError("this simulation swaps only unshared sequences (vLLM swaps whole sequence groups)")
+            raise InputError("this simulation swaps only unshared sequences (vLLM swaps whole sequence groups)")
         free_cpu = [b for b, r in enumerate(self.cpu_ref) if r == 0]
         if len(free_cpu) < len(table):
             raise OutOfBlocks(f"{seq}: not enough CPU blocks to swap out; recompute instead")
@@ -304,9 +306,9 @@ def synthetic_lengths(n: int, trace: str = "ShareGPT", max_len: int = 2048, seed
     Each sequence is capped at max_len tokens.
     """
     if trace not in PAPER_TRACES:
-        raise ValueError(f"trace must be one of {sorted(PAPER_TRACES)}")
+        raise InputError(f"trace must be one of {sorted(PAPER_TRACES)}")
     if not 1 <= n <= 100_000:
-        raise ValueError("n must be between 1 and 100000")
+        raise InputError("n must be between 1 and 100000")
     rng = random.Random(seed)
     sigma = 0.8
     mean_in, mean_out = PAPER_TRACES[trace]
@@ -337,12 +339,12 @@ def allocation_usage(requests: Iterable[tuple[int, int]], max_len: int = 2048, b
     8.9–41.6% on top (Fig. 2).
     """
     if max_len <= 0 or block_size <= 0:
-        raise ValueError("max_len and block_size must be positive")
+        raise InputError("max_len and block_size must be positive")
     reqs = [(int(p), int(o)) for p, o in requests]
     if not reqs:
-        raise ValueError("no requests")
+        raise InputError("no requests")
     if any(p <= 0 or o <= 0 or p + o > max_len for p, o in reqs):
-        raise ValueError("each request needs prompt > 0, output > 0 and prompt + output ≤ max_len")
+        raise InputError("each request needs prompt > 0, output > 0 and prompt + output ≤ max_len")
     policies = {
         "contiguous (Max)": lambda p, o, t: max_len,
         "contiguous (Pow2)": lambda p, o, t: min(max_len, p + _pow2(o)),

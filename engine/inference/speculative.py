@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 
 __all__ = [
     "EarlyExitDrafter",
@@ -84,7 +85,7 @@ def accept_reject(p: np.ndarray, q: np.ndarray, draft: list[int], rng: np.random
 def expected_tokens_per_step(alpha: float, k: int) -> float:
     """Leviathan et al., eq. (1): E[tokens per target call] = (1 - α^(k+1)) / (1 - α) for acceptance rate α."""
     if not 0 <= alpha <= 1 or k < 0:
-        raise ValueError("alpha must be in [0, 1] and k ≥ 0")
+        raise InputError("alpha must be in [0, 1] and k ≥ 0")
     return float(k + 1) if alpha == 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
@@ -100,11 +101,11 @@ def toy_experiment(p: list[float], q: list[float], n_samples: int = 20_000, k: i
 
     pa, qa = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if pa.shape != qa.shape or pa.ndim != 1 or len(pa) < 2 or len(pa) > 64:
-        raise ValueError("p and q must be two lists of the same length (2 to 64)")
+        raise InputError("p and q must be two lists of the same length (2 to 64)")
     if (pa < 0).any() or (qa < 0).any() or pa.sum() <= 0 or qa.sum() <= 0:
-        raise ValueError("probabilities must be non-negative and not all zero")
+        raise InputError("probabilities must be non-negative and not all zero")
     if not 100 <= n_samples <= 1_000_000 or not 1 <= k <= 16:
-        raise ValueError("n_samples must be in [100, 1000000] and k in [1, 16]")
+        raise InputError("n_samples must be in [100, 1000000] and k in [1, 16]")
     pa, qa = pa / pa.sum(), qa / qa.sum()
     rng = np.random.default_rng(seed)
     V = len(pa)
@@ -159,7 +160,7 @@ class PromptLookupDrafter:
 
     def __init__(self, max_ngram: int = 3):
         if not 1 <= max_ngram <= 8:
-            raise ValueError("max_ngram must be between 1 and 8")
+            raise InputError("max_ngram must be between 1 and 8")
         self.max_ngram = max_ngram
 
     def reset(self) -> None:
@@ -185,7 +186,7 @@ class EarlyExitDrafter:
     def __init__(self, lm, n_layers: int = 8):
         total = lm.model.config.num_hidden_layers
         if not 1 <= n_layers < total:
-            raise ValueError(f"n_layers must be between 1 and {total - 1}")
+            raise InputError(f"n_layers must be between 1 and {total - 1}")
         self.lm, self.n_layers = lm, n_layers
         self.name = f"early exit ({n_layers}/{total} layers)"
         self.reset()
@@ -335,13 +336,13 @@ def generate(
     from transformers import DynamicCache
 
     if not 1 <= max_new_tokens <= 512:
-        raise ValueError("max_new_tokens must be between 1 and 512")
+        raise InputError("max_new_tokens must be between 1 and 512")
     if not 0 <= temperature <= 2:
-        raise ValueError("temperature must be between 0 and 2")
+        raise InputError("temperature must be between 0 and 2")
     if drafter is not None and not 1 <= k <= 16:
-        raise ValueError("k (draft tokens per step) must be between 1 and 16")
+        raise InputError("k (draft tokens per step) must be between 1 and 16")
     if not prompt.strip():
-        raise ValueError("the prompt is empty")
+        raise InputError("the prompt is empty")
     model, tok = lm.model, lm.tokenizer
     rng = np.random.default_rng(seed)
     tokens = _prompt_ids(lm, prompt, use_chat_template)[-1024:]
@@ -415,7 +416,7 @@ def compare_methods(
     temperature 0 the three texts must be identical (the 'same_as_plain' column says whether they are).
     """
     if not 1 <= repeats <= 5:
-        raise ValueError("repeats must be between 1 and 5")
+        raise InputError("repeats must be between 1 and 5")
     methods = [("plain", None), ("lookup", PromptLookupDrafter()), ("early", EarlyExitDrafter(lm, exit_layers))]
     runs: dict[str, list[GenerationResult]] = {m: [] for m, _ in methods}
     total = repeats * len(methods)

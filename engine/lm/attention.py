@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.core.textinput import InputError
+
 __all__ = [
     "MASK_KINDS",
     "AttentionSteps",
@@ -60,12 +62,12 @@ class BlockConfig:
 
     def __post_init__(self) -> None:
         if self.n_embd <= 0 or self.n_head <= 0:
-            raise ValueError("n_embd and n_head must be positive")
+            raise InputError("n_embd and n_head must be positive")
         if self.n_embd % self.n_head != 0:
             # Heads are equal slices of C; a remainder would leave part of each vector unused.
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise InputError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+            raise InputError("dropout must be in [0, 1)")
 
     @property
     def head_dim(self) -> int:
@@ -113,9 +115,9 @@ def mask_pattern(kind: str, T: int, prefix: int | None = None) -> Tensor:
       prefix=0 gives "gpt", prefix=T gives "bert".
     """
     if kind not in MASK_KINDS:
-        raise ValueError(f"unknown mask kind {kind!r}; choose from {sorted(MASK_KINDS)}")
+        raise InputError(f"unknown mask kind {kind!r}; choose from {sorted(MASK_KINDS)}")
     if T <= 0:
-        raise ValueError("T must be positive")
+        raise InputError("T must be positive")
     if kind in ("bert", "t5-encoder", "t5-decoder-cross"):
         return torch.ones(T, T, dtype=torch.bool)
     if kind in ("gpt", "t5-decoder"):
@@ -123,7 +125,7 @@ def mask_pattern(kind: str, T: int, prefix: int | None = None) -> Tensor:
     # prefix-lm
     p = T // 2 if prefix is None else prefix
     if not 0 <= p <= T:
-        raise ValueError(f"prefix must be in [0, {T}]")
+        raise InputError(f"prefix must be in [0, {T}]")
     mask = causal_mask(T)
     mask[:, :p] = True  # every query can read the whole prefix
     return mask
@@ -408,7 +410,7 @@ def mlm_vs_clm_example(tokens: list[str], mask_prob: float = 0.15, seed: int = 0
     "mask" / "random" / "keep" / None per position; pairs are (context tokens, next token).
     """
     if not 0.0 <= mask_prob <= 1.0:
-        raise ValueError("mask_prob must be in [0, 1]")
+        raise InputError("mask_prob must be in [0, 1]")
     tokens = list(tokens)
     rng = random.Random(seed)
     n = len(tokens)

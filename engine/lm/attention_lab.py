@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.textinput import InputError
 from engine.lm.attention import BlockConfig, TransformerBlock, attention_steps, mask_pattern, split_heads
 from engine.lm.positions import sinusoidal_positions
 
@@ -38,11 +39,11 @@ def attention_walkthrough(
     seed: int = 0,
 ) -> Walkthrough:
     if not tokens:
-        raise ValueError("no tokens to attend over")
+        raise InputError("no tokens to attend over")
     n_embd = max(2, min(int(n_embd), MAX_EMBD))
     n_head = max(1, int(n_head))
     if n_embd % n_head:
-        raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        raise InputError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
     dropped = max(0, len(tokens) - MAX_TOKENS)
     tokens = tokens[:MAX_TOKENS]
     T = len(tokens)

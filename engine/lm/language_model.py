@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.core.textinput import clean_text
+from engine.core.textinput import InputError, clean_text
 from engine.models.loading import LoadedLM
 
 MAX_PROMPT_TOKENS = 512  # keeps one forward pass well under a second on 2 cores
@@ -98,7 +98,7 @@ def choose_token(dist: NextToken, strategy: str = "greedy", seed: int | None = 0
     if strategy == "greedy" or dist.temperature == 0.0:
         return dist.candidates[0]
     if strategy != "sample":
-        raise ValueError(f"unknown strategy {strategy!r}: use 'greedy' or 'sample'")
+        raise InputError(f"unknown strategy {strategy!r}: use 'greedy' or 'sample'")
     gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % (2**31))
     weights = torch.tensor([c.prob for c in dist.candidates])
     if not math.isfinite(float(weights.sum())) or float(weights.sum()) <= 0:

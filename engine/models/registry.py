@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.config import get_settings
+from engine.core.errors import UserError
 from engine.core.progress import ProgressFn, null_progress
 
 
-class ModelUnavailable(RuntimeError):
-    """A role cannot be resolved; the message names the fix."""
+class ModelUnavailable(UserError, RuntimeError):
+    """A role cannot be resolved; the message names the fix. A `UserError` (and still a RuntimeError)."""
+
+    default_code = "model.unavailable"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.core.textinput import InputError
+
 
 @dataclass
 class BM25Stats:
@@ -53,7 +55,7 @@ def compute_idf(doc_freqs: list[dict[str, int]], epsilon: float) -> tuple[dict[s
 
 def fit_bm25(corpus_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> BM25Stats:
     if not corpus_tokens:
-        raise ValueError("BM25 needs at least one document")
+        raise InputError("retrieval.no_documents")
     doc_freqs = []
     for tokens in corpus_tokens:
         freqs: dict[str, int] = {}
@@ -63,7 +65,7 @@ def fit_bm25(corpus_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75, e
     doc_len = np.array([len(t) for t in corpus_tokens])
     avgdl = sum(len(t) for t in corpus_tokens) / len(corpus_tokens)
     if avgdl == 0:
-        raise ValueError("every document is empty after tokenization")
+        raise InputError("retrieval.all_documents_empty")
     idf, average = compute_idf(doc_freqs, epsilon)
     return BM25Stats(doc_freqs, doc_len, avgdl, idf, k1, b, epsilon, average)
 

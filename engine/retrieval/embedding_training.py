@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.core.corpus import Doc
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.retrieval.evaluation import Question, metrics, rank_of
 
 
@@ -67,7 +68,7 @@ def finetune_mnr(
     from transformers import TrainerCallback
 
     if not pairs:
-        raise ValueError("no training pairs")
+        raise InputError("retrieval.no_training_pairs")
     start = time.perf_counter()
     torch.manual_seed(seed)
     model.max_seq_length = max_seq_length

@@ -9,6 +9,7 @@ import numpy as np
 import yaml
 
 from engine.core.assets import asset
+from engine.core.textinput import InputError
 
 DEV_QUESTIONS = asset("constitution_dev_questions.yaml")
 TEST_QUESTIONS = asset("constitution_test_questions.yaml")
@@ -25,7 +26,7 @@ def load_questions(path: str | Path) -> list[Question]:
     """A YAML file with `questions: [{question, doc_id}]` (or a bare list); plain text = one query per line."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"questions file not found: {path}")
+        raise InputError(f"questions file not found: {path}")
     text = path.read_text(encoding="utf-8")
     if path.suffix in {".yaml", ".yml", ".json"}:
         raw = yaml.safe_load(text) or []
@@ -34,7 +35,7 @@ def load_questions(path: str | Path) -> list[Question]:
     else:
         out = [Question(line.strip(), "") for line in text.splitlines() if line.strip()]
     if not out:
-        raise ValueError(f"{path} holds no questions")
+        raise InputError(f"{path} holds no questions")
     return out
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.core.textinput import InputError
+
 
 def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
     """1-based rank of every document (ties: corpus order)."""
@@ -23,7 +25,7 @@ def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
 def rrf(score_lists: list[np.ndarray], k: float = 60.0, weights: list[float] | None = None) -> np.ndarray:
     """Reciprocal rank fusion over full rankings: Σ w_r / (k + rank_r(d))."""
     if k < 0:
-        raise ValueError("RRF k must be ≥ 0")
+        raise InputError("input.too_small", name="RRF k", limit=0, value=k)
     weights = weights or [1.0] * len(score_lists)
     fused = np.zeros(len(score_lists[0]))
     for w, s in zip(weights, score_lists, strict=True):
@@ -40,7 +42,7 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 def convex(sparse: np.ndarray, dense: np.ndarray, alpha: float) -> np.ndarray:
     """α · minmax(sparse) + (1 − α) · minmax(dense)."""
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError("the fusion weight α must lie in [0, 1]")
+        raise InputError("input.out_of_range", name="α", low=0, high=1, value=alpha)
     return alpha * minmax(sparse) + (1 - alpha) * minmax(dense)
 
 

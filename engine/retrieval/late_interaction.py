@@ -43,6 +43,7 @@ import numpy as np
 from engine.core.config import get_settings
 from engine.core.corpus import Doc
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.retrieval.hybrid import minmax
 
 MODEL_ROLE = "base-ko"  # Gemma-3-270M, packaged offline (engine/models/registry.py)
@@ -261,7 +262,7 @@ def build_states(
     if cached is not None:
         return cached
     if len(docs) > MAX_DOCS:
-        raise ValueError(f"{len(docs):,} documents: the LM reranker indexes at most {MAX_DOCS:,}")
+        raise InputError("input.too_large", name="documents", limit=MAX_DOCS, value=len(docs))
     start = time.perf_counter()
     encoder = encoder or TokenStates.load(lambda f, m: progress(0.05 * f, m), layer)
     states, ids, offsets = [], [], [0]

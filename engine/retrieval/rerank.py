@@ -155,11 +155,12 @@ def train_reranker(
 
 
 def choose_mix(index, reranker: Reranker, depth: int = 20) -> tuple[float, list[dict]]:
-    from engine.retrieval.evaluation import DEV_QUESTIONS, load_questions
+    from engine.retrieval.evaluation import load_questions
 
-    if index.corpus != "constitution" or not DEV_QUESTIONS.exists():
+    dev_path = index.spec.dev_questions  # the corpus's own dev questions (the Constitution's); none: the default
+    if dev_path is None or not dev_path.exists():
         return 0.5, []
-    dev = load_questions(DEV_QUESTIONS)
+    dev = load_questions(dev_path)
     cached = []
     for q in dev:
         scores = index.hybrid_scores(q.question)

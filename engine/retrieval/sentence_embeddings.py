@@ -34,7 +34,7 @@ def pool(token_states: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray
         return token_states[:, 0]
     if pooling == "max":
         return np.where(mask[..., None] > 0, token_states, -np.inf).max(1)
-    raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    raise InputError("input.unknown_choice", name="pooling", value=pooling, choices=", ".join(POOLINGS))
 
 
 def pooled_embeddings(model, sentences: list[str], pooling: str = "mean") -> PooledEmbeddings:

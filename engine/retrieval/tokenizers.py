@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache
 
+from engine.core.textinput import InputError
+
 Tokenizer = Callable[[str], list[str]]
 
 # Content morphemes: general/proper/dependent nouns, verb/adjective stems, roots, numerals, foreign words, hanja.
@@ -65,7 +67,6 @@ def kiwi():
 
 def nearest_morphemes(word: str, top_n: int = 8) -> list[tuple[str, float]]:
     """("form/TAG", cosine) of the morphemes nearest `word` in Kiwi's CoNg embeddings; InputError if there is none."""
-    from engine.core.textinput import InputError
 
     word = word.strip()
     if not word:
@@ -152,5 +153,5 @@ TOKENIZERS: dict[str, Tokenizer] = {
 
 def get_tokenizer(name: str) -> Tokenizer:
     if name not in TOKENIZERS:
-        raise ValueError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
+        raise InputError("input.unknown_choice", name="tokenizer", value=name, choices=", ".join(TOKENIZERS))
     return TOKENIZERS[name]

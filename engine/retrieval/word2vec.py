@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.core.corpus import Doc
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.retrieval.tokenizers import kiwi_content
 
 
@@ -40,7 +41,7 @@ class Word2Vec:
 
     def neighbours(self, word: str, n: int = 8) -> list[tuple[str, float]]:
         if word not in self.vocab:
-            raise ValueError(f"'{word}' is not in the vocabulary (words seen ≥ min_count times in the corpus)")
+            raise InputError("retrieval.not_in_vocabulary", word=word)
         i = self.vocab.index(word)
         sims = self.vectors @ self.vectors[i]
         order = [j for j in np.argsort(-sims) if j != i][:n]
@@ -67,7 +68,7 @@ def train_word2vec(
     counts = Counter(t for s in sentences for t in s)
     vocab = [w for w, c in counts.most_common() if c >= config.min_count]
     if len(vocab) < 10:
-        raise ValueError("too few words for word2vec: lower min_count or use a larger corpus")
+        raise InputError("retrieval.too_few_words", words=len(vocab), min_count=config.min_count)
     index = {w: i for i, w in enumerate(vocab)}
     pairs = []
     for s in sentences:

@@ -12,14 +12,18 @@ from dataclasses import dataclass
 import openai
 
 from engine.core.config import get_settings
+from engine.core.errors import UserError
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.serving import llama_server
 
 MAX_TOKENS_LIMIT = 2048
 
 
-class ModelServerError(RuntimeError):
-    """The model server cannot answer; the message says what to do."""
+class ModelServerError(UserError, RuntimeError):
+    """The model server cannot answer; the message says what to do. A `UserError` (and still a RuntimeError)."""
+
+    default_code = "server.error"
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,11 @@ def _client(ep: Endpoint) -> openai.OpenAI:
 
 def _check(max_tokens: int, temperature: float, top_p: float) -> None:
     if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
+        raise InputError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
     if not 0.0 <= temperature <= 2.0:
-        raise ValueError("temperature must be between 0 and 2")
+        raise InputError("temperature must be between 0 and 2")
     if not 0.0 < top_p <= 1.0:
-        raise ValueError("top_p must be in (0, 1]")
+        raise InputError("top_p must be in (0, 1]")
 
 
 def stream_chat(

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import openai
 
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.serving.client import MAX_TOKENS_LIMIT, Endpoint, ModelServerError, resolve_endpoint
 from engine.serving.llama_server import healthy
 
@@ -69,25 +70,25 @@ class _Outcome:
 def check_load_test_args(concurrency: list[int], requests: int, max_tokens: int) -> None:
     """Raise ValueError with a clear message for impossible or abusive settings."""
     if not concurrency:
-        raise ValueError("give at least one concurrency level")
+        raise InputError("give at least one concurrency level")
     bad = [c for c in concurrency if not 1 <= c <= MAX_CONCURRENCY]
     if bad:
-        raise ValueError(
+        raise InputError(
             f"concurrency must be between 1 and {MAX_CONCURRENCY} (got {bad}); more clients than that "
             "only measure the queue, not the server"
         )
     if not 1 <= requests <= MAX_REQUESTS:
-        raise ValueError(f"requests per level must be between 1 and {MAX_REQUESTS}")
+        raise InputError(f"requests per level must be between 1 and {MAX_REQUESTS}")
     if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
+        raise InputError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
 
 
 def _check_target(ep: Endpoint, allow_remote: bool) -> None:
     host = (urlparse(ep.base_url).hostname or "").lower()
     if "openai.com" in host:
-        raise ValueError("load tests never run against the hosted OpenAI API (every request costs money)")
+        raise InputError("load tests never run against the hosted OpenAI API (every request costs money)")
     if not allow_remote and host not in LOOPBACK:
-        raise ValueError(
+        raise InputError(
             f"load tests run only against a loopback server (127.0.0.1, localhost), not {host!r}; "
             "pass allow_remote=True (CLI: --allow-remote) to test your own server"
         )
@@ -208,7 +209,7 @@ def run_load_test(
     """
     check_load_test_args(concurrency, requests, max_tokens)
     if not 0.0 <= temperature <= 2.0:
-        raise ValueError("temperature must be between 0 and 2")
+        raise InputError("temperature must be between 0 and 2")
     prompts = [p for p in (prompts or PROMPTS) if p.strip()] or PROMPTS
     ep = resolve_endpoint(progress)
     _check_target(ep, allow_remote)

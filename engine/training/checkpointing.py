@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training.finetune import (
     disable_checkpointing,
     dummy_batch,
@@ -92,9 +93,9 @@ def compare_checkpointing(
 ) -> CheckpointingComparison:
     """The same model and batch, forward + backward without and then with checkpointing: memory and time."""
     if not 1 <= repeats <= 10:
-        raise ValueError(f"repeats must be between 1 and 10, got {repeats}")
+        raise InputError(f"repeats must be between 1 and 10, got {repeats}")
     if mode not in ("full", "lora"):
-        raise ValueError("checkpointing is compared in full or lora mode")
+        raise InputError("checkpointing is compared in full or lora mode")
     shape = ModelShape.from_config(model_config(source))
     name = source.name if hasattr(source, "name") else str(source)
     result = CheckpointingComparison(name, mode, batch, seq_len)

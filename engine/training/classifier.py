@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training import train_device, training_threads, use_cpu
 from engine.training.callbacks import Monitor, RowFn, RunLog, StopFn, quiet_trainer, silence_progress_bars
 from engine.training.hf_basics import build_dataset, train_tokenizer
@@ -49,7 +50,7 @@ class ClassifierConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"invalid classifier settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
                 " (hidden must be a multiple of heads)"
             )
@@ -271,7 +272,7 @@ def classify(model, tokenizer, texts: list[str], top_k: int = 3) -> list[list[di
 
     texts = [t for t in texts if t and t.strip()]
     if not texts:
-        raise ValueError("no text to classify")
+        raise InputError("no text to classify")
     clf = pipeline(
         "text-classification",
         model=model,

@@ -23,6 +23,7 @@ import torch
 
 from engine.core.config import get_settings
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError
 from engine.training.lora import LoraSpec, QuantSpec, add_lora, bnb_config, guard_bnb_cpu_packing
 
 SOURCES = ("chat", "tiny")
@@ -89,7 +90,7 @@ def model_dir(source: str | Path, progress: ProgressFn = null_progress) -> Path:
         if not (target / "config.json").exists():
             load_tokenizer("chat", progress)  # converts the packaged GGUF once
         return target
-    raise ValueError(f"unknown model {source!r}; choose from {list(SOURCES)}")
+    raise InputError(f"unknown model {source!r}; choose from {list(SOURCES)}")
 
 
 def model_config(source: str | Path):
@@ -111,7 +112,7 @@ def load_training_model(
     from transformers import AutoModelForCausalLM
 
     if mode not in ("full", "lora", "qlora"):
-        raise ValueError(f"mode must be full, lora or qlora, got {mode!r}")
+        raise InputError(f"mode must be full, lora or qlora, got {mode!r}")
     _quiet_transformers()
     path = model_dir(source, progress)
     lora = lora or LoraSpec()
@@ -170,9 +171,9 @@ def dummy_batch(vocab: int, batch: int, seq_len: int, seed: int = 0, device: str
 
 def check_shape(batch: int, seq_len: int) -> None:
     if not 1 <= int(batch) <= MAX_BATCH:
-        raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, got {batch}")
+        raise InputError(f"batch size must be between 1 and {MAX_BATCH}, got {batch}")
     if not 2 <= int(seq_len) <= MAX_SEQ_LEN:
-        raise ValueError(f"sequence length must be between 2 and {MAX_SEQ_LEN}, got {seq_len}")
+        raise InputError(f"sequence length must be between 2 and {MAX_SEQ_LEN}, got {seq_len}")
 
 
 def trainable(model) -> list[torch.nn.Parameter]:
@@ -181,7 +182,7 @@ def trainable(model) -> list[torch.nn.Parameter]:
 
 def make_optimizer(model, lr: float = 1e-4) -> torch.optim.AdamW:
     if not (math.isfinite(lr) and 0 < lr <= 1e4):
-        raise ValueError(f"learning rate must be a positive number up to 1e4, got {lr}")
+        raise InputError(f"learning rate must be a positive number up to 1e4, got {lr}")
     return torch.optim.AdamW(trainable(model), lr=lr)
 
 
@@ -227,7 +228,7 @@ def train_steps(
     a cancel (should_stop() or a progress callback raising Cancelled) keeps the finished steps.
     """
     if not 1 <= steps <= 1000:
-        raise ValueError(f"steps must be between 1 and 1000, got {steps}")
+        raise InputError("input.out_of_range", name="steps", low=1, high=1000, value=steps)
     optimizer = make_optimizer(model, lr)
     log = TrainLog(mode=mode, lr=lr)
     model.train()

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.core.textinput import InputError
+
 # The seven Linear layers of a Llama-style decoder layer, in forward order.
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -28,16 +30,16 @@ class LoraSpec:
 
     def __post_init__(self) -> None:
         if not 1 <= self.r <= 1024:
-            raise ValueError(f"LoRA rank must be between 1 and 1024, got {self.r}")
+            raise InputError(f"LoRA rank must be between 1 and 1024, got {self.r}")
         if self.alpha <= 0:
-            raise ValueError(f"LoRA alpha must be positive, got {self.alpha}")
+            raise InputError(f"LoRA alpha must be positive, got {self.alpha}")
         if not self.targets:
-            raise ValueError("choose at least one target module for LoRA")
+            raise InputError("choose at least one target module for LoRA")
         unknown = sorted(set(self.targets) - set(LLAMA_LINEARS))
         if unknown:
-            raise ValueError(f"unknown LoRA target modules {unknown}; choose from {list(LLAMA_LINEARS)}")
+            raise InputError(f"unknown LoRA target modules {unknown}; choose from {list(LLAMA_LINEARS)}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def scaling(self) -> float:
@@ -54,7 +56,7 @@ class QuantSpec:
 
     def __post_init__(self) -> None:
         if self.quant_type not in ("nf4", "fp4"):
-            raise ValueError(f"4-bit quant type must be nf4 or fp4, got {self.quant_type!r}")
+            raise InputError(f"4-bit quant type must be nf4 or fp4, got {self.quant_type!r}")
 
 
 def lora_config(spec: LoraSpec):

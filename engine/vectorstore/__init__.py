@@ -21,9 +21,13 @@ from engine.vectorstore.store import (
 )
 
 _LAZY = {
+    "PARTS": "query_view",
     "SentenceTransformerEmbedding": "embedding",
+    "article_filter": "query_view",
+    "hit_rows": "query_view",
 }
 __all__ = [
+    "PARTS",
     "DocumentStore",
     "DuplicateId",
     "Hit",
@@ -31,6 +35,8 @@ __all__ = [
     "SentenceTransformerEmbedding",
     "StoreCorrupted",
     "StoreError",
+    "article_filter",
+    "hit_rows",
     "open_store",
     "reset_collection",
     "store_path",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from engine.core.errors import UserError
 
-class StoreError(ValueError):
+
+class StoreError(UserError):
     """A request the store refused; nothing was changed. The message says why and what to do."""
+
+    default_code = "store.error"
 
 
 class DuplicateId(StoreError):

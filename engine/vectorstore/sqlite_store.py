@@ -35,6 +35,9 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 from pydantic import PrivateAttr
 
+from engine.core.errors import UserError
+from engine.core.textinput import InputError
+
 SCHEMA_VERSION = "1"
 _KEY = re.compile(r"^[\w\- .]{1,64}$")  # metadata keys (Unicode letters allowed): safe inside a JSON path
 
@@ -53,8 +56,10 @@ CREATE INDEX IF NOT EXISTS nodes_ref_doc ON nodes(ref_doc_id);
 """
 
 
-class StoreCorruptedError(ValueError):
+class StoreCorruptedError(UserError):
     """The file exists but is not a readable store; it is left untouched."""
+
+    default_code = "store.error"
 
 
 class SQLiteVectorStore(BasePydanticVectorStore):
@@ -274,7 +279,7 @@ def filters_to_sql(filters: MetadataFilters) -> tuple[str, list]:
 
 def _one_filter(f: MetadataFilter) -> tuple[str, list]:
     if not _KEY.match(f.key):
-        raise ValueError(f"metadata key {f.key!r} is not allowed (letters, digits, _ - . and spaces, ≤ 64)")
+        raise InputError(f"metadata key {f.key!r} is not allowed (letters, digits, _ - . and spaces, ≤ 64)")
     v = "json_extract(metadata, ?)"
     path = f'$."{f.key}"'
     op, value = f.operator, f.value

@@ -16,7 +16,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 from engine.core.config import get_settings
 from engine.core.progress import ProgressFn, null_progress
 from engine.core.textinput import InputError, clean_text
+from engine.retrieval.types import Hit  # the app's one hit type (as_dict: doc_id, score, text, metadata)
 from engine.vectorstore.embedding import SentenceTransformerEmbedding, disable_llamaindex_llm
 from engine.vectorstore.errors import DuplicateId, MissingId, StoreCorrupted, StoreError
 from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedError
@@ -43,17 +44,6 @@ class Record:
     doc_id: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Hit:
-    doc_id: str
-    score: float
-    text: str
-    metadata: dict[str, Any]
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "score": round(self.score, 6)}
 
 
 def store_path(collection: str) -> Path:
@@ -171,7 +161,12 @@ class DocumentStore:
         for nws in retriever.retrieve(cleaned.text):
             node = nws.node
             hits.append(
-                Hit(node.ref_doc_id or node.node_id, float(nws.score or 0.0), node.get_content(), dict(node.metadata))
+                Hit(
+                    node.ref_doc_id or node.node_id,
+                    float(nws.score or 0.0),
+                    text=node.get_content(),
+                    metadata=dict(node.metadata),
+                )
             )
         return hits
 

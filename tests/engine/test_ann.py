@@ -12,6 +12,7 @@ import hnswlib
 import numpy as np
 import pytest
 
+from engine.ann import memory as memory_mod
 from engine.ann import sweep as sweep_mod
 from engine.ann.exact import exact_knn, knn_vs_ann, make_vectors, pca_2d, recall_at_k
 from engine.ann.hnsw import HNSW, NSW, HNSWConfig
@@ -245,11 +246,11 @@ def test_absurd_n_is_refused_before_allocating(monkeypatch):
 
 
 def test_memory_estimate_against_available_ram(monkeypatch):
-    monkeypatch.setattr(sweep_mod, "available_memory", lambda: 2 * 10**9)  # pretend 2 GB are free
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: 2 * 10**9)  # pretend 2 GB are free
     assert check_fits(100_000, 128, 16) < 10**9
     with pytest.raises(SweepTooLarge, match=r"needs about .* but only 2\.00 GB"):
         check_fits(2_000_000, 768, 32)
-    parts = sweep_mod.estimate_bytes(1_000_000, 128, 16)
+    parts = memory_mod.estimate_bytes(1_000_000, 128, 16)
     assert parts["vectors"] == 1_000_000 * 128 * 4
     assert math.isclose(parts["graph"], 1_000_000 * (33 * 4 + 8) * (1 + 1 / 15), rel_tol=1e-6)
 

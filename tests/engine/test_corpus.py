@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.corpus import decode_text_file, load_constitution, load_kobill, load_text_file
+from engine.core.corpus import (
+    CONSTITUTION,
+    CorpusSpec,
+    corpus_spec,
+    decode_text_file,
+    documents_corpus,
+    load_constitution,
+    load_corpus,
+    load_kobill,
+    load_text_file,
+)
 from engine.core.textinput import InputError
 
 
@@ -53,3 +63,40 @@ def test_bad_files_give_clear_messages(data, message):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_text_file(tmp_path / "nope.txt")
+
+
+def test_corpus_specs_by_name(tmp_path):
+    assert corpus_spec("constitution") is CONSTITUTION and corpus_spec(CONSTITUTION) is CONSTITUTION
+    assert CONSTITUTION.language == "ko" and CONSTITUTION.expansion_questions.is_file()
+    assert CONSTITUTION.dev_questions.is_file()
+    assert [d.doc_id for d in load_corpus("constitution")] == [d.doc_id for d in load_constitution()]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("첫 문단입니다.\n\n둘째 문단입니다.\n", encoding="utf-8")
+    spec = corpus_spec(str(notes))
+    assert spec.id == str(notes) and spec.expansion_questions is None and spec.dev_questions is None
+    assert len(spec.documents()) == 2
+    with pytest.raises(ValueError, match="unknown corpus"):
+        corpus_spec("no-such-corpus")
+
+
+def test_uploaded_document_set_is_a_corpus_spec():
+    spec = documents_corpus("my-notes", [("a", " 첫 문서 "), ("b", "둘째 문서")], language="ko")
+    assert isinstance(spec, CorpusSpec) and spec.id == "my-notes" and spec.expansion_questions is None
+    docs = spec.documents()
+    assert [(d.doc_id, d.title, d.text) for d in docs] == [("a", "a", "첫 문서"), ("b", "b", "둘째 문서")]
+    docs.clear()  # callers get their own list
+    assert len(spec.documents()) == 2
+
+
+@pytest.mark.parametrize(
+    "documents, message",
+    [
+        ([], "no documents"),
+        ([("a", "x"), ("a", "y")], "used twice"),
+        ([("a", "   ")], "empty"),
+        ([("", "x")], "no id"),
+    ],
+)
+def test_uploaded_document_set_refuses_bad_input(documents, message):
+    with pytest.raises(InputError, match=message):
+        documents_corpus("upload", documents)

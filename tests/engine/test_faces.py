@@ -43,3 +43,12 @@ def test_pages_import_engine_only_through_faces(path):
 def test_engine_top_level_is_areas_only():
     loose = sorted(p.name for p in (ROOT / "engine").glob("*.py"))
     assert loose == ["__init__.py", "__main__.py"], f"put modules in an area package: {loose}"
+
+
+def test_ui_never_imports_pages():
+    for path in sorted((ROOT / "ui").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not any(n.split(".")[0] == "pages" for n in names), f"{path.name}:{node.lineno} imports pages"

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.core.textinput import InputError
-from engine.retrieval.search import MAX_QUERY_CHARS, check_query
+from engine.retrieval.query import MAX_QUERY_CHARS, check_query
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,9 +52,90 @@ def test_cli_bad_query_answers_before_loading_anything():
     assert "Traceback" not in r.stderr
 
 
+def test_a_korean_corpus_notes_a_query_without_hangul_and_others_do_not():
+    assert check_query("president term", "ko")[1] and check_query("president term", "en")[1] == []
+
+
+def test_pipeline_names_and_the_cli_alias():
+    """The engine's names are the only ones; on the command line `hybrid` is the alias of the best pipeline."""
+    from engine.retrieval import BEST_PIPELINE, METHODS, PIPELINES
+    from engine.retrieval.pipeline import CLI_ALIASES, cli_pipeline
+
+    assert METHODS == ("bm25", "dense", "hybrid", "rerank") == tuple(PIPELINES)
+    assert BEST_PIPELINE == "rerank" and CLI_ALIASES == {"hybrid": BEST_PIPELINE}
+    assert cli_pipeline("hybrid") == BEST_PIPELINE
+    assert cli_pipeline("hybrid", rerank=False) == "hybrid"  # --no-rerank: the engine's plain fusion
+    assert cli_pipeline("hybrid", fusion="rrf") == "hybrid"
+    assert cli_pipeline("hybrid", reranker_built=False) == "hybrid"  # falls back (the CLI adds a note)
+    for name in METHODS:
+        if name not in CLI_ALIASES:
+            assert cli_pipeline(name) == name
+
+
+def test_cli_help_says_what_hybrid_means():
+    r = run_cli("search", "--help", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = " ".join(r.stdout.split())
+    assert "`--method hybrid` runs `rerank`, the best pipeline" in text and "--no-rerank" in text
+
+
+def test_search_hits_are_the_one_hit_type():
+    """A search returns retrieval's Hit: rank, title and text filled, in rank order."""
+    from engine.core.corpus import Doc
+    from engine.retrieval import Hit, SearchResult
+    from engine.retrieval.pipeline import search
+
+    class Stub:  # the Retrievers shape: three documents, fixed scores
+        def __init__(self):
+            self.docs = [Doc("a", "A", "가"), Doc("b", "B", "나"), Doc("c", "C", "다")]
+            self.alpha, self.reranker, self.language = 0.5, None, "ko"
+
+        def bm25_scores(self, query, tokenizer="kiwi"):
+            return np.array([0.0, 2.0, 1.0])
+
+        def dense_scores(self, query):
+            return np.array([0.9, 0.1, 0.5])
+
+        def hybrid_scores(self, query, fusion="convex", rrf_k=60.0, alpha=None):
+            return self.bm25_scores(query) + self.dense_scores(query)
+
+    result = search(Stub(), "나다", "bm25", k=2)
+    assert isinstance(result, SearchResult) and result.method == "bm25"
+    assert result.hits == [Hit("b", 2.0, rank=1, title="B", text="나"), Hit("c", 1.0, rank=2, title="C", text="다")]
+    assert [h.doc_id for h in search(Stub(), "나다", "dense", k=3).hits] == ["a", "c", "b"]
+    with pytest.raises(ValueError, match="LM reranker is not built"):
+        search(Stub(), "나다", "rerank")
+
+
+def test_uploaded_document_set_end_to_end(tmp_path, monkeypatch):
+    """A corpus spec for three uploaded documents: build (tiny encoder, no reranker), then BM25 and hybrid search."""
+    from engine.core.corpus import documents_corpus
+    from engine.retrieval import build_index
+    from engine.retrieval.korean_dense import TrainConfig
+
+    monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path))
+    spec = documents_corpus(
+        "my-notes",
+        [
+            ("a", "대통령의 임기는 5년으로 하며, 중임할 수 없다."),
+            ("b", "국회의원의 임기는 4년으로 한다."),
+            ("c", "모든 국민은 법률이 정하는 바에 의하여 납세의 의무를 진다."),
+        ],
+    )
+    index = build_index(spec, config=TrainConfig(epochs=1, queries_per_doc=2, batch_size=16), reranker=False)
+    assert index.corpus == "my-notes" and index.doc_ids == ["a", "b", "c"]
+    assert index.expansions == [[], [], []] and index.alpha == 0.5 and index.reranker is None  # no dev questions
+    result = index.search("국회의원의 임기", "bm25", k=3)
+    assert result.hits[0].doc_id == "b" and result.hits[0].rank == 1 and result.notes == []
+    assert result.hits[0].text == "국회의원의 임기는 4년으로 한다."
+    assert index.search("납세의 의무", "bm25", k=1).hits[0].doc_id == "c"
+    assert len(index.search("대통령 임기", "hybrid", k=3).hits) == 3
+    assert list((tmp_path / "retrieval").glob("index-v*.json"))  # persisted under the cache
+
+
 @pytest.fixture(scope="module")
 def built_index():
-    from engine.retrieval.search import build_index
+    from engine.retrieval.build import build_index
 
     return build_index("constitution")
 
@@ -117,7 +199,7 @@ def test_held_out_goals_and_latency(built_index):
 
 @pytest.mark.slow
 def test_index_persists_across_restarts(built_index):
-    from engine.retrieval.search import load_index
+    from engine.retrieval.persistence import load_index
 
     again = load_index("constitution")
     assert again is not None and again.reranker is not None and again.reranker.adapter is not None

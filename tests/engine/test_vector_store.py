@@ -113,6 +113,19 @@ def test_insert_query_update_delete(store):
     assert "dog" not in ids(store.query("loyal pet that barks", k=10))
 
 
+def test_one_hit_type_for_the_store_and_retrieval(store):
+    """The store answers with retrieval's Hit; its JSON row (the `vector-db query` contract) keeps its four keys."""
+    from engine.retrieval import Hit
+    from engine.vectorstore import Hit as StoreHit
+
+    assert StoreHit is Hit
+    hit = store.query("Which animal purrs?", k=1)[0]
+    assert type(hit) is Hit and hit.rank == 0 and hit.title == ""
+    row = hit.as_dict()
+    assert list(row) == ["doc_id", "score", "text", "metadata"]
+    assert row["doc_id"] == "cat" and row["score"] == round(hit.score, 6) and row["metadata"] == DOCS[0]["metadata"]
+
+
 def test_metadata_filters(store):
     assert set(ids(store.query("pets", k=10, where={"topic": "animals"}))) == {"cat", "dog"}
     in_range = store.query("anything", k=10, where=[["year", ">=", 2021], ["year", "<", 2024]])

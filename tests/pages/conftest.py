@@ -29,3 +29,9 @@ def open_page(monkeypatch):
         return at.run()
 
     return _open
+
+
+def exceptions(at: AppTest) -> list[str]:
+    """The exceptions a run showed, each with the end of its traceback (an exception on a page is a bug: a
+    learner's mistake is a UserError that friendly_errors turns into a message)."""
+    return [f"{e.value}\n" + "\n".join(list(e.stack_trace)[-6:]) for e in at.exception]

@@ -38,12 +38,14 @@ def test_ch4_interrupted_run_is_shown_as_cancelled_with_its_rows():
         }
         for s in (1, 2, 3)
     ]
-    at.session_state["ch04_race_rows"] = rows
-    at.session_state["ch04_race_status"] = "running"  # the script that ran it was interrupted by a click
+    from ui.jobs import RUNNING, JobState
+
+    # the script that ran it was interrupted by a click (Stop, or anything else): ui.jobs kept its rows
+    at.session_state["_job_ch04_race"] = JobState(status=RUNNING, rows=list(rows))
     at.run()
     assert not at.exception
-    assert any("취소" in w.value for w in at.warning)
-    assert at.session_state["ch04_race_rows"] == rows
+    assert any("중지" in w.value and "3" in w.value for w in at.warning)
+    assert at.session_state["_job_ch04_race"].rows == rows
 
 
 def test_ch4_malformed_preferences_give_a_message():
@@ -76,8 +78,8 @@ def test_ch4_race_and_hacking_runs():
     at.slider(key="race_steps").set_value(5)
     at.button(key="ch04_race_start").click()
     at.run()
-    assert not at.exception and len(at.session_state["ch04_race_rows"]) == 10
+    assert not at.exception and len(at.session_state["_job_ch04_race"].rows) == 10
     at.slider(key="hack_steps").set_value(5)
     at.button(key="ch04_hack_start").click()
     at.run()
-    assert not at.exception and len(at.session_state["ch04_hack_rows"]) == 10
+    assert not at.exception and len(at.session_state["_job_ch04_hack"].rows) == 10

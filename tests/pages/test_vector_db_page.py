@@ -49,7 +49,7 @@ def test_sweep_refuses_then_runs(open_page, cache):
     at.text_input(key="sw_ef").set_value("8,32").run()
     at.button(key="sw_run").click().run()
     _clean(at)
-    rows = at.session_state["ch12_sweep"]["rows"]
+    rows = at.session_state["_job_ch12_sweep"].result.rows
     assert {r["library"] for r in rows} == {"hnswlib", "faiss"} and len(rows) == 8
 
 

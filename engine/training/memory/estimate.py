@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from engine.core.textinput import InputError
 from engine.training.lora import LLAMA_LINEARS, LoraSpec, QuantSpec
 
 MODES = ("full", "lora", "qlora")
@@ -59,9 +60,9 @@ class ModelShape:
     def from_config(cls, config, name: str = "") -> ModelShape:
         kind = getattr(config, "model_type", "")
         if kind not in LLAMA_LIKE:
-            raise ValueError(f"the estimator knows Llama-style decoders, not {kind!r}")
+            raise InputError(f"the estimator knows Llama-style decoders, not {kind!r}")
         if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
-            raise ValueError("the estimator assumes Linear layers without bias, as in Llama")
+            raise InputError("the estimator assumes Linear layers without bias, as in Llama")
         heads = config.num_attention_heads
         return cls(
             vocab=config.vocab_size,
@@ -309,7 +310,7 @@ def estimate_breakdown(
 ) -> Breakdown:
     """The four components for one training step of `shape` in `mode` ("full", "lora" or "qlora")."""
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
     lora = lora or LoraSpec()
     trainable, tensors = trainable_parameters(shape, mode, lora)
     acts = activation_bytes(shape, batch, seq_len, mode, lora, checkpointing, input_requires_grad, device)

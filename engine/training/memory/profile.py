@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
+from engine.core.errors import UserError
 from engine.core.progress import Cancelled, ProgressFn, null_progress
+from engine.core.textinput import InputError, parse_numbers
 from engine.training.finetune import check_shape, dummy_batch, load_training_model, make_optimizer, model_config
 from engine.training.lora import LoraSpec, QuantSpec
 from engine.training.memory.estimate import COMPONENTS, MODES, Breakdown, ModelShape, estimate_breakdown
@@ -28,8 +30,10 @@ HEADROOM = 1.3
 GIB = 1024**3
 
 
-class MemoryRefused(ValueError):
+class MemoryRefused(UserError):
     """The setting would not fit in memory; the message carries the estimate."""
+
+    default_code = "memory.refused"
 
     def __init__(self, message: str, estimate: Breakdown) -> None:
         super().__init__(message)
@@ -120,7 +124,10 @@ class ProfileResult:
 
 
 def parse_list(text: str | Iterable, cast=str) -> list:
-    """'1,4' -> [1, 4]; also accepts a list. Bad items raise ValueError with the item named."""
+    """'1,4' -> [1, 4]; also accepts a list. Bad items raise InputError (a ValueError) with the item named.
+    Numbers go through engine.core.textinput.parse_numbers; names (cast=str) are split on commas."""
+    if cast in (int, float):
+        return parse_numbers(text, cast, name="list")
     items = [x.strip() for x in text.split(",")] if isinstance(text, str) else list(text)
     out = []
     for item in items:
@@ -129,9 +136,9 @@ def parse_list(text: str | Iterable, cast=str) -> list:
         try:
             out.append(cast(item))
         except (TypeError, ValueError):
-            raise ValueError(f"cannot read {item!r} as {cast.__name__}") from None
+            raise InputError(f"cannot read {item!r} as {cast.__name__}") from None
     if not out:
-        raise ValueError("the list is empty")
+        raise InputError("input.empty_list", name="list", example="full,lora", value="")
     return out
 
 
@@ -154,7 +161,7 @@ def estimate_rows(
     rows = []
     for mode in modes:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+            raise InputError(f"mode must be one of {list(MODES)}, got {mode!r}")
         for batch in batches:
             check_shape(batch, seq_len)
             est = estimate_breakdown(

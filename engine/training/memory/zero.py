@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.core.textinput import InputError
+
 STAGES = (0, 1, 2, 3)
 STAGE_NAMES = {0: "DP (no ZeRO)", 1: "ZeRO-1 (P_os)", 2: "ZeRO-2 (P_os+g)", 3: "ZeRO-3 (P_os+g+p)"}
 MAX_PARAMS = 10**15
@@ -54,13 +56,13 @@ def zero_per_gpu(
 ) -> ZeroMemory:
     """Model-state bytes per GPU for `params` parameters on `gpus` data-parallel GPUs at ZeRO `stage`."""
     if stage not in STAGES:
-        raise ValueError(f"ZeRO stage must be 0, 1, 2 or 3, got {stage}")
+        raise InputError(f"ZeRO stage must be 0, 1, 2 or 3, got {stage}")
     if not 1 <= params <= MAX_PARAMS:
-        raise ValueError(f"parameter count must be between 1 and {MAX_PARAMS:.0e}, got {params}")
+        raise InputError(f"parameter count must be between 1 and {MAX_PARAMS:.0e}, got {params}")
     if not 1 <= gpus <= MAX_GPUS:
-        raise ValueError(f"GPU count must be between 1 and {MAX_GPUS:,}, got {gpus}")
+        raise InputError(f"GPU count must be between 1 and {MAX_GPUS:,}, got {gpus}")
     if not 0 <= k <= 64:
-        raise ValueError(f"optimizer bytes per parameter K must be between 0 and 64, got {k}")
+        raise InputError(f"optimizer bytes per parameter K must be between 0 and 64, got {k}")
     w, g, o = weight_bytes * params, grad_bytes * params, k * params
     if stage >= 1:
         o /= gpus
