@@ -1,12 +1,12 @@
 """Chapter 7 — lighter, faster models: decoding, the KV cache, batch size, quantization, GPTQ/AWQ, distillation."""
 
-import pandas as pd
 import streamlit as st
 
 import engine.compression as compression
 import engine.inference as inference
 from ui import charts, charts_lighter
 from ui.cache import cached, causal_lm
+from ui.charts import table
 from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
@@ -29,10 +29,6 @@ def job_rows(key: str) -> list:
     if rows:
         show_job_status(key)
     return rows
-
-
-def table(rows, **kwargs) -> None:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", **kwargs)
 
 
 def generation_section(ch, lm) -> None:

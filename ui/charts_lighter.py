@@ -194,13 +194,13 @@ def show_kv_calculator(calc: list[dict]) -> None:
     table(calc, column_config=fmt)
 
 
-def show_gptq_awq(gq, table: list[dict]) -> None:
+def show_gptq_awq(gq, method_rows: list[dict]) -> None:
     err, curve, channels = gptq_awq(gq)
     c1, c2 = st.columns(2)
     c1.plotly_chart(err, width="stretch")
     c2.plotly_chart(curve, width="stretch")
     st.plotly_chart(channels, width="stretch")
-    table(table)
+    table(method_rows)
     meta = {"layer": gq.layer, "proj": gq.projection, "shape": str(gq.shape), "bits": gq.bits}
     st.caption(t("ch07.gq_meta", **meta, calib=gq.calib_tokens, eval=gq.eval_tokens))
 

@@ -6,6 +6,10 @@ corpus order), so fusion and evaluation treat them alike.
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
 from engine.core.faces import lazy_face
+
+# A name equal to its module's name must be bound here: importing the submodule (anywhere) sets the package
+# attribute to the module, which would hide the face's lazy lookup of the function.
+from engine.retrieval.text_vectors import text_vectors
 from engine.retrieval.types import Hit
 
 _LAZY = {
@@ -36,7 +40,6 @@ _LAZY = {
     "nearest_morphemes": "tokenizers",
     "pooled_embeddings": "sentence_embeddings",
     "synthetic_text_pairs": "korean_dense",
-    "text_vectors": "text_vectors",
     "train_encoder": "korean_dense",
     "train_reranker": "rerank",
     "train_word2vec": "word2vec",

@@ -52,3 +52,14 @@ def test_ui_never_imports_pages():
             names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
             names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
             assert not any(n.split(".")[0] == "pages" for n in names), f"{path.name}:{node.lineno} imports pages"
+
+
+@pytest.mark.parametrize("area", AREAS)
+def test_no_lazy_name_is_hidden_by_a_submodule(area):
+    """Importing engine.<area>.<name> sets the package attribute <name> to the module, so a lazily exported
+    function with its module's name would become the module: such names must be bound eagerly in the face."""
+    face = importlib.import_module(f"engine.{area}")
+    package_dir = ROOT / "engine" / area
+    submodules = {p.stem for p in package_dir.glob("*.py")} | {p.name for p in package_dir.iterdir() if p.is_dir()}
+    hidden = sorted(set(getattr(face, "_LAZY", {})) & submodules)
+    assert not hidden, f"bind these eagerly in engine/{area}/__init__.py: {hidden}"
