@@ -50,8 +50,16 @@ MESSAGES: dict[str, str] = {
     ),
     "input.unknown_choice": "{name}: unknown value {value!r}; use one of {choices}.",
     # retrieval (chapters 10-11)
+    "query.too_long": (
+        "the query is {chars:,} characters long; search takes a question of at most {limit} characters, not a document"
+    ),
+    "query.no_letters": "the query has no letters or digits (only symbols or emoji): type a question in Korean",
     "retrieval.not_in_vocabulary": "'{word}' is not in the vocabulary (words seen often enough in the corpus).",
     "retrieval.too_few_words": "too few words for word2vec ({words} with min_count {min_count}): lower min_count.",
+    "retrieval.one_word": "type one Korean word, e.g. 세금",
+    "retrieval.unknown_morpheme": "Kiwi knows no morpheme {word!r}: try a single Korean word such as 세금 or 국회",
+    "retrieval.two_sentences": "give at least two non-empty sentences (one per line)",
+    "retrieval.no_words": "no words left after tokenization: type Korean sentences",
     "retrieval.no_documents": "BM25 needs at least one document.",
     "retrieval.all_documents_empty": "every document is empty after tokenization.",
     "retrieval.no_training_pairs": "no training pairs: give at least one (question, passage) pair.",

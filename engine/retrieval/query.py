@@ -13,12 +13,9 @@ def check_query(query: str | None, language: str = "ko") -> tuple[str, list[str]
     cleaned = clean_text(query, max_chars=10**9)
     text = cleaned.text.strip()
     if len(text) > MAX_QUERY_CHARS:
-        raise InputError(
-            f"the query is {len(text):,} characters long; search takes a question of at most "
-            f"{MAX_QUERY_CHARS} characters, not a document"
-        )
+        raise InputError("query.too_long", chars=len(text), limit=MAX_QUERY_CHARS)
     if not any(ch.isalnum() for ch in text):
-        raise InputError("the query has no letters or digits (only symbols or emoji): type a question in Korean")
+        raise InputError("query.no_letters")
     notes = []
     if language == "ko":
         hangul = sum("가" <= ch <= "힣" for ch in text)

@@ -44,7 +44,7 @@ def pooled_embeddings(model, sentences: list[str], pooling: str = "mean") -> Poo
     cleaned = [clean_text(s, max_chars=500, allow_empty=True).text.strip() for s in sentences[:MAX_SENTENCES]]
     cleaned = [s for s in cleaned if s]
     if len(cleaned) < 2:
-        raise InputError("give at least two non-empty sentences (one per line)")
+        raise InputError("retrieval.two_sentences")
     features = model.preprocess(cleaned) if hasattr(model, "preprocess") else model.tokenize(cleaned)
     with torch.no_grad():
         out = model[0](dict(features))

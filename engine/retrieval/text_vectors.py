@@ -42,12 +42,12 @@ def text_vectors(sentences: list[str], tokenizer: str = "kiwi") -> TextVectors:
     cleaned = [clean_text(s, max_chars=1000, allow_empty=True).text.strip() for s in sentences[:MAX_SENTENCES]]
     cleaned = [s for s in cleaned if s]
     if len(cleaned) < 2:
-        raise InputError("give at least two non-empty sentences (one per line)")
+        raise InputError("retrieval.two_sentences")
     tok = get_tokenizer(tokenizer)
     tokens = [tok(s) for s in cleaned]
     counts = Counter(t for ts in tokens for t in ts)
     if not counts:
-        raise InputError("no words left after tokenization: type Korean sentences")
+        raise InputError("retrieval.no_words")
     vocab = [w for w, _ in counts.most_common(MAX_VOCAB)]
     index = {w: i for i, w in enumerate(vocab)}
     bow = np.zeros((len(cleaned), len(vocab)))

@@ -70,14 +70,14 @@ def nearest_morphemes(word: str, top_n: int = 8) -> list[tuple[str, float]]:
 
     word = word.strip()
     if not word:
-        raise InputError("type one Korean word, e.g. 세금")
+        raise InputError("retrieval.one_word")
     try:
         with _kiwi_lock:
             near = kiwi().most_similar_morphemes(word, top_n=top_n)
     except (ValueError, RuntimeError):
         near = []
     if not near:
-        raise InputError(f"Kiwi knows no morpheme {word!r}: try a single Korean word such as 세금 or 국회")
+        raise InputError("retrieval.unknown_morpheme", word=word)
     return [(f"{m.form}/{m.tag}", float(m.score)) for m in near]
 
 
