@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import engine.inference as inference
-from engine.core import InputError
+from engine.core import InputError, null_progress
 from engine.lm import alibi_view, rope_view
 from engine.serving import MAX_CONCURRENCY, PROMPTS, backend_info, run_load_test
 from ui import charts, serving_charts
@@ -123,7 +123,7 @@ def paged_attention_section(ch) -> None:
         u1.radio(t("ch8.pa_trace"), ["ShareGPT", "Alpaca"], key="pa_trace", horizontal=True)
         u2.select_slider(t("ch8.pa_block"), [1, 8, 16, 32, 64, 128], key="pa_usage_block")
         trace, ub = SS["pa_trace"], SS["pa_usage_block"]
-        usage = shared(("ch08_usage", trace, ub), lambda _: inference.usage_with_paper(trace, ub), lambda *_: None)
+        usage = shared(("ch08_usage", trace, ub), lambda _: inference.usage_with_paper(trace, ub), null_progress)
         st.plotly_chart(serving_charts.usage_chart(usage, trace), width="stretch")
         st.caption(t("ch8.pa_usage_caption", citation=inference.PAPER_CITATION))
         with st.expander(t("ch8.pa_real_title")):

@@ -11,12 +11,9 @@ from engine.retrieval import (
     POOLINGS,
     Word2VecConfig,
     bm25_ranking,
-    build_index,
     check_query,
     constitution_bm25,
     fusion_study,
-    index_built,
-    load_index,
     load_questions,
     pooled_embeddings,
     text_vectors,
@@ -24,10 +21,10 @@ from engine.retrieval import (
     word_map,
 )
 from ui import charts
-from ui.cache import cached, shared
+from ui.cache import cached
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
-from ui.search import hits_table
+from ui.search import build_constitution_index, constitution_index, hits_table
 from ui.state import param
 
 TOKS = ("kiwi", "whitespace", "kiwi-all")
@@ -143,13 +140,11 @@ def hybrid_section(ch) -> None:
     param("h_rrf_k", 60, int)
     param("h_k", 5, int)
     with friendly_errors():
-        idx = None
-        if index_built("constitution"):
-            idx = shared(("search_index", "constitution"), lambda p: load_index("constitution", p), lambda *_: None)
+        idx = constitution_index()
         if idx is None:
             st.info(t("ch10.index_missing"))
             if st.button(t("ch10.build_index"), type="primary", key="h_build"):
-                cached(("search_index", "constitution"), lambda p: build_index("constitution", p), t("ch10.building"))
+                build_constitution_index(t("ch10.building"))
                 st.rerun()
         else:
             hybrid_results(idx)

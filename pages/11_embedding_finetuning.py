@@ -3,16 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from engine.core import InputError
+from engine.core import InputError, null_progress
 from engine.retrieval import (
     DEV_QUESTIONS,
     METHODS,
-    build_index,
     dev_and_test_metrics,
     evaluate_pipelines,
-    index_built,
     lm_similarity,
-    load_index,
     load_questions,
     load_reranker,
     mnr_experiment,
@@ -24,14 +21,8 @@ from ui import charts
 from ui.cache import cached, causal_lm, shared
 from ui.i18n import t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
-from ui.search import hits_table
+from ui.search import build_constitution_index, constitution_index, hits_table
 from ui.state import param
-
-
-def _index():
-    if not index_built("constitution"):
-        return None
-    return shared(("search_index", "constitution"), lambda p: load_index("constitution", p), lambda *_: None)
 
 
 def _metrics_table(before: dict, after: dict) -> pd.DataFrame:
@@ -72,11 +63,11 @@ def lm_embedding_section(ch) -> None:
     """A language model turned into an embedding model."""
     section_header(ch, "lm_embedding")
     with friendly_errors():
-        idx = _index()
+        idx = constitution_index()
         if idx is None:
             st.info(t("ch11.index_missing"))
             if st.button(t("ch11.build"), type="primary", key="l_build"):
-                cached(("search_index", "constitution"), lambda p: build_index("constitution", p), t("ch11.building"))
+                build_constitution_index(t("ch11.building"))
                 st.rerun()
         else:
             lm_embedding_results(idx)
@@ -118,7 +109,7 @@ def rerank_section(ch) -> None:
     """Rerankers: the book's cross-encoder (trained live) and the late-interaction LM reranker of the index."""
     section_header(ch, "rerank")
     with friendly_errors():
-        idx = _index()
+        idx = constitution_index()
         if idx is None:
             st.info(t("ch11.index_missing"))
         else:
@@ -131,12 +122,12 @@ def rerank_results(idx) -> None:
     ss = st.session_state
     # The cross-encoder is this section's lesson; it never replaces idx.reranker (the LM late-interaction
     # reranker that `search --method hybrid` uses), so both can be compared side by side.
-    ce = shared(("cross_encoder", "constitution"), lambda p: load_reranker(idx.docs), lambda *_: None)
+    ce = shared(("cross_encoder", "constitution"), lambda p: load_reranker(idx.docs), null_progress)
     if st.button(t("ch11.rerank_run"), type="primary", key="r_train"):
         ce = cached(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), t("ch11.rerank_run"))
         ss["r_trained"] = True
     if ss.get("r_trained"):
-        ce = shared(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), lambda *_: None)
+        ce = shared(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), null_progress)
     if ce is None:
         st.caption(t("ch11.rerank_missing"))
     else:
@@ -172,7 +163,7 @@ def korean_search_section(ch) -> None:
     """Korean hybrid search, measured."""
     section_header(ch, "korean_search")
     with friendly_errors():
-        idx = _index()
+        idx = constitution_index()
         if idx is None:
             st.info(t("ch11.index_missing"))
         else:

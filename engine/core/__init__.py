@@ -17,6 +17,7 @@ _LAZY = {
     "Cancelled": "progress",
     "InputError": "textinput",
     "ProgressFn": "progress",
+    "null_progress": "progress",
     "UserError": "errors",
     "clean_text": "textinput",
     "get_settings": "config",
@@ -31,6 +32,7 @@ __all__ = [
     "clean_text",
     "get_settings",
     "load_constitution",
+    "null_progress",
     "parse_numbers",
 ]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)
