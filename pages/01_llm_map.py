@@ -66,7 +66,8 @@ def next_token_section(ch) -> None:
             rng_seed = seed("lm_seed")
         choice = choose_token(dist, strategy, rng_seed)
         pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
-        c1.plotly_chart(
+        charts.show(
+            c1,
             charts.prob_bars(
                 [c.label for c in dist.candidates],
                 [c.prob for c in dist.candidates],
@@ -156,7 +157,7 @@ def scale_section(ch) -> None:
     """The scale story."""
     section_header(ch, "scale")
     rows = gpt_scale()
-    st.plotly_chart(charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
+    charts.show(st, charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     notice("common.notice", t("ch1.notice_scale"))
     quiz("01", "scale")

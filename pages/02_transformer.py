@@ -71,7 +71,7 @@ def tokenization_section(ch) -> None:
                     width="stretch",
                 )
         cost = token_cost(parallel_pairs(), toks)
-        st.plotly_chart(charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")), width="stretch")
+        charts.show(st, charts.grouped_bars(cost, "tokenizer", "tokens", "lang", t("ch2.cost_title")), width="stretch")
     notice("common.notice", t("ch2.notice_tokens"))
     quiz("02", "tokenization")
 
@@ -97,7 +97,8 @@ def positions_section(ch) -> None:
             hide_index=True,
             width="stretch",
         )
-        e2.plotly_chart(
+        charts.show(
+            e2,
             charts.heatmap(emb.cosine, emb.tokens, title=t("ch2.emb_cosine"), colorscale="RdBu", zmid=0.0),
             width="stretch",
         )
@@ -114,8 +115,9 @@ def positions_section(ch) -> None:
     pv = position_view(kind, T, C)
     q1, q2 = st.columns(2)
     title = t("ch2.rope_angles") if kind == "rope" else t("ch2.pos_matrix")
-    q1.plotly_chart(charts.heatmap(pv.matrix, pv.columns, pv.positions, title, "RdBu", 0.0), width="stretch")
-    q2.plotly_chart(
+    charts.show(q1, charts.heatmap(pv.matrix, pv.columns, pv.positions, title, "RdBu", 0.0), width="stretch")
+    charts.show(
+        q2,
         charts.heatmap(pv.similarity, pv.positions, title=t("ch2.pos_similarity"), colorscale="RdBu", zmid=0.0),
         width="stretch",
     )
@@ -149,13 +151,13 @@ def attention_section(ch) -> None:
         st.dataframe(pd.DataFrame(wt.head_shapes, columns=["step", "shape"]).astype(str), hide_index=True)
         labels = wt.tokens
         b1, b2, b3 = st.columns(3)
-        b1.plotly_chart(
-            charts.heatmap(av.scaled, labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0), width="stretch"
+        charts.show(
+            b1, charts.heatmap(av.scaled, labels, title="① QKᵀ/√D", colorscale="RdBu", zmid=0.0), width="stretch"
         )
-        b2.plotly_chart(
-            charts.heatmap(av.masked, labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0), width="stretch"
+        charts.show(
+            b2, charts.heatmap(av.masked, labels, title=t("ch2.masked"), colorscale="RdBu", zmid=0.0), width="stretch"
         )
-        b3.plotly_chart(charts.heatmap(av.weights, labels, title="③ softmax"), width="stretch")
+        charts.show(b3, charts.heatmap(av.weights, labels, title="③ softmax"), width="stretch")
         st.markdown(t("ch2.block_steps"))
         st.dataframe(pd.DataFrame(av.block_rows), hide_index=True, width="stretch")
     notice("common.notice", t("ch2.notice_attention"))
@@ -168,7 +170,7 @@ def architectures_section(ch) -> None:
     cols = st.columns(len(MASK_KINDS))
     for col, mk in zip(cols, MASK_KINDS, strict=True):
         m = mask_pattern(mk, 6).int().tolist()
-        col.plotly_chart(charts.mask_grid(m, title=mk), width="stretch", key=f"mask_{mk}")
+        charts.show(col, charts.mask_grid(m, title=mk), width="stretch", key=f"mask_{mk}")
         col.caption(t(f"ch2.mask_{mk}"))
     words = st.session_state["att_text"].split()[:12] or ["the", "cat", "sat"]
     ex = mlm_vs_clm_example(words, 0.3, seed=0)
@@ -212,7 +214,7 @@ def heatmap_section(ch) -> None:
         if am.truncated_tokens:
             truncation_note(t("ch2.tokens_cut", n=am.truncated_tokens))
         title = f"{ROLES[lm.role]} · layer {am.layer} · " + ("mean of heads" if head is None else f"head {am.head}")
-        st.plotly_chart(charts.heatmap(am.matrix, am.tokens, title=title), width="stretch")
+        charts.show(st, charts.heatmap(am.matrix, am.tokens, title=title), width="stretch")
         st.caption(t("common.produced_by", model=ROLES[lm.role], device=lm.device, source=lm.resolved.source))
     notice("common.notice", t("ch2.notice_heatmap"))
     quiz("02", "heatmap")

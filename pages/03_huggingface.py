@@ -44,7 +44,7 @@ def datasets_section(ch) -> None:
         overview = cached(("ch03_overview", mpc), lambda p: dataset_overview(mpc), t("common.loading_tokenizers"))
         fig = draw.label_counts(overview.counts, t("ch03.kept"), t("ch03.dropped"), t("ch03.counts_title"))
         c1, c2 = st.columns([3, 2])
-        c1.plotly_chart(fig, width="stretch")
+        charts.show(c1, fig, width="stretch")
         with c2:
             st.caption(t("ch03.dataset_repr"))
             st.code(str(overview.dataset), language="text")
@@ -60,7 +60,8 @@ def datasets_section(ch) -> None:
         for i, (tokens, mask) in enumerate(zip(batch.tokens, batch.attention_mask, strict=True)):
             cut = f" ✂️ {t('ch03.truncated')}" if batch.truncated[i] else ""
             st.html(f"<div><b>#{i}</b>{cut}</div>" + draw.token_chips(tokens, mask))
-        st.plotly_chart(
+        charts.show(
+            st,
             charts.heatmap(
                 batch.attention_mask,
                 [str(j) for j in range(len(batch.attention_mask[0]))],

@@ -30,6 +30,7 @@ from engine.alignment import (
     train_sft_chat,
 )
 from engine.models import load_tokenizer
+from ui import charts
 from ui import charts_training as draw
 from ui.cache import cached, causal_lm
 from ui.charts import table
@@ -135,8 +136,8 @@ def reward_section(ch) -> list[dict] | None:
             st.session_state["ch04_toy_bon_rows"] = toy_best_of_n()
     if st.session_state.get("ch04_toy_bon_rows"):
         names = {"reward_mean": t("ch04.m_reward"), "judge_mean": t("ch04.m_judge"), "kl_bound": "KL = log n − (n−1)/n"}
-        st.plotly_chart(
-            draw.best_of_n_curve(st.session_state["ch04_toy_bon_rows"], names, t("ch04.bon_curve")), width="stretch"
+        charts.show(
+            st, draw.best_of_n_curve(st.session_state["ch04_toy_bon_rows"], names, t("ch04.bon_curve")), width="stretch"
         )
         st.caption(t("train.simulated_toy"))
     notice("common.notice", t("ch04.notice_reward"))
@@ -284,7 +285,7 @@ def beta_section(ch) -> None:
     show_job_status(SWEEP)
     points = job.result.points if job.result is not None else eval_points(job.rows)
     if points:
-        st.plotly_chart(draw.beta_sweep(points, t("ch04.sweep_title")), width="stretch")
+        charts.show(st, draw.beta_sweep(points, t("ch04.sweep_title")), width="stretch")
     notice("common.notice", t("ch04.notice_beta"))
     quiz("04", "beta")
 

@@ -115,8 +115,9 @@ def kv_cache_section(ch, lm) -> None:
     if rows := job_rows("kv"):
         data = [r.as_dict() for r in rows]
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts_lighter.kv_times(data), width="stretch")
-        c2.plotly_chart(
+        charts.show(c1, charts_lighter.kv_times(data), width="stretch")
+        charts.show(
+            c2,
             charts.line(data, "new_tokens", "speedup", None, t("ch07.kv_speedup_title")),
             width="stretch",
         )
@@ -154,7 +155,7 @@ def batching_section(ch, lm) -> None:
     roof = inference.roofline_view(
         st.session_state["bt_gpu"], st.session_state["bt_params"], st.session_state["bt_dtype"]
     )
-    st.plotly_chart(charts_lighter.roofline(roof), width="stretch")
+    charts.show(st, charts_lighter.roofline(roof), width="stretch")
     st.caption(t("ch07.bt_ridge", ridge=f"{roof.ridge:.0f}", source=roof.gpu["source"]))
 
     st.subheader(t("ch07.bt_measured"))
@@ -177,7 +178,7 @@ def batching_section(ch, lm) -> None:
             )
     if rows := job_rows("bt"):
         data = [r.as_dict() for r in rows]
-        st.plotly_chart(charts_lighter.batch_measured(data), width="stretch")
+        charts.show(st, charts_lighter.batch_measured(data), width="stretch")
         table(data)
         m = st.session_state.get("bt_machine")
         if m is not None:
@@ -206,7 +207,7 @@ def quantization_section(ch) -> None:
     if rows := job_rows("q"):
         rel = compression.relative_to(rows)
         for col, fig in zip(st.columns(3), charts_lighter.quantization(rel), strict=True):
-            col.plotly_chart(fig, width="stretch")
+            charts.show(col, fig, width="stretch")
         table(rel)
         st.markdown("**" + t("ch07.q_answers") + "**")
         table([{"precision": r.precision, "answer": r.answer} for r in rows])

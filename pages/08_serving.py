@@ -124,7 +124,7 @@ def paged_attention_section(ch) -> None:
         u2.select_slider(t("ch8.pa_block"), [1, 8, 16, 32, 64, 128], key="pa_usage_block")
         trace, ub = SS["pa_trace"], SS["pa_usage_block"]
         usage = shared(("ch08_usage", trace, ub), lambda _: inference.usage_with_paper(trace, ub), null_progress)
-        st.plotly_chart(serving_charts.usage_chart(usage, trace), width="stretch")
+        charts.show(st, serving_charts.usage_chart(usage, trace), width="stretch")
         st.caption(t("ch8.pa_usage_caption", citation=inference.PAPER_CITATION))
         with st.expander(t("ch8.pa_real_title")):
             st.markdown(t("ch8.pa_real_help"))
@@ -155,7 +155,7 @@ def flash_attention_section(ch) -> None:
         br, bc = inference.flash_block_sizes(64)
         rows = inference.traffic_table([256, 512, 1024, 2048, 4096, 8192], D=64, causal=causal)
         title = t("ch8.fa_hbm_chart", br=br, bc=bc)
-        st.plotly_chart(charts.line(rows, "T", "total_bytes", "method", title, log_y=True), width="stretch")
+        charts.show(st, charts.line(rows, "T", "total_bytes", "method", title, log_y=True), width="stretch")
         with st.expander(t("ch8.fa_time_title"), expanded=False):
             st.markdown(t("ch8.fa_time_help"))
             if st.button(t("ch8.fa_time_run"), key="fa_run"):

@@ -42,12 +42,12 @@ def vectors_section(ch) -> None:
         tv = text_vectors(st.session_state["v_text"].splitlines(), st.session_state["v_tok"])
         labels = [f"S{i + 1}" for i in range(len(tv.sentences))]
         tab1, tab2, tab3 = st.tabs([t("ch10.one_hot"), t("ch10.bow"), t("ch10.tfidf")])
-        tab1.plotly_chart(charts.heatmap(tv.one_hot, tv.vocab, tv.tokens[0]), width="stretch")
+        charts.show(tab1, charts.heatmap(tv.one_hot, tv.vocab, tv.tokens[0]), width="stretch")
         tab2.dataframe(pd.DataFrame(tv.bow.astype(int), index=labels, columns=tv.vocab), width="stretch")
         tab3.dataframe(pd.DataFrame(tv.tfidf.round(3), index=labels, columns=tv.vocab), width="stretch")
         d1, d2 = st.columns(2)
-        d1.plotly_chart(charts.heatmap(tv.cosine_bow.round(3), labels, title=t("ch10.cos_bow")), width="stretch")
-        d2.plotly_chart(charts.heatmap(tv.cosine_tfidf.round(3), labels, title=t("ch10.cos_tfidf")), width="stretch")
+        charts.show(d1, charts.heatmap(tv.cosine_bow.round(3), labels, title=t("ch10.cos_bow")), width="stretch")
+        charts.show(d2, charts.heatmap(tv.cosine_tfidf.round(3), labels, title=t("ch10.cos_tfidf")), width="stretch")
     notice("common.notice", t("ch10.notice_vectors"))
     quiz("10", "vectors")
 
@@ -79,7 +79,7 @@ def word2vec_section(ch) -> None:
             )
             fig = px.scatter(x=wm.xy[:, 0], y=wm.xy[:, 1], text=wm.words, title=t("ch10.w2v_projection"))
             fig.update_traces(textposition="top center")
-            n2.plotly_chart(fig, width="stretch")
+            charts.show(n2, fig, width="stretch")
     else:
         st.caption(t("ch10.w2v_not_trained"))
     notice("common.notice", t("ch10.notice_w2v"))
@@ -101,7 +101,7 @@ def pooling_section(ch) -> None:
         pe = pooled_embeddings(embedder, st.session_state["p_text"].splitlines(), st.session_state["p_pool"])
         labels = [s[:24] for s in pe.sentences]
         title = t("ch10.heatmap", pooling=pe.pooling)
-        st.plotly_chart(charts.heatmap(pe.similarity.round(3), labels, title=title), width="stretch")
+        charts.show(st, charts.heatmap(pe.similarity.round(3), labels, title=title), width="stretch")
         with st.expander(t("ch10.tokens_seen")):
             for s, toks in zip(pe.sentences, pe.tokens, strict=True):
                 st.markdown(f"**{s}** → `{' '.join(toks)}`")
@@ -177,7 +177,7 @@ def hybrid_results(idx) -> None:
         rows = cached(study_key, lambda p: fusion_study(idx, dev, rrf_k=rrf_k, progress=p), t("ch10.study_run"))
         st.caption(t("ch10.study_cached"))
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-        st.plotly_chart(charts.metric_bars(rows, "method"), width="stretch")
+        charts.show(st, charts.metric_bars(rows, "method"), width="stretch")
 
 
 ch = chapter_header("10")

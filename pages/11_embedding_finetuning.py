@@ -50,7 +50,7 @@ def contrastive_section(ch) -> None:
             st.caption(t("ch11.mnr_stats", pairs=res.pairs, steps=res.steps, seconds=res.seconds))
             st.dataframe(_metrics_table(res.before, res.after), hide_index=True)
             if res.losses:
-                st.plotly_chart(charts.line(res.losses, "step", "loss", title=t("ch11.loss_curve")), width="stretch")
+                charts.show(st, charts.line(res.losses, "step", "loss", title=t("ch11.loss_curve")), width="stretch")
             with st.expander(t("ch11.examples")):
                 st.dataframe(pd.DataFrame(res.examples, columns=["query", "doc_id"]), hide_index=True)
     else:
@@ -80,7 +80,7 @@ def lm_embedding_results(idx) -> None:
     info = idx.korean.info
     if info:
         st.caption(t("ch11.build_info", seconds=info.seconds, pairs=info.pairs, vocab=info.vocab, kiwi=info.kiwi))
-        st.plotly_chart(charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), width="stretch")
+        charts.show(st, charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), width="stretch")
     param("l_word", "세금", str)
     st.text_input(t("ch11.morpheme"), key="l_word", max_chars=20)
     try:
@@ -102,7 +102,7 @@ def lm_embedding_results(idx) -> None:
     if ss.get("l_gemma_done"):
         sim = lm_similarity(causal_lm("base-ko", t("common.loading_model")), ss["l_layer"])
         title = t("ch11.gemma_heatmap", layer=ss["l_layer"])
-        st.plotly_chart(charts.heatmap(sim.matrix, sim.labels, title=title), width="stretch")
+        charts.show(st, charts.heatmap(sim.matrix, sim.labels, title=title), width="stretch")
 
 
 def rerank_section(ch) -> None:
@@ -196,7 +196,7 @@ def korean_search_results(idx) -> None:
         rows = cached(key, lambda p: dev_and_test_metrics(idx, tuple(methods), p), t("ch11.metrics_run"))
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         bars = charts.metric_bars(rows, "x", lambda r: f"{r['set']} · {r['method']}")
-        st.plotly_chart(bars, width="stretch")
+        charts.show(st, bars, width="stretch")
 
 
 ch = chapter_header("11")

@@ -3,11 +3,92 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+
+# Presenter mode: one set of sizes for every chart, so the back row reads ticks and legends, not only titles.
+PRESENTER_FONT = {"body": 20, "title": 28, "tick": 18, "axis_title": 20, "legend": 18, "annotation": 18}
+PRESENTER_HEIGHT = 1.3  # charts grow with their text so labels do not crowd the plot
+
+
+def show(where, fig: go.Figure, **kwargs):
+    """The one way a chart reaches the page (`where` is st, a column or a tab): readable log ticks, labels that
+    are not cut, and presenter sizes when presenter mode is on."""
+    from ui.layout import presenter
+
+    style(fig, presenter=presenter())
+    kwargs.setdefault("width", "stretch")
+    return where.plotly_chart(fig, **kwargs)
+
+
+def style(fig: go.Figure, presenter: bool = False) -> go.Figure:
+    """House style applied to every figure; returns the same figure (changed in place)."""
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    for trace in fig.data:
+        if getattr(trace, "mode", None) and "text" in trace.mode:
+            trace.cliponaxis = False  # a point's label may reach past the plot area; keep it whole
+    for name in [k for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
+        axis = fig.layout[name]
+        if axis.type == "log":
+            readable_log_axis(fig, name)
+    if presenter:
+        f = PRESENTER_FONT
+        fig.update_layout(
+            font_size=f["body"],
+            title_font_size=f["title"],
+            legend_font_size=f["legend"],
+            legend_title_font_size=f["legend"],
+        )
+        fig.update_xaxes(tickfont_size=f["tick"], title_font_size=f["axis_title"])
+        fig.update_yaxes(tickfont_size=f["tick"], title_font_size=f["axis_title"])
+        fig.update_annotations(font_size=f["annotation"])
+        fig.update_coloraxes(colorbar_tickfont_size=f["tick"])
+        for trace in fig.data:
+            if "colorbar" in trace:
+                trace.colorbar.tickfont.size = f["tick"]
+        if fig.layout.height:
+            fig.update_layout(height=int(fig.layout.height * PRESENTER_HEIGHT))
+    return fig
+
+
+def _axis_values(fig: go.Figure, axis_name: str) -> list[float]:
+    """Positive numbers plotted against one axis (xaxis, yaxis2, ...), to choose its ticks."""
+    letter, suffix = axis_name[0], axis_name[5:]
+    ref = letter + suffix  # "y", "y2"
+    values: list[float] = []
+    for trace in fig.data:
+        if (getattr(trace, f"{letter}axis", None) or letter) != ref:
+            continue
+        for v in getattr(trace, letter, None) if getattr(trace, letter, None) is not None else []:
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                continue
+            if x > 0 and math.isfinite(x):
+                values.append(x)
+    return values
+
+
+def readable_log_axis(fig: go.Figure, axis_name: str) -> None:
+    """Log axes label each power of ten once (1, 10, 100, 1k ...), never the "2, 5" minor digits that repeat
+    between decades; SI suffixes only when nothing is below 1 (0.1 must not read as "100m")."""
+    values = _axis_values(fig, axis_name)
+    if not values:
+        return
+    low, high = min(values), max(values)
+    decades = math.log10(high / low) if low > 0 else 0.0
+    update = {"tickformat": "~s" if low >= 1 else "~g", "minor": {"showgrid": False}}
+    if decades >= 1:
+        update["dtick"] = 1  # one label per decade
+    else:
+        update["dtick"] = None
+        update["nticks"] = 4
+    fig.layout[axis_name].update(update)
 
 
 def prob_bars(labels: list[str], probs: list[float], title: str = "", highlight: int | None = None) -> go.Figure:
@@ -58,19 +139,31 @@ def heatmap(
     return fig
 
 
-def grouped_bars(rows: list[dict], x: str, y: str, color: str, title: str = "", log_y: bool = False) -> go.Figure:
-    fig = px.bar(rows, x=x, y=y, color=color, barmode="group", title=title, log_y=log_y, text=y)
+def grouped_bars(
+    rows: list[dict], x: str, y: str, color: str, title: str = "", log_y: bool = False, labels: dict | None = None
+) -> go.Figure:
+    """`labels` maps column names to what the learner reads (axis titles, legend title): {"tokens": "토큰 수"}."""
+    fig = px.bar(rows, x=x, y=y, color=color, barmode="group", title=title, log_y=log_y, text=y, labels=labels)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
 
-def line(rows: list[dict], x: str, y: str, color: str | None = None, title: str = "", log_y: bool = False):
-    fig = px.line(rows, x=x, y=y, color=color, markers=True, title=title, log_y=log_y)
+def line(
+    rows: list[dict],
+    x: str,
+    y: str,
+    color: str | None = None,
+    title: str = "",
+    log_y: bool = False,
+    labels: dict | None = None,
+):
+    """`labels` maps column names to what the learner reads (axis titles, legend title)."""
+    fig = px.line(rows, x=x, y=y, color=color, markers=True, title=title, log_y=log_y, labels=labels)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
 
-def scale_scatter(rows: list[dict], title: str) -> go.Figure:
+def scale_scatter(rows: list[dict], title: str, labels: dict | None = None) -> go.Figure:
     """Parameter count by year on a log axis; undisclosed sizes are left out (the table lists them)."""
     known = [r for r in rows if r["params"]]
     fig = go.Figure(
@@ -82,20 +175,20 @@ def scale_scatter(rows: list[dict], title: str) -> go.Figure:
             textposition="top center",
             marker={"size": 14},
             customdata=[r["source"] for r in known],
-            hovertemplate="%{text}<br>%{y:.3s} params<br>%{customdata}<extra></extra>",
+            hovertemplate="%{text}<br>%{y:.3s}<br>%{customdata}<extra></extra>",
         )
     )
     fig.update_layout(
         title=title,
         yaxis_type="log",
-        yaxis_title="parameters",
-        xaxis_title="year",
+        yaxis_title=(labels or {}).get("params", "parameters"),
+        xaxis_title=(labels or {}).get("year", "year"),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
 
 
-def mask_grid(mask: list[list[int]], title: str) -> go.Figure:
+def mask_grid(mask: list[list[int]], title: str, query: str = "query", key: str = "key") -> go.Figure:
     """A 0/1 attention mask: green = may attend, white = blocked (fixed scale, so an all-ones mask is all green)."""
     n = len(mask)
     fig = go.Figure(
@@ -113,18 +206,25 @@ def mask_grid(mask: list[list[int]], title: str) -> go.Figure:
     )
     fig.update_layout(
         title=title,
-        yaxis={"autorange": "reversed", "title": "query"},
-        xaxis_title="key",
+        yaxis={"autorange": "reversed", "title": query},
+        xaxis_title=key,
         height=260,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
 
 
-def metric_bars(rows: list[dict], x: str, label=None, metrics: tuple[str, ...] = ("hit@1", "hit@5")) -> go.Figure:
-    """Grouped bars of retrieval metrics per row; the bar group is `label(row)` when given, else `row[x]`."""
+def metric_bars(
+    rows: list[dict],
+    x: str,
+    label=None,
+    metrics: tuple[str, ...] = ("hit@1", "hit@5"),
+    labels: dict | None = None,
+) -> go.Figure:
+    """Grouped bars of retrieval metrics per row; the bar group is `label(row)` when given, else `row[x]`.
+    `labels` names the axes: {x: ..., "metric": ..., "value": ...}."""
     long = [{x: label(r) if label else r[x], "metric": m, "value": r[m]} for r in rows for m in metrics]
-    return grouped_bars(long, x, "value", "metric")
+    return grouped_bars(long, x, "value", "metric", labels=labels)
 
 
 def records_frame(rows, columns: list[str] | None = None) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def produced_by(model: str, device: str) -> None:
 
 
 def show_estimate(est, batch: int, seq: int) -> None:
-    st.plotly_chart(estimate_bars(est.lines, t("ch05.estimate_title", batch=batch, seq=seq)), width="stretch")
+    charts.show(st, estimate_bars(est.lines, t("ch05.estimate_title", batch=batch, seq=seq)), width="stretch")
     components = [component_label(c) for c in est.lines[0].components] if est.lines else []
     columns = [t("ch05.col_mode"), *components, t("ch05.col_total"), t("ch05.col_fits")]
     rows = [(mode_label(x.mode), *x.components.values(), x.total, "✅" if x.fits else "⛔") for x in est.lines]
@@ -80,7 +80,7 @@ def show_measured(view, model_label: str | None) -> None:
         st.error(f"{mode_label(mode)}: {error}")
     if not view.lines:
         return
-    st.plotly_chart(measured_bars(view.lines, t("ch05.measured_title")), width="stretch")
+    charts.show(st, measured_bars(view.lines, t("ch05.measured_title")), width="stretch")
     columns = [t(f"ch05.{c}") for c in ("col_estimated", "col_measured", "col_ratio")]
     rows = [
         (mode_label(x.mode), x.batch, component_label(x.component), x.estimated, x.measured, x.ratio)
@@ -120,7 +120,7 @@ def show_checkpointing(ck, lines, model_label: str) -> None:
 
 
 def show_zero(lines, gpus: int) -> None:
-    st.plotly_chart(zero_bars(lines, t("ch05.zero_title", gpus=gpus)), width="stretch")
+    charts.show(st, zero_bars(lines, t("ch05.zero_title", gpus=gpus)), width="stretch")
     columns = ["stage", t("ch05.col_total_gb"), t("ch05.col_fits_gpu"), t("ch05.zero_max") + " (B)"]
     table([(z.stage, z.total, "✅" if z.fits else "⛔", z.max_params) for z in lines], columns)
     st.caption(t("ch05.zero_caption"))
@@ -128,7 +128,7 @@ def show_zero(lines, gpus: int) -> None:
 
 def show_training(view) -> None:
     if view.curve:
-        st.plotly_chart(train_curve(view.curve, t("ch05.train_chart")), width="stretch")
+        charts.show(st, train_curve(view.curve, t("ch05.train_chart")), width="stretch")
     for mode, step, lr, kept in view.diverged:
         st.error(t("ch05.diverged", mode=mode_label(mode), step=step, lr=f"{lr:g}", kept=kept))
     rows = [(mode_label(x.mode), x.steps, x.losses, x.seconds_per_step) for x in view.lines]

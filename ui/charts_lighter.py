@@ -160,7 +160,7 @@ def show_generation(result, model: str, device) -> None:
         st.slider(t("ch07.step"), 1, n_steps, key="gen_step_view")
     step = result.steps[st.session_state.get("gen_step_view", 1) - 1]
     c1, c2 = st.columns([3, 1])
-    c1.plotly_chart(candidates(step), width="stretch")
+    charts.show(c1, candidates(step), width="stretch")
     c2.metric(t("ch07.chosen"), step.chosen_label)
     c2.metric(t("ch07.kept"), f"{step.kept:,}")
     if step.beams:
@@ -188,7 +188,7 @@ def show_cache_size(size) -> None:
 
 
 def show_kv_calculator(calc: list[dict]) -> None:
-    st.plotly_chart(kv_calculator(calc), width="stretch")
+    charts.show(st, kv_calculator(calc), width="stretch")
     number = st.column_config.NumberColumn
     fmt = {"kv_gib": number(format="%.3f"), "mha_gib": number(format="%.3f"), "saving_vs_mha": number(format="percent")}
     table(calc, column_config=fmt)
@@ -197,9 +197,9 @@ def show_kv_calculator(calc: list[dict]) -> None:
 def show_gptq_awq(gq, method_rows: list[dict]) -> None:
     err, curve, channels = gptq_awq(gq)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(err, width="stretch")
-    c2.plotly_chart(curve, width="stretch")
-    st.plotly_chart(channels, width="stretch")
+    charts.show(c1, err, width="stretch")
+    charts.show(c2, curve, width="stretch")
+    charts.show(st, channels, width="stretch")
     table(method_rows)
     meta = {"layer": gq.layer, "proj": gq.projection, "shape": str(gq.shape), "bits": gq.bits}
     st.caption(t("ch07.gq_meta", **meta, calib=gq.calib_tokens, eval=gq.eval_tokens))
@@ -208,7 +208,7 @@ def show_gptq_awq(gq, method_rows: list[dict]) -> None:
 def show_distillation(kd) -> None:
     figs, final = distillation(kd)
     for col, fig in zip(st.columns(3), figs, strict=True):
-        col.plotly_chart(fig, width="stretch")
+        charts.show(col, fig, width="stretch")
     table(final)
     frozen = f"{kd.student_params_total - kd.student_params:,}"
     sizes = {"teacher": f"{kd.teacher_params:,}", "student": f"{kd.student_params:,}", "frozen": frozen}

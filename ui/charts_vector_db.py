@@ -14,6 +14,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from engine.ann import GraphPicture, LayerTrace, found_texts, search_layer_rows
+from ui import charts
 from ui.charts import table
 from ui.i18n import t
 
@@ -231,7 +232,7 @@ def scaling(rows: list[dict], title: str) -> go.Figure:
 def show_scaling(rows: list[dict] | None) -> None:
     if not rows:
         return
-    st.plotly_chart(scaling(rows, t("ch12.scaling_title")), width="stretch")
+    charts.show(st, scaling(rows, t("ch12.scaling_title")), width="stretch")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption(t("ch12.scaling_source"))
 
@@ -255,7 +256,7 @@ def show_search(walk, points, shown: int | None) -> None:
         results=walk.trace.ids if shown is None else None,
         layer_label=t("ch12.layer_label"),
     )
-    st.plotly_chart(fig, width="stretch")
+    charts.show(st, fig, width="stretch")
     s1, s2, s3, s4 = st.columns(4)
     s1.metric(t("ch12.distances"), walk.trace.n_distances, help=t("ch12.distances_help"))
     s2.metric(t("ch12.brute_force"), walk.brute_force_distances)
@@ -279,7 +280,7 @@ def show_insertion(ins, view, step: int) -> None:
         new_links=ins.trace.new_links,
         layer_label=t("ch12.layer_label"),
     )
-    st.plotly_chart(fig, width="stretch")
+    charts.show(st, fig, width="stretch")
     i1, i2, i3 = st.columns(3)
     i1.metric(t("ch12.new_level"), view.level)
     i2.metric(t("ch12.new_links"), view.new_links)
@@ -294,10 +295,10 @@ def show_sweep(job) -> None:
     if not rows:
         return
     truth_s = job.result.truth_s if job.result is not None else None
-    st.plotly_chart(tradeoff(rows, t("ch12.tradeoff_title")), width="stretch")
+    charts.show(st, tradeoff(rows, t("ch12.tradeoff_title")), width="stretch")
     b1, b2 = st.columns(2)
-    b1.plotly_chart(build_cost(rows, "build_s", t("ch12.build_title")), width="stretch")
-    b2.plotly_chart(build_cost(rows, "memory_bytes", t("ch12.memory_title")), width="stretch")
+    charts.show(b1, build_cost(rows, "build_s", t("ch12.build_title")), width="stretch")
+    charts.show(b2, build_cost(rows, "memory_bytes", t("ch12.memory_title")), width="stretch")
     if truth_s is not None:
         st.caption(t("ch12.sweep_source", truth_s=truth_s, cpus=os.cpu_count()))
     frame = pd.DataFrame(rows)

@@ -185,3 +185,8 @@ def friendly_errors():
 def truncation_note(note: str | None) -> None:
     if note:
         st.caption("✂️ " + t("common.truncated", note=note))
+
+
+def precomputed_note(pre) -> None:
+    """Label a shipped result as such (what made it, where), so nobody mistakes it for a run of their own."""
+    st.caption("📦 " + t("common.precomputed", command=pre.command, made=pre.made, machine=pre.machine or "—"))

@@ -156,7 +156,7 @@ def show_policies(cmp, t_now: float) -> None:
     for tab, (p, res) in zip(st.tabs([t(f"ch8.policy_{p}") for p in cmp.results]), cmp.results.items(), strict=True):
         with tab:
             g1, g2 = st.columns([3, 2])
-            g1.plotly_chart(gantt(res.segments, n, t(f"ch8.policy_{p}"), t_now, labels), width="stretch")
+            charts.show(g1, gantt(res.segments, n, t(f"ch8.policy_{p}"), t_now, labels), width="stretch")
             snap = pd.DataFrame(snapshot(res, t_now))
             snap["status"] = [t(f"ch8.status_{status}") for status in snap["status"].str.replace(" ", "_")]
             g2.dataframe(snap, hide_index=True, width="stretch", height=38 * min(n, 12) + 40)
@@ -169,7 +169,7 @@ def show_block_step(step: dict, block_size: int) -> None:
     step_key = step["key"]
     st.markdown(f"**{step['step']}. {t(f'ch8.pa_{step_key}', **step['fmt'])}**")
     s1, s2 = st.columns([3, 2])
-    s1.plotly_chart(block_grid(step, block_size, t("ch8.pa_grid")), width="stretch")
+    charts.show(s1, block_grid(step, block_size, t("ch8.pa_grid")), width="stretch")
     with s2:
         st.markdown("**" + t("ch8.pa_tables") + "**")
         table([{"seq": s, "tokens": step["lengths"][s], "block table": str(tb)} for s, tb in step["tables"].items()])
@@ -197,7 +197,8 @@ def show_flash_check(cmp: dict) -> None:
 
 
 def show_sdpa_timing(res) -> None:
-    st.plotly_chart(
+    charts.show(
+        st,
         charts.grouped_bars(res.timed, "T", "ms", "implementation", t("ch8.fa_time_chart"), log_y=True),
         width="stretch",
     )
@@ -208,19 +209,19 @@ def show_sdpa_timing(res) -> None:
 def show_alibi(view) -> None:
     a1, a2 = st.columns(2)
     title = t("ch8.rp_alibi", slope=view.slope, L=view.train_len)
-    a1.plotly_chart(charts.heatmap(view.bias, view.labels, title=title, colorscale="Viridis"), width="stretch")
+    charts.show(a1, charts.heatmap(view.bias, view.labels, title=title, colorscale="Viridis"), width="stretch")
     weights = charts.line(view.weights, "key", "weight", "head", t("ch8.rp_alibi_weights", L=view.train_len))
-    a2.plotly_chart(weights, width="stretch")
+    charts.show(a2, weights, width="stretch")
 
 
 def show_rope(view) -> None:
     b1, b2 = st.columns(2)
     title = t("ch8.rp_rope_angles", L=view.train_len)
-    b1.plotly_chart(
-        charts.heatmap(view.angles, view.positions, view.pairs, title, colorscale="Twilight"), width="stretch"
+    charts.show(
+        b1, charts.heatmap(view.angles, view.positions, view.pairs, title, colorscale="Twilight"), width="stretch"
     )
     turns = charts.line(view.turns, "pair", "turns", title=t("ch8.rp_turns", L=view.train_len), log_y=True)
-    b2.plotly_chart(turns, width="stretch")
+    charts.show(b2, turns, width="stretch")
     st.caption(t("ch8.rp_unseen", unseen=view.unseen, total=view.total, L=view.train_len))
 
 
@@ -232,7 +233,7 @@ def show_toy(toy: dict) -> None:
         t("ch8.sp_spec"): toy["speculative_freq"],
     }
     tc1, tc2 = st.columns([3, 2])
-    tc1.plotly_chart(dist_bars(toy["tokens"], series, t("ch8.sp_toy_chart")), width="stretch")
+    charts.show(tc1, dist_bars(toy["tokens"], series, t("ch8.sp_toy_chart")), width="stretch")
     tc2.metric(t("ch8.sp_accept"), f"{toy['acceptance_measured']:.3f}", help=t("ch8.sp_accept_help"))
     tc2.caption(t("ch8.sp_accept_pred", a=toy["acceptance_predicted"]))
     tc2.metric(t("ch8.sp_tps"), f"{toy['tokens_per_step_measured']:.2f}")
@@ -257,14 +258,14 @@ SPEC_COLUMNS = [
 def show_load_test(rows: list[dict]) -> None:
     table(pd.DataFrame(rows).drop(columns=["error_examples"], errors="ignore").round(3))
     lc1, lc2 = st.columns(2)
-    lc1.plotly_chart(charts.line(rows, "concurrency", "tokens_per_s", title=t("ch8.sv_tps_chart")), width="stretch")
+    charts.show(lc1, charts.line(rows, "concurrency", "tokens_per_s", title=t("ch8.sv_tps_chart")), width="stretch")
     lat = [
         {"concurrency": r["concurrency"], "s": r[q], "percentile": q[:-2]}
         for r in rows
         for q in ("p50_s", "p95_s")
         if r[q] is not None
     ]
-    lc2.plotly_chart(charts.line(lat, "concurrency", "s", "percentile", t("ch8.sv_lat_chart")), width="stretch")
+    charts.show(lc2, charts.line(lat, "concurrency", "s", "percentile", t("ch8.sv_lat_chart")), width="stretch")
     errs = [e for r in rows for e in r.get("error_examples", [])]
     if errs:
         st.warning(t("ch8.sv_errors", errors="; ".join(errs[:3])))

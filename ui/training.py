@@ -15,6 +15,7 @@ import streamlit as st
 
 from engine.core import Cancelled
 from engine.training import CANCELLED, DIVERGED
+from ui import charts
 from ui.jobs import JobState, last_job, mark_diverged, run_job
 
 # train(progress, on_row, should_stop) -> result; status_of(result) -> (status, message)
@@ -101,4 +102,4 @@ class LiveCurves:
                 markers=len(data) < 40,
             )
             fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
-            slot.plotly_chart(fig, width="stretch", key=f"{self.key}_{self.kind}_{i}_{self._draws}")
+            charts.show(slot, fig, width="stretch", key=f"{self.key}_{self.kind}_{i}_{self._draws}")

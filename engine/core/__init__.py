@@ -7,6 +7,8 @@
 - `assets`: where the repository's `assets/` and `lessons/` are.
 - `catalog`: lessons/catalog.yaml — chapters, sections, lesson text, quizzes, "show the code" references.
 - `corpus`: the Korean documents that ship with the app (the Constitution from the konlpy wheel).
+- `precomputed`: small results shipped in assets/precomputed/ (with the command that made them), so no section opens
+  empty.
 - `faces`: the lazy package faces every area uses.
 """
 
@@ -22,17 +24,23 @@ _LAZY = {
     "clean_text": "textinput",
     "get_settings": "config",
     "load_constitution": "corpus",
+    "load_precomputed": "precomputed",
+    "Precomputed": "precomputed",
+    "save_precomputed": "precomputed",
     "parse_numbers": "textinput",
 }
 __all__ = [
     "Cancelled",
     "InputError",
+    "Precomputed",
     "ProgressFn",
     "UserError",
     "clean_text",
     "get_settings",
     "load_constitution",
+    "load_precomputed",
     "null_progress",
     "parse_numbers",
+    "save_precomputed",
 ]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)

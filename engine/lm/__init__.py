@@ -1,6 +1,7 @@
 """Language models from the inside, chapters 1-2 (and the position methods of chapter 8).
 
 - `tokenization`: four real tokenizers side by side, and what a text costs in tokens.
+- `token_display`: tokens as a learner reads them (byte pieces grouped into characters, never `�`).
 - `token_embeddings`, `positions`, `relative_positions`: token vectors, absolute and relative positions (RoPE, ALiBi).
 - `attention`, `attention_lab`: attention from scratch, step by step (equal to torch SDPA), encoder/decoder masks.
 - `attention_maps`: attention weights of a real model.
@@ -23,6 +24,7 @@ _LAZY = {
     "compare_tokenizers": "tokenization",
     "embedding_lookup": "token_embeddings",
     "generate_steps": "language_model",
+    "group_tokens": "token_display",
     "gpt_scale": "scale",
     "learned_positions": "positions",
     "load_tokenizers": "tokenization",
@@ -41,6 +43,7 @@ _LAZY = {
     "rope_view": "views",
     "sinusoidal_positions": "positions",
     "token_cost": "tokenization",
+    "token_labels": "token_display",
 }
 __all__ = [
     "MASK_KINDS",
@@ -55,6 +58,7 @@ __all__ = [
     "embedding_lookup",
     "generate_steps",
     "gpt_scale",
+    "group_tokens",
     "learned_positions",
     "load_tokenizers",
     "mask_pattern",
@@ -72,5 +76,6 @@ __all__ = [
     "rope_view",
     "sinusoidal_positions",
     "token_cost",
+    "token_labels",
 ]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)
