@@ -2,16 +2,26 @@
 
 Usage in a page: `param("temp", 1.0, float)` before the widget (which uses key="temp"), and `sync()` after
 all widgets. Only plain strings go into the URL (no pickle); a value that does not parse falls back to default.
+A long text a learner pasted stays out of the URL (LINK_TEXT_MAX): the link still restores every other control,
+and the sidebar says which text was left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
 _REGISTERED = "_url_params"
+# Bytes of one value once percent-encoded (a Hangul syllable takes 9): about 110 Korean or 1,000 ASCII characters.
+# Browsers and proxies start refusing URLs at 8-16 KB, and a page has several text boxes.
+LINK_TEXT_MAX = 1_000
+
+
+def fits_in_link(text: str) -> bool:
+    return len(quote(text, safe="")) <= LINK_TEXT_MAX
 
 
 def _parse_bool(value: str) -> bool:
@@ -40,14 +50,21 @@ def param(key: str, default: Any, cast: Callable[[str], Any] | None = None, choi
 def sync(keys: list[str] | None = None) -> None:
     """Write the registered widget values back into the URL (only those that differ from defaults)."""
     registered = st.session_state.get(_REGISTERED, {})
+    left_out = []
     for key in keys or list(registered):
         if key not in st.session_state:
             continue
         value = st.session_state[key]
-        if value == registered.get(key):
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if value == registered.get(key) or not fits_in_link(text):
+            if value != registered.get(key):
+                left_out.append(len(text))
             if key in st.query_params:
                 del st.query_params[key]
             continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
         if st.query_params.get(key) != text:
             st.query_params[key] = text
+    if left_out:
+        from ui.i18n import t
+
+        st.sidebar.caption("🔗 " + t("share.text_left_out", chars=", ".join(f"{n:,}" for n in left_out)))

@@ -2,6 +2,9 @@
 
 Driven by lessons/catalog.yaml: a chapter that becomes `status: live` is tested here without editing this file.
 The real packaged models are used; the first run in a fresh cache converts their weights once (a minute or two).
+The same runs are the Korean audit (tests/pages/audit.py): no plain-English word in chart and table labels of a
+Korean page outside the reviewed allowlist, no English default example, and no garbled (`�`, None) cell in either
+language.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.core import catalog
+from tests.pages.audit import audit, english_defaults
 from tests.pages.conftest import exceptions
 from ui.i18n import LANGS, strings
 
@@ -38,6 +42,12 @@ def test_page_runs(open_page, path: str, title: dict[str, str], lang: str):
     assert not at.exception, exceptions(at)  # a plain exception is a bug, not bad input: it fails the page
     assert [x.value for x in at.title] == [title[lang]]
     assert not at.error, [e.value for e in at.error]  # st.error = a backend or model problem on default input
+    english, garbled = audit(at)
+    assert not garbled, [f"{f.where}: {f.text}" for f in garbled]
+    if lang == "ko":
+        assert not english, [f"{f.where}: {f.text}" for f in english]
+        defaults = english_defaults(at)
+        assert not defaults, [f"{f.where}: {f.text}" for f in defaults]
 
 
 def test_app_navigation_builds():

@@ -1,0 +1,45 @@
+"""Share links: every control goes into the URL, except a long text, which is left out with a note."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from ui.state import LINK_TEXT_MAX, fits_in_link
+
+
+def _script():
+    import streamlit as st
+
+    from ui.state import param, sync
+
+    param("text", "기본 예시", str)
+    param("n", 3, int)
+    st.text_area("text", key="text")
+    st.slider("n", 1, 10, key="n")
+    sync()
+
+
+def test_long_text_stays_out_of_the_link_and_the_rest_is_kept():
+    at = AppTest.from_function(_script).run()
+    at.slider[0].set_value(7)
+    at.text_area[0].input("가" * 500).run()  # 500 syllables = 4,500 bytes once percent-encoded
+    assert at.query_params.get("n") == "7"
+    assert "text" not in at.query_params
+    assert any("500" in c.value for c in at.sidebar.caption)
+
+
+def test_short_text_is_in_the_link_and_restores():
+    at = AppTest.from_function(_script).run()
+    at.text_area[0].input("짧은 글 short").run()
+    assert at.query_params.get("text") == "짧은 글 short"
+    again = AppTest.from_function(_script)
+    again.query_params["text"] = "짧은 글 short"
+    again.query_params["n"] = "9"
+    again.run()
+    assert again.text_area[0].value == "짧은 글 short" and again.slider[0].value == 9
+    assert not again.sidebar.caption
+
+
+def test_bound_counts_encoded_bytes():
+    assert fits_in_link("a" * LINK_TEXT_MAX) and not fits_in_link("a" * (LINK_TEXT_MAX + 1))
+    assert not fits_in_link("가" * (LINK_TEXT_MAX // 9 + 1))
