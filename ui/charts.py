@@ -43,6 +43,9 @@ def style(fig: go.Figure, presenter: bool = False) -> go.Figure:
             title_font_size=f["title"],
             legend_font_size=f["legend"],
             legend_title_font_size=f["legend"],
+            # values written inside bars: plotly shrinks them to fit the bar; keep them readable from the back
+            uniformtext_minsize=f["tick"],
+            uniformtext_mode="show",
         )
         fig.update_xaxes(tickfont_size=f["tick"], title_font_size=f["axis_title"])
         fig.update_yaxes(tickfont_size=f["tick"], title_font_size=f["axis_title"])
@@ -51,6 +54,8 @@ def style(fig: go.Figure, presenter: bool = False) -> go.Figure:
         for trace in fig.data:
             if "colorbar" in trace:
                 trace.colorbar.tickfont.size = f["tick"]
+        if fig.layout.title.text:  # room above the plot for the bigger title (pages set t=40 for 16 px titles)
+            fig.update_layout(margin_t=max(fig.layout.margin.t or 0, int(f["title"] * 2.2)))
         if fig.layout.height:
             fig.update_layout(height=int(fig.layout.height * PRESENTER_HEIGHT))
     return fig

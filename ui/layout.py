@@ -12,11 +12,39 @@ from engine.serving import backend_info, ensure_server
 from ui.i18n import LANGS, lang, pick, t
 from ui.state import param
 
-PRESENTER_CSS = """
+# Presenter mode: a projector at 1920x1080, read from the back row. Streamlit sizes its text in rem, so one root
+# size scales body text, widget labels, select values, captions, code and table cells together and keeps their
+# ratios; headings get their own sizes (title > section > sub-section > body) and nothing else sets a font-size,
+# so no rule reaches into a heading's inner span. Charts get their sizes from ui.charts.style (plotly text is SVG).
+PRESENTER_ROOT_PX = 24  # Streamlit's own root is 16 px: everything in rem grows 1.5x
+PRESENTER_CSS = f"""
 <style>
-html, body, [class*="st-"] { font-size: 1.35rem; }
-h1 { font-size: 3.0rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.8rem !important; }
-* { animation: none !important; transition: none !important; }
+html {{ font-size: {PRESENTER_ROOT_PX}px !important; }}
+[data-testid="stMainBlockContainer"] h1 {{ font-size: 2.5rem !important; line-height: 1.2; }}
+[data-testid="stMainBlockContainer"] h2 {{ font-size: 1.75rem !important; line-height: 1.25; }}
+[data-testid="stMainBlockContainer"] h3 {{ font-size: 1.35rem !important; line-height: 1.3; }}
+[data-testid="stMainBlockContainer"] :is(h1, h2, h3) {{ word-break: keep-all; overflow-wrap: anywhere; }}
+/* Streamlit's side padding is in rem too: at 1.5x it would waste a tenth of the screen */
+[data-testid="stMainBlockContainer"] {{ padding-top: 4rem !important; padding-left: 2.5rem !important;
+  padding-right: 2.5rem !important; }}
+/* Chapter names whole: a wider sidebar (while it is open; a learner may still widen it), and a name that is still
+   too long wraps instead of ending in "..." */
+[data-testid="stSidebar"][data-collapsed="false"] {{ min-width: 400px !important; }}
+[data-testid="stSidebarNavLink"] {{ height: auto !important; min-height: 2rem; }}
+[data-testid="stSidebarNavLink"] span, [data-testid="stSidebarNavLink"] .stMarkdownEllipsis,
+[data-testid="stSidebarNavLink"] p {{
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; line-height: 1.3;
+  word-break: keep-all; overflow-wrap: anywhere; /* Korean wraps between words, not inside one */
+}}
+/* Tables (st.dataframe) are drawn on a canvas with the font size of the root at the moment the grid mounted. A grid
+   that mounted before this style arrived (a first load, or presenter mode switched on later) still has the 14 px
+   of a 16 px root: zoom it by the same 1.5 (glide-data-grid maps the mouse through the zoom). */
+[data-testid="stDataFrame"]:has([style*="--gdg-base-font-style: 400 14px"]) {{
+  zoom: {PRESENTER_ROOT_PX / 16}; max-width: 100% !important;
+}}
+/* ... and Streamlit sizes the grid inside in px of the unzoomed column: keep it within the zoomed frame */
+[data-testid="stDataFrame"]:has([style*="--gdg-base-font-style: 400 14px"]) > div {{ max-width: 100% !important; }}
+* {{ animation: none !important; transition: none !important; }}
 </style>
 """
 

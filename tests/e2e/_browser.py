@@ -130,3 +130,121 @@ def screenshot(pg, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
+
+
+# What a projector's back row sees, measured in the page (tests/e2e/test_presenter.py): the px size text is drawn
+# at (the parent of each text node, so a rule that shrinks a heading's inner span is caught), plotly's SVG text,
+# sidebar names and select values that overflow their box, and the font glide-data-grid paints table cells with.
+PRESENTER_METRICS_JS = """
+() => {
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  const px = (el) => parseFloat(getComputedStyle(el).fontSize);
+  const texts = (root) => {
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) if (n.textContent.trim()) nodes.push(n);
+    return nodes;
+  };
+  const textPx = (root) => texts(root).map((n) => px(n.parentElement));
+  const median = (xs) => {
+    if (!xs.length) return null;
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
+  };
+  const min = (xs) => (xs.length ? Math.min(...xs) : null);
+  const max = (xs) => (xs.length ? Math.max(...xs) : null);
+  const heading = (tag) =>
+    max([...main.querySelectorAll(tag)].flatMap((h) => textPx(h.querySelector('[data-heading-text]') || h)));
+  // Body text: paragraphs of st.markdown / st.write (labels, options, buttons, metrics and alerts are not).
+  const paragraphs = [...main.querySelectorAll('[data-testid="stMarkdown"] [data-testid="stMarkdownContainer"] p')]
+    .filter((p) => !p.closest('h1, h2, h3, h4, h5, h6, [data-testid="stAlert"], [data-testid="stExpander"] summary'));
+  const body = paragraphs.flatMap(textPx);
+  const plots = [...main.querySelectorAll('.js-plotly-plot')];
+  // SVG text as drawn: its font-size times the scale of its transforms (plotly shrinks text inside bars that way)
+  const drawnPx = (el) => {
+    const m = el.getScreenCTM();
+    return Math.round(px(el) * (m ? Math.hypot(m.a, m.b) : 1) * 100) / 100;
+  };
+  const svgText = (sel) => plots.flatMap((plot) => [...plot.querySelectorAll(sel)]).map(drawnPx);
+  // Text is cut when its laid-out box reaches past an ancestor that hides overflow (an ellipsis hides it too):
+  // the rectangles of the text itself, not scrollWidth, which also counts margins and icon glyphs.
+  const clipped = (node, stop) => {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const rects = [...range.getClientRects()];
+    for (let el = node.parentElement; el; el = el.parentElement) {
+      const st = getComputedStyle(el);
+      const box = el.getBoundingClientRect();
+      const hideX = st.overflowX !== 'visible' || el === stop;
+      const hideY = st.overflowY !== 'visible';
+      for (const r of rects) {
+        if (hideX && (r.right > box.right + 1 || r.left < box.left - 1)) return true;
+        if (hideY && (r.bottom > box.bottom + 1 || r.top < box.top - 1)) return true;
+      }
+      if (el === stop) return false;
+    }
+    return false;
+  };
+  const links = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')];
+  const linkCut = links.filter((a) =>
+    texts(a).some((n) => !n.parentElement.closest('[data-testid="stIconMaterial"]') && clipped(n, sidebar)));
+  // A text input cannot be measured with a range: draw its value with its own font and compare with the room.
+  const ctx = document.createElement('canvas').getContext('2d');
+  const selects = [...main.querySelectorAll('[data-testid="stSelectbox"] input')].filter((i) => i.offsetParent);
+  const selectCut = selects.filter((i) => {
+    const st = getComputedStyle(i);
+    ctx.font = st.font;
+    const room = i.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+    return ctx.measureText(i.value).width > room + 1;
+  });
+  // glide-data-grid paints cells on a canvas with the font it was given at mount (an inline CSS variable).
+  const grids = [...main.querySelectorAll('[data-testid="stDataFrame"]')].map((df) => {
+    const styled = [...df.querySelectorAll('*')].find((el) => el.style?.getPropertyValue('--gdg-base-font-style'));
+    const m = (styled ? styled.style.getPropertyValue('--gdg-base-font-style') : '').match(/([0-9.]+)px/);
+    return m ? parseFloat(m[1]) * (parseFloat(getComputedStyle(df).zoom) || 1) : null;
+  }).filter((x) => x !== null);
+  const htmlTable = [...main.querySelectorAll('[data-testid="stTable"] td, [data-testid="stTable"] th')];
+  return {
+    root_px: px(document.documentElement),
+    title_px: heading('h1'), h2_px: heading('h2'), h3_px: heading('h3'),
+    body_px: median(body), body_min_px: min(body),
+    widget_label_px: median([...main.querySelectorAll('[data-testid="stWidgetLabel"]')].flatMap(textPx)),
+    charts: plots.length,
+    tick_min_px: min(svgText('.xtick text, .ytick text')),
+    legend_min_px: min(svgText('.legendtext')),
+    chart_title_min_px: min(svgText('.gtitle')),
+    axis_title_min_px: min(svgText('.xtitle, .ytitle')),
+    annotation_min_px: min(svgText('.annotation-text')),
+    trace_text_min_px: min(svgText('.bartext, .textpoint text')),
+    dataframes: main.querySelectorAll('[data-testid="stDataFrame"]').length,
+    dataframe_font_min_px: min(grids),
+    html_table_min_px: min(htmlTable.flatMap(textPx)),
+    sidebar_px: sidebar ? Math.round(sidebar.getBoundingClientRect().width) : null,
+    sidebar_links: links.length,
+    sidebar_cut: linkCut.map((a) => a.innerText.trim().split('\\n').pop()),
+    selects: selects.length,
+    selects_cut: selectCut.map((i) => i.value),
+  };
+}
+"""
+
+
+def presenter_metrics(pg) -> dict:
+    """Measured sizes on the open page (see PRESENTER_METRICS_JS); values in CSS px."""
+    return pg.evaluate(PRESENTER_METRICS_JS)
+
+
+def screenshot_at(pg, path: Path, width: int) -> Path:
+    """A full-length shot at a given window width (`screenshot` uses WIDTH); the viewport height is put back."""
+    before = pg.viewport_size
+    height = pg.evaluate(
+        "() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+        " return c ? c.scrollHeight : document.body.scrollHeight; }"
+    )
+    pg.set_viewport_size({"width": width, "height": max(before["height"], min(int(height) + 120, MAX_SHOT_HEIGHT))})
+    pg.wait_for_timeout(1500)  # charts re-layout to the new size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(before)
+    return path
