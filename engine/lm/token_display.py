@@ -10,6 +10,7 @@ SentencePiece byte fallback `<0xEC>`, WordPiece).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,13 +95,39 @@ def group_tokens(tokenizer, ids: list[int]) -> list[TokenGroup]:
     return groups
 
 
-def token_labels(tokenizer, ids: list[int]) -> list[str]:
+def readable(group: TokenGroup, mark: Callable[[str], str] | None = None) -> str:
+    """A group's text passed through `mark` (e.g. whitespace made visible); bytes that never became a character
+    stay as they are shown, ⟨EC 95⟩."""
+    if mark is None or group.text == f"⟨{group.hex or '?'}⟩":
+        return group.text
+    return mark(group.text)
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """One token as a table row or an axis label shows it."""
+
+    label: str  # the group's text; a byte piece adds which part of its character it is, "안 (1/3)"
+    raw: str  # the raw vocabulary entry, "ìķ"
+    hex: str  # this token's own bytes when its group is made of byte pieces ("EC" of 안 = EC 95 88), else ""
+
+
+def token_views(tokenizer, ids: list[int], mark: Callable[[str], str] | None = None) -> list[TokenView]:
+    """One view per token, in order. `mark` is applied to the text before "(1/3)" is appended, so a whitespace
+    marker never turns the space of that suffix into ␣."""
+    raw = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    views: list[TokenView] = []
+    for g in group_tokens(tokenizer, ids):
+        text, n = readable(g, mark), len(g.positions)
+        for k, pos in enumerate(g.positions):
+            own = raw_bytes(raw[pos]) if g.is_bytes else None
+            views.append(
+                TokenView(text if n == 1 else f"{text} ({k + 1}/{n})", raw[pos], own.hex(" ").upper() if own else "")
+            )
+    return views
+
+
+def token_labels(tokenizer, ids: list[int], mark: Callable[[str], str] | None = None) -> list[str]:
     """One readable label per token (for heatmap rows and axis labels, where tokens cannot be merged): a whole
     token shows its text; a byte piece shows the character its group forms and which part it is, "안 (1/3)"."""
-    labels: list[str] = []
-    for g in group_tokens(tokenizer, ids):
-        if len(g.positions) == 1:
-            labels.append(g.text)
-        else:
-            labels += [f"{g.text} ({k + 1}/{len(g.positions)})" for k in range(len(g.positions))]
-    return labels
+    return [v.label for v in token_views(tokenizer, ids, mark)]

@@ -8,6 +8,7 @@ import torch
 
 from engine.core.textinput import clean_text
 from engine.lm.language_model import visible
+from engine.lm.token_display import token_views
 from engine.models.loading import LoadedLM
 
 MAX_ROWS = 32
@@ -15,7 +16,8 @@ MAX_ROWS = 32
 
 @dataclass
 class EmbeddingLookup:
-    tokens: list[str]
+    tokens: list[str]  # one label per id: byte pieces show the character they form, "왕 (1/3)"
+    hex: list[str]  # each byte piece's own bytes ("EC"), "" for a whole token
     ids: list[int]
     vectors: list[list[float]]  # (T, n_dims): the first n_dims columns of each looked-up row
     norms: list[float]  # L2 norm of each full row
@@ -29,8 +31,10 @@ def embedding_lookup(lm: LoadedLM, text: str, n_dims: int = 8) -> EmbeddingLooku
     table = lm.model.get_input_embeddings().weight  # (V, C)
     rows = table[torch.tensor(ids, dtype=torch.long)].float()  # (T, C): indexing *is* the lookup
     unit = rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    views = token_views(lm.tokenizer, ids, mark=visible)
     return EmbeddingLookup(
-        tokens=[visible(lm.tokenizer.decode([i])) for i in ids],
+        tokens=[v.label for v in views],
+        hex=[v.hex for v in views],
         ids=list(ids),
         vectors=rows[:, :n_dims].tolist(),
         norms=rows.norm(dim=-1).tolist(),

@@ -1,7 +1,8 @@
 """Chapter 2: one text, four tokenizers — byte-level BPE, SentencePiece, WordPiece and Kiwi morphemes.
 
 The same sentence costs very different numbers of tokens, and a byte-level BPE trained mostly on English cuts
-Hangul syllables into pieces that are not even valid UTF-8 on their own (shown as �).
+Hangul syllables into pieces that are not even valid UTF-8 on their own. `groups` shows them as a learner reads
+them: the pieces of one character together, with their raw bytes (engine.lm.token_display), never `�`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 
 from engine.core.progress import ProgressFn, null_progress
 from engine.core.textinput import clean_text
+from engine.lm.token_display import TokenGroup, group_tokens
 
 MAX_CHARS = 100_000  # tokenizing this much with all four stays around a second on 2 cores
 MAX_SHOWN_TOKENS = 2_000  # tokens listed per tokenizer; counts always cover the whole text
+MAX_GROUPED = 400  # tokens shown as characters (chips and the token table); grouping decodes each token again
 
 TOKENIZERS = {
     # name: (model role or None for Kiwi, algorithm)
@@ -34,7 +37,8 @@ class Tokenized:
     count: int  # over the whole text, special tokens excluded
     chars_per_token: float
     seconds: float
-    vocab_size: int | None
+    vocab_size: int | None  # None for Kiwi: a morpheme analyzer with a dictionary has no fixed token vocabulary
+    groups: list[TokenGroup]  # the first MAX_GROUPED tokens as characters (byte pieces joined), for display
 
 
 def load_kiwi():
@@ -67,6 +71,8 @@ def tokenize_one(name: str, tokenizer, text: str) -> Tokenized:
         pieces = [m.form for m in shown]
         ids: list[int | None] = [None] * len(shown)
         vocab = None
+        seconds = time.perf_counter() - start
+        groups = [TokenGroup(m.form, (i,), (), (t,), "") for i, (m, t) in enumerate(zip(shown, tokens, strict=True))]
     else:
         all_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         count = len(all_ids)
@@ -74,8 +80,11 @@ def tokenize_one(name: str, tokenizer, text: str) -> Tokenized:
         tokens = tokenizer.convert_ids_to_tokens(ids)
         pieces = [tokenizer.decode([i]) for i in ids]
         vocab = len(tokenizer)
-    seconds = time.perf_counter() - start
-    return Tokenized(name, algorithm, tokens, pieces, ids, count, len(text) / max(count, 1), seconds, vocab)
+        seconds = time.perf_counter() - start  # the tokenizer's own work, not the display grouping below
+        # a few tokens past the limit, so the last character is not cut in the middle of its bytes
+        groups = [g for g in group_tokens(tokenizer, ids[: MAX_GROUPED + 8]) if g.positions[0] < MAX_GROUPED]
+    cpt = len(text) / max(count, 1)
+    return Tokenized(name, algorithm, tokens, pieces, ids, count, cpt, seconds, vocab, groups[:MAX_GROUPED])
 
 
 def compare_tokenizers(text: str, tokenizers: dict[str, object]) -> tuple[list[Tokenized], str | None]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.lm.attention_maps import MAX_TOKENS, model_attention
+from engine.core.progress import Cancelled
+from engine.lm.attention_maps import MAX_TOKENS, model_attention, model_attentions
 
 TEXT = "the cat sat on the mat"
 
@@ -68,3 +69,33 @@ def test_base_ko_attention_is_causal(base_ko_lm):
     assert am.tokens[0] == "<bos>"  # Gemma prepends its begin-of-sequence token
     assert am.n_layers == 18
     _check_causal_rows(am.matrix)
+
+
+def _our_hooks(lm) -> list:
+    """Progress hooks left on the layers (transformers keeps output-capturing hooks of its own: not counted)."""
+    hooks = [h for layer in lm.model.get_decoder().layers for h in layer._forward_hooks.values()]
+    return [h for h in hooks if h.__qualname__.startswith("model_attentions")]
+
+
+def test_one_forward_pass_keeps_every_layer(chat_lm):
+    calls = []
+    stack = model_attentions(chat_lm, TEXT, progress=lambda f, m: calls.append((round(f, 4), m)))
+    assert tuple(stack.weights.shape) == (30, 9, 6, 6)  # (layers, heads, T, T)
+    assert calls[0] == (round(1 / 30, 4), "1/30") and calls[-1] == (1.0, "30/30") and len(calls) == 30
+    assert stack.pick(3, 2).matrix == model_attention(chat_lm, TEXT, layer=3, head=2).matrix
+    assert stack.pick(5, None).head is None
+    assert not _our_hooks(chat_lm)
+
+
+def test_stop_is_honoured_between_layers(chat_lm):
+    seen = []
+    with pytest.raises(Cancelled):
+        model_attentions(chat_lm, TEXT, progress=lambda f, m: seen.append(m), should_stop=lambda: len(seen) >= 2)
+    assert seen == ["1/30", "2/30"]
+    assert not _our_hooks(chat_lm)
+
+
+def test_hangul_byte_pieces_are_labelled_as_characters(chat_lm):
+    am = model_attention(chat_lm, "안녕", layer=0, head=None)
+    assert all("\ufffd" not in x for x in am.tokens)
+    assert am.tokens[:3] == ["안 (1/3)", "안 (2/3)", "안 (3/3)"]

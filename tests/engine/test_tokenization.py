@@ -8,7 +8,15 @@ import pytest
 from kiwipiepy import Kiwi
 
 from engine.core.textinput import InputError
-from engine.lm.tokenization import MAX_CHARS, MAX_SHOWN_TOKENS, TOKENIZERS, compare_tokenizers, token_cost, tokenize_one
+from engine.lm.tokenization import (
+    MAX_CHARS,
+    MAX_GROUPED,
+    MAX_SHOWN_TOKENS,
+    TOKENIZERS,
+    compare_tokenizers,
+    token_cost,
+    tokenize_one,
+)
 
 BPE, SP, WP, KIWI = list(TOKENIZERS)
 HF = (BPE, SP, WP)
@@ -122,3 +130,37 @@ def test_10k_characters_with_all_four_within_a_second(tokenizers):
     best = min(timings)
     per = {r.name: round(r.seconds * 1000, 1) for r in results}
     assert best <= SPEED_LIMIT_S, f"10k chars took {best * 1000:.0f} ms (per tokenizer, ms: {per})"
+
+
+def test_groups_show_characters_never_replacement_marks(tokenizers):
+    """The byte pieces of one Hangul syllable are one display group, with their raw bytes (as in tiktokenizer)."""
+    r = tokenize_one(BPE, tokenizers[BPE], TEXTS["ko"])
+    assert [g.text for g in r.groups][:3] == ["대", "한", "민"]
+    assert all("\ufffd" not in g.text for g in r.groups)
+    assert "".join(g.text for g in r.groups) == TEXTS["ko"]
+    assert [p for g in r.groups for p in g.positions] == list(range(r.count))  # every token once, in order
+    first = r.groups[0]
+    assert first.hex == "대".encode().hex(" ").upper() == "EB 8C 80" and len(first.positions) > 1
+
+
+def test_whole_tokens_are_groups_of_one(tokenizers):
+    r = tokenize_one(SP, tokenizers[SP], TEXTS["en"])
+    assert all(len(g.positions) == 1 and not g.hex for g in r.groups)
+    assert [g.raw[0] for g in r.groups] == r.tokens
+
+
+def test_kiwi_groups_are_its_morphemes_and_it_has_no_vocabulary(tokenizers):
+    r = tokenize_one(KIWI, tokenizers[KIWI], TEXTS["ko"])
+    assert [g.text for g in r.groups][:4] == ["대한민국", "의", "수도", "는"]
+    assert [g.raw for g in r.groups][:2] == [("대한민국/NNP",), ("의/JKG",)]
+    assert all(g.ids == () and g.hex == "" for g in r.groups)
+    assert r.vocab_size is None  # a dictionary-based analyzer: the page shows "—" and says why
+
+
+def test_groups_cover_at_most_max_grouped_tokens(tokenizers):
+    text = "안녕하세요 " * 200
+    r = tokenize_one(BPE, tokenizers[BPE], text)
+    assert r.count > MAX_GROUPED
+    assert len(r.groups) <= MAX_GROUPED
+    assert max(p for g in r.groups for p in g.positions) < MAX_GROUPED + 8  # the last character stays whole
+    assert all("\ufffd" not in g.text and not g.text.startswith("⟨") for g in r.groups)

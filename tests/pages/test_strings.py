@@ -35,6 +35,7 @@ _EXPANSIONS = {
     "ch2.pos_{k}": ["sinusoidal", "learned", "rope"],
     "ch2.notice_pos_{kind}": ["sinusoidal", "learned", "rope"],
     "ch2.mask_{mk}": "engine.lm.attention:MASK_KINDS",
+    "ch2.mask_name_{mk}": "engine.lm.attention:MASK_KINDS",
 }
 
 
