@@ -65,7 +65,8 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
     st.session_state[_slot(key)] = state
     st.session_state[f"_job_{key}_stop"] = False
     bar = st.progress(0.0, text=label or t("job.starting"))
-    st.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
+    stop_slot = st.empty()  # the Stop button goes away with the bar when the job ends
+    stop_slot.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(max(0.0, min(1.0, float(fraction))), text=f"{label}: {message}" if label else message)
@@ -93,6 +94,7 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
         raise
     finally:
         bar.empty()
+        stop_slot.empty()
     return state
 
 
