@@ -1,13 +1,22 @@
 """Chapter 1 — the LLM map: next-token prediction live, a streamed chat, and the GPT scale story."""
 
-import pandas as pd
+import math
+
 import streamlit as st
 
-from engine.lm import choose_token, generate_steps, gpt_scale, next_token_distribution
+from engine.lm import (
+    appendable,
+    choose_token,
+    generate_steps,
+    gpt_scale,
+    next_token_distribution,
+    readable_count,
+    steps_view,
+)
 from engine.serving import RESTART_MARK, stream_chat
 from ui import charts
 from ui.cache import causal_lm
-from ui.i18n import t
+from ui.i18n import pick, t
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
 from ui.state import param
 
@@ -66,21 +75,19 @@ def next_token_section(ch) -> None:
             rng_seed = seed("lm_seed")
         choice = choose_token(dist, strategy, rng_seed)
         pick_index = next(i for i, c in enumerate(dist.candidates) if c.token_id == choice.token_id)
-        charts.show(
-            c1,
-            charts.prob_bars(
-                [c.label for c in dist.candidates],
-                [c.prob for c in dist.candidates],
-                t("ch1.dist_title"),
-                highlight=pick_index,
-            ),
-            width="stretch",
-        )
+        labels = [c.label for c in dist.candidates]
+        fig = charts.prob_bars(labels, [c.prob for c in dist.candidates], t("ch1.dist_title"), highlight=pick_index)
+        fig.update_xaxes(title=t("ch1.axis_prob"))
+        charts.show(c1, fig, width="stretch")
 
         def _append(piece: str) -> None:
             st.session_state["lm_prompt"] = st.session_state["lm_prompt"] + piece
 
-        c2.button(t("ch1.append", token=choice.label), on_click=_append, args=(choice.text,), type="primary")
+        # A byte piece is no text on its own: the button appends it with the bytes that finish its character.
+        add = appendable(lm, dist, choice)
+        label = choice.label if not add.extra_tokens else f"{choice.label} → {add.label}"
+        help_ = t("ch1.append_bytes_help", n=add.extra_tokens) if add.extra_tokens else None
+        c2.button(t("ch1.append", token=label), on_click=_append, args=(add.text,), type="primary", help=help_)
 
         with st.expander(t("ch1.run_steps")):
             n_steps = st.slider(t("ch1.steps"), 1, 32, 8, key="lm_steps")
@@ -95,22 +102,9 @@ def next_token_section(ch) -> None:
                     seed=rng_seed,
                     use_chat_template=use_template,
                 )
-                st.markdown("**" + t("ch1.generated") + "** " + "".join(c.text for _, c in steps))
-                st.dataframe(
-                    pd.DataFrame(
-                        [
-                            {
-                                "step": i + 1,
-                                "token": c.label,
-                                "p": round(c.prob, 4),
-                                "top-3": " | ".join(f"{x.label} {x.prob:.0%}" for x in d.candidates[:3]),
-                            }
-                            for i, (d, c) in enumerate(steps)
-                        ]
-                    ),
-                    hide_index=True,
-                    width="stretch",
-                )
+                text, rows = steps_view(lm, steps)
+                st.markdown("**" + t("ch1.generated") + "** " + text)
+                charts.table(rows, [t(f"ch1.col_{c}") for c in ("step", "token", "prob", "top3")])
     notice("common.notice", t("ch1.notice_next_token"))
     quiz("01", "next_token")
 
@@ -124,13 +118,16 @@ def chat_section(ch) -> None:
     cc1.slider(t("common.max_tokens"), 1, 512, key="chat_max_tokens")
     cc2.slider(t("common.temperature"), 0.0, 2.0, step=0.05, key="chat_temp")
     history = st.session_state.setdefault("chat_history", [])
+    messages = st.container()
     for msg in history:
-        st.chat_message(msg["role"]).write(msg["content"])
-    question = st.chat_input(t("ch1.chat_placeholder"), max_chars=4_000)
+        messages.chat_message(msg["role"]).write(msg["content"])
+    # Inside a container the input sits here, in the page. At the top level Streamlit pins it to the bottom of
+    # the window and keeps the page scrolled down to it, so chapter 1 would open in the middle, not at its title.
+    question = st.container().chat_input(t("ch1.chat_placeholder"), max_chars=4_000)
     if question:
         history.append({"role": "user", "content": question})
-        st.chat_message("user").write(question)
-        with st.chat_message("assistant"), friendly_errors():
+        messages.chat_message("user").write(question)
+        with messages.chat_message("assistant"), friendly_errors():
             pieces = stream_chat(
                 history[-8:],
                 max_tokens=st.session_state["chat_max_tokens"],
@@ -153,12 +150,43 @@ def chat_section(ch) -> None:
     notice("common.notice", t("ch1.notice_chat"))
 
 
+def scale_figure(rows: list[dict]):
+    """The scale scatter with papers' notation on the log axis (100M, 1B, not plotly's 1G) and room on both sides
+    for the model names written at the first and last year."""
+    fig = charts.scale_scatter(rows, t("ch1.scale_title"), {"params": t("ch1.axis_params"), "year": t("ch1.axis_year")})
+    ticks = [10**k for k in range(8, 13)]
+    fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[readable_count(v) for v in ticks])
+    years = [r["year"] for r in rows]
+    fig.update_xaxes(range=[min(years) - 0.8, max(years) + 0.8], dtick=1)
+    known = [math.log10(r["params"]) for r in rows if r["params"]]
+    fig.update_yaxes(range=[min(known) - 0.3, max(known) + 0.5])  # the name above the highest point stays inside
+    fig.update_layout(height=420)
+    return fig
+
+
 def scale_section(ch) -> None:
     """The scale story."""
     section_header(ch, "scale")
     rows = gpt_scale()
-    charts.show(st, charts.scale_scatter(rows, t("ch1.scale_title")), width="stretch")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    charts.show(st, scale_figure(rows), width="stretch")
+    undisclosed = t("common.undisclosed")
+
+    def params(r: dict) -> str:
+        return readable_count(r["params"]) if r["params"] else f"{undisclosed} — {pick(r['params_note'])}"
+
+    table = [
+        {
+            t("ch1.col_model"): r["model"],
+            t("ch1.col_year"): r["year"],
+            t("ch1.col_params"): params(r),
+            t("ch1.col_context"): f"{r['context']:,}",
+            t("ch1.col_data"): pick(r["data"]),
+            t("ch1.col_note"): pick(r["note"]),
+            t("ch1.col_source"): r["source"],
+        }
+        for r in rows
+    ]
+    charts.table(table, column_config={t("ch1.col_params"): st.column_config.TextColumn(width="medium")})
     notice("common.notice", t("ch1.notice_scale"))
     quiz("01", "scale")
 

@@ -3,6 +3,8 @@
 Starting, stopping and keeping partial rows is ui.jobs' job (`run_job`, `last_job`, `show_job_status`); this module
 only draws. `run_training` is run_job for an engine run that ends itself (a RunLog-like result whose status is
 finished, cancelled or diverged): a cancelled run is reported as a Stop, a diverged one through `mark_diverged`.
+`training_demo` is a whole section's run: button, curves, and until the learner runs it, the result shipped in
+assets/precomputed (labelled as such), so a section never opens empty.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
-from engine.core import Cancelled
+from engine.core import Cancelled, load_precomputed
 from engine.training import CANCELLED, DIVERGED
 from ui import charts
-from ui.jobs import JobState, last_job, mark_diverged, run_job
+from ui.jobs import JobState, last_job, mark_diverged, run_job, show_job_status
+from ui.layout import friendly_errors, precomputed_note
 
 # train(progress, on_row, should_stop) -> result; status_of(result) -> (status, message)
 Train = Callable[[Any, Callable[[dict], None], Callable[[], bool]], Any]
@@ -57,8 +60,54 @@ def run_training(
     return last_job(key)
 
 
+def shipped(key: str, name: str, started: bool, slot=None):
+    """The shipped result `name` (assets/precomputed) to show while the learner has not run job `key` here, labelled
+    as such in `slot` (placed above the run button: the label says "run it yourself with the button below");
+    None once they start a run of their own, or when none is shipped."""
+    if started or last_job(key).status is not None:
+        return None
+    pre = load_precomputed(name)
+    if pre is not None:
+        with slot if slot is not None else st.container():
+            precomputed_note(pre)
+    return pre
+
+
+def training_demo(
+    key: str,
+    label: str,
+    shipped_name: str | None,
+    make_curves: Callable[[], LiveCurves | tuple[LiveCurves, ...]],
+    train: Train,
+    status_of: Callable[[Any], tuple[str, str]] = _log_status,
+):
+    """One section's training demo: the run button (with the shipped result's label above it), live curves, the run
+    when the button is clicked, and the curves of the learner's run, or of the shipped one while there is none.
+
+    `make_curves` is called after the button, so the charts sit under it. Returns (JobState, Precomputed or None):
+    the section draws its tables from the job's result, or from the shipped data.
+    """
+    note = st.empty()
+    start = st.button(label, key=f"{key}_start", type="primary", width="stretch")
+    pre = shipped(key, shipped_name, start, note) if shipped_name else None
+    made = make_curves()
+    curves = made if isinstance(made, tuple) else (made,)
+    if start:
+        with friendly_errors():
+            run_training(key, train, curves, status_of)
+    job = last_job(key)
+    for c in curves:
+        c.draw(pre.data["rows"] if pre is not None else job.rows)
+    show_job_status(key)
+    return job, pre
+
+
 class LiveCurves:
-    """Draws line charts of `metrics` (one chart each, a line per run) and redraws them every `every` rows."""
+    """Draws line charts of `metrics` (one chart each, a line per run) and redraws them every `every` rows.
+
+    `labels` names the axes ({"step": "단계", "loss": "손실"}: the x column and each metric); `names` turns a run's
+    engine name ("ppo", "PyTorch loop") into what the legend shows.
+    """
 
     def __init__(
         self,
@@ -69,8 +118,11 @@ class LiveCurves:
         every: int = 4,
         columns: int = 2,
         kind: str = "train",
+        labels: dict[str, str] | None = None,
+        names: Callable[[str], str] | None = None,
     ):
         self.key, self.metrics, self.color, self.x, self.every, self.kind = key, metrics, color, x, every, kind
+        self.labels, self.names = labels or {}, names
         cols = st.columns(columns)
         self.slots = [cols[i % columns].empty() for i in range(len(metrics))]
         self.rows: list[dict] = []  # the rows seen during this script run (the job keeps them across reruns)
@@ -93,6 +145,8 @@ class LiveCurves:
             if not data:
                 slot.empty()
                 continue
+            if self.names is not None and self.color in data[0]:
+                data = [{**r, self.color: self.names(str(r[self.color]))} for r in data]
             fig = px.line(
                 data,
                 x=self.x,
@@ -100,6 +154,7 @@ class LiveCurves:
                 color=self.color if self.color in data[0] else None,
                 title=title,
                 markers=len(data) < 40,
+                labels=self.labels,
             )
             fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
             charts.show(slot, fig, width="stretch", key=f"{self.key}_{self.kind}_{i}_{self._draws}")

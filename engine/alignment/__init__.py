@@ -6,6 +6,8 @@
 - `ppo`     PPO written out (TRL 1.16 has no PPO trainer); its clipped loss is tested equal to TRL's GRPO loss
 - `dpo`     the DPO loss (tested equal to TRL's DPOTrainer) and a DPO run; TRL DPOTrainer + LoRA on `chat`
 - `runs`    PPO vs DPO side by side, reward hacking without the KL penalty, the β sweep
+- `report`  the runs with the page's settings, and their results as plain records to draw
+- `shipped` every section's demo run once (assets/precomputed/ch04_*.json), so no section opens empty
 """
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
@@ -29,9 +31,13 @@ _LAZY = {
     "parse_preferences": "reward",
     "preferences_text": "reward",
     "race_runs": "report",
+    "reward_shown": "shipped",
+    "runs_shown": "shipped",
+    "runs_view": "shipped",
     "ranked_answers": "report",
     "run_table": "report",
     "sft_report": "report",
+    "sft_shown": "shipped",
     "sweep_runs": "report",
     "template_view": "report",
     "toy_best_of_n": "report",
@@ -60,8 +66,12 @@ __all__ = [
     "preferences_text",
     "race_runs",
     "ranked_answers",
+    "reward_shown",
     "run_table",
+    "runs_shown",
+    "runs_view",
     "sft_report",
+    "sft_shown",
     "sweep_runs",
     "template_view",
     "toy_best_of_n",

@@ -13,19 +13,35 @@ from engine.training.callbacks import FINISHED, RowFn, RunLog, StopFn
 
 
 @dataclass(frozen=True)
+class TemplateGroup:
+    text: str  # the characters these tokens form (newlines as ⏎): a Hangul syllable cut into byte tokens is whole
+    hex: str  # the raw UTF-8 bytes of byte pieces, "EC 95 88"; "" for whole tokens
+    ids: tuple[int, ...]
+    trained: bool  # the SFT loss is computed on these tokens (the answer)
+
+
+@dataclass(frozen=True)
 class TemplateView:
     text: str
     tokens: list  # TemplateToken: piece, token_id, trained
     total: int
     trained: int  # the tokens the SFT loss is computed on (the response)
+    groups: list[TemplateGroup] = field(default_factory=list)  # the tokens as a learner reads them, never `�`
 
 
 def template_view(tokenizer, instruction: str, response: str) -> TemplateView:
-    """The chat template of one pair with its loss mask, and how many tokens are trained."""
+    """The chat template of one pair with its loss mask, and how many tokens are trained. SmolLM2's byte-level
+    tokenizer cuts most Hangul syllables into 2-3 byte tokens, each `�` alone: `groups` joins them into the
+    character they form (engine.lm.group_tokens), with the raw bytes beside it."""
     from engine.alignment.sft import chat_template_view
+    from engine.lm.token_display import group_tokens
 
     text, tokens = chat_template_view(tokenizer, instruction, response)
-    return TemplateView(text, tokens, len(tokens), sum(x.trained for x in tokens))
+    groups = [
+        TemplateGroup(g.text.replace("\n", "⏎") or "∅", g.hex, g.ids, all(tokens[i].trained for i in g.positions))
+        for g in group_tokens(tokenizer, [x.token_id for x in tokens])
+    ]
+    return TemplateView(text, tokens, len(tokens), sum(x.trained for x in tokens), groups)
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,9 @@ def load_preferences(path: Path | None = None) -> list[dict]:
     return validate_preferences(yaml.safe_load((path or ASSET).read_text(encoding="utf-8")))
 
 
-def preferences_text(rows: list[dict]) -> str:
-    """Pairs as JSON lines (what the page's editor shows)."""
+def preferences_text(rows: list[dict], first_lang: str | None = None) -> str:
+    """Pairs as JSON lines (what the page's editor shows), those in `first_lang` ("ko", "en") first."""
+    rows = sorted(rows, key=lambda r: r.get("lang") != first_lang) if first_lang else rows
     return "\n".join(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) for r in rows)
 
 
@@ -197,7 +198,9 @@ def train_reward_model(
     settings.validate()
     silence_progress_bars()
     pairs = validate_preferences(pairs if pairs is not None else load_preferences())
-    shuffled = pairs[:]
+    # The same pairs give the same split and training order however the text lists them (the page shows the
+    # learner's language first): sort by content, then shuffle with the seed.
+    shuffled = sorted(pairs, key=lambda p: (p["prompt"], p["chosen"], p["rejected"]))
     random.Random(settings.seed).shuffle(shuffled)
     n_test = round(len(shuffled) * settings.test_fraction)
     test, train = shuffled[:n_test], shuffled[n_test:]
@@ -276,7 +279,10 @@ def sample_answers(
         max_new_tokens=max_new_tokens,
         pad_token_id=lm_tokenizer.pad_token_id or lm_tokenizer.eos_token_id,
     )
-    return [lm_tokenizer.decode(row[ids["input_ids"].shape[1] :], skip_special_tokens=True).strip() for row in out]
+    from engine.alignment.sft import whole_characters
+
+    start = ids["input_ids"].shape[1]
+    return [whole_characters(lm_tokenizer.decode(row[start:], skip_special_tokens=True).strip()) for row in out]
 
 
 def best_of_n(

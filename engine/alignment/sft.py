@@ -131,7 +131,13 @@ def answer(model, tokenizer, instruction: str, max_new_tokens: int = 24) -> str:
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
     )
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    return whole_characters(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip())
+
+
+def whole_characters(text: str) -> str:
+    """A generated answer cut by max_new_tokens can end inside a character (a Hangul syllable is 2-3 byte tokens
+    for SmolLM2), which decodes as `�`: drop the unfinished bytes and mark the cut with "…"."""
+    return text.rstrip("\ufffd") + "…" if text.endswith("\ufffd") else text
 
 
 def lora_config(r: int, alpha: int, task_type: str = "CAUSAL_LM"):

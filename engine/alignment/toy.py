@@ -280,7 +280,8 @@ def toy_setup(cfg: ToyConfig | None = None, progress: ProgressFn = null_progress
 
 def _build_setup(cfg: ToyConfig, progress: ProgressFn) -> ToySetup:
     start = time.perf_counter()
-    with training_threads():
+    # enable_grad: the first caller may be inside torch.no_grad() (best-of-n only samples), but the reference is trained
+    with training_threads(), torch.enable_grad():
         reference, log = train_reference(cfg, progress)
         pairs = preference_pairs(reference, cfg)
         g = torch.Generator().manual_seed(cfg.seed + 2)

@@ -4,6 +4,11 @@
 
 prints one JSON object per step and method: method, step, reward_mean, kl, loss, seconds (plus judge_mean,
 length and method-specific numbers). Without --json, a readable line per step and a summary at the end.
+
+    python -m engine align-precompute [--only sft,reward,race,hacking,beta]
+
+runs each of the page's five demos once with its default settings and writes assets/precomputed/ch04_<section>.json
+(what the page shows before a learner runs anything; engine/alignment/shipped.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 import sys
 
 CONTRACT = ("method", "step", "reward_mean", "kl", "loss", "seconds")
+SECTIONS = ("sft", "reward", "race", "hacking", "beta")  # engine.alignment.shipped.SECTIONS (tested equal)
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -73,6 +79,23 @@ def cmd_align(args) -> int:
     return status
 
 
+def cmd_align_precompute(args) -> int:
+    from engine.alignment import shipped
+    from engine.commands._common import progress_for
+    from engine.core.precomputed import save_precomputed
+    from engine.core.textinput import InputError
+
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else shipped.SECTIONS
+    bad = [s for s in sections if s not in shipped.SECTIONS]
+    if bad or not sections:
+        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(shipped.SECTIONS))
+    for section in sections:
+        command = f"python -m engine align-precompute --only {section}"
+        saved = save_precomputed(shipped.name(section), shipped.make(section, progress_for(args.quiet)), command)
+        print(f"{saved.name}: written ({command})", file=sys.stderr)
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("align", help="toy RLHF: PPO vs DPO side by side, or reward hacking (chapter 4)")
     p.add_argument("--method", default="dpo,ppo", help="comma-separated: ppo, dpo (default both)")
@@ -89,3 +112,14 @@ def register(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per step on stdout")
     p.set_defaults(func=cmd_align)
+
+    p = subparsers.add_parser(
+        "align-precompute", help="run chapter 4's demos once and write assets/precomputed/ch04_*.json for the page"
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections (default all): " + ", ".join(SECTIONS),
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_align_precompute)

@@ -4,6 +4,8 @@
 
 prints one JSON object per training step or evaluation of each loop (run, kind, step, loss / accuracy), then a
 summary object (kind="summary") with both final accuracies and the largest loss gap between the two loops.
+With --save-precomputed (default settings only) it also writes assets/precomputed/ch03_loops.json: what the page
+shows before a learner trains anything.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ def cmd_hf_train(args) -> int:
     from engine.training.classifier import ClassifierConfig, compare_loops
 
     cfg = ClassifierConfig(epochs=args.epochs, lr=args.lr, seed=args.seed, dropout=args.dropout)
+    if args.save_precomputed and cfg != ClassifierConfig():  # a shipped result stands for the page's default run
+        print("--save-precomputed writes the default run only (no --epochs/--lr/--dropout/--seed)", file=sys.stderr)
+        return 2
 
     def emit(row: dict) -> None:
         if args.json:
@@ -40,6 +45,13 @@ def cmd_hf_train(args) -> int:
     for log in (result.trainer, result.loop):
         if log.message:
             print(f"{log.label}: {log.message}", file=sys.stderr)
+    if args.save_precomputed:
+        from engine.core.precomputed import save_precomputed
+        from engine.training.classifier_report import shipped_loops
+
+        command = "python -m engine hf-train --save-precomputed"
+        save_precomputed("ch03_loops", shipped_loops(result), command)
+        print(f"ch03_loops: written ({command})", file=sys.stderr)
     return 1 if "diverged" in summary["status"].values() else 0
 
 
@@ -50,4 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object per step/evaluation, then a summary")
+    p.add_argument(
+        "--save-precomputed", action="store_true", help="also write assets/precomputed/ch03_loops.json (the page's)"
+    )
     p.set_defaults(func=cmd_hf_train)

@@ -129,3 +129,39 @@ def roundtrip_report(model, tokenizer, lines: list[str]) -> RoundTrip:
     check = roundtrip_check(model, tokenizer, lines)
     ok = check["same_labels"] and check["max_abs_diff"] < 1e-5
     return RoundTrip(check["files"], check["bytes"] / 1024, check["max_abs_diff"], ok)
+
+
+# The page's default text for the pipeline section (ui/strings/03_huggingface.yaml ch03.default_text, both languages).
+EXAMPLE_LINES = ("대통령은 국무회의의 의장이 된다", "모든 국민은 교육을 받을 권리를 가진다", "국회는 법률안을 심의한다")
+CURVE_KEYS = ("run", "kind", "step", "epoch", "loss", "accuracy")
+
+
+def _finite(value):
+    return round(value, 6) if isinstance(value, float) and math.isfinite(value) else value
+
+
+def shipped_loops(res, lines: tuple[str, ...] = EXAMPLE_LINES) -> dict:
+    """A finished comparison as the plain JSON the page ships (assets/precomputed/ch03_loops.json): the curve rows,
+    the summary under them and the loop model's predictions on `lines` (a shipped file has no model to run)."""
+    from dataclasses import asdict
+
+    rows = [{k: _finite(r[k]) for k in CURVE_KEYS if k in r} for log in (res.trainer, res.loop) for r in log.rows]
+    summary = asdict(loop_summary(res))
+    summary["max_loss_gap"] = _finite(summary["max_loss_gap"])
+    preds = classify_lines(res.loop_model, res.prep.tokenizer, list(lines))
+    return {"rows": rows, "summary": summary, "predictions": [asdict(p) for p in preds]}
+
+
+@dataclass(frozen=True)
+class ShippedLoops:
+    rows: list[dict]
+    summary: LoopSummary
+    predictions: list[Prediction]
+
+
+def loops_from_shipped(data: dict) -> ShippedLoops:
+    """`shipped_loops`' JSON back as the records the page draws."""
+    s = dict(data["summary"])
+    s["runs"] = [RunSummary(**r) for r in s["runs"]]
+    preds = [Prediction(p["text"], [tuple(x) for x in p["top"]]) for p in data["predictions"]]
+    return ShippedLoops(data["rows"], LoopSummary(**s), preds)

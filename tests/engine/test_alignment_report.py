@@ -61,11 +61,13 @@ def test_records():
     assert (sft.percent, sft.device, sft.answers) == (25.0, "cpu", [report.SFTAnswer("q", "b", "a")])
 
 
-def test_template_view(monkeypatch):
-    tokens = [SimpleNamespace(trained=False), SimpleNamespace(trained=True), SimpleNamespace(trained=True)]
-    monkeypatch.setattr("engine.alignment.sft.chat_template_view", lambda tok, i, r: ("text", tokens))
-    view = report.template_view(None, "i", "r")
-    assert (view.text, view.total, view.trained) == ("text", 3, 2)
+def test_template_view():
+    from engine.models.loading import load_tokenizer
+
+    view = report.template_view(load_tokenizer("chat"), "Hi?", "Hello.")
+    assert view.text.startswith("<|im_start|>") and view.total == len(view.tokens)
+    assert view.trained == sum(x.trained for x in view.tokens) > 0
+    assert "".join(g.text for g in view.groups if g.trained) == "Hello.<|im_end|>⏎"  # the answer and its end
 
 
 def test_race_runs_keeps_dpo_beta_positive(monkeypatch):

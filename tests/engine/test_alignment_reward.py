@@ -64,6 +64,35 @@ def test_validate_limits():
     json.dumps(load_preferences())  # plain data, nothing executable
 
 
+def test_the_editor_text_lists_the_learners_language_first():
+    rows = load_preferences()
+    for lang in ("ko", "en"):
+        parsed = parse_preferences(preferences_text(rows, lang))
+        langs = [next(r["lang"] for r in rows if r["prompt"] == p["prompt"]) for p in parsed]
+        assert langs == [lang] * 15 + [other for other in ("ko", "en") if other != lang] * 15
+    assert preferences_text(rows) == preferences_text(rows, None)  # file order without a language
+
+
+def _tiny_backbone():
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from engine.models.registry import resolve
+
+    tok = AutoTokenizer.from_pretrained(str(resolve("embed").path))
+    torch.manual_seed(0)
+    sizes = {"hidden_size": 16, "num_hidden_layers": 6, "num_attention_heads": 2, "intermediate_size": 32}
+    return BertForSequenceClassification(BertConfig(vocab_size=tok.vocab_size, num_labels=1, **sizes)), tok
+
+
+def test_the_held_out_pairs_do_not_depend_on_the_order_of_the_text():
+    pairs = load_preferences()[:10]
+    settings = RMSettings(epochs=1, batch=4, max_length=48)
+    a = train_reward_model(pairs, settings, backbone=_tiny_backbone())
+    b = train_reward_model(pairs[::-1], settings, backbone=_tiny_backbone())
+    assert [p["prompt"] for p in a.test_pairs] == [p["prompt"] for p in b.test_pairs]
+    assert [r["loss"] for r in a.log.train_rows()] == [r["loss"] for r in b.log.train_rows()]
+
+
 def test_reward_trainer_on_a_tiny_encoder():
     """The RewardTrainer path end to end, on a tiny randomly initialised BERT (the real backbone is slow-tested)."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification

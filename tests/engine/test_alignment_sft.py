@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.alignment.sft import SFTSettings, as_conversations, chat_template_view, load_instructions, train_sft
+from engine.alignment.report import template_view
+from engine.alignment.sft import (
+    SFTSettings,
+    as_conversations,
+    chat_template_view,
+    load_instructions,
+    train_sft,
+    whole_characters,
+)
 from engine.models.loading import load_tokenizer
 
 
@@ -48,6 +56,23 @@ def test_template_view_marks_only_the_answer(chat_tokenizer):
     assert "대한민국" not in answer
     with pytest.raises(ValueError):
         chat_template_view(chat_tokenizer, " ", "x")
+
+
+def test_template_view_groups_byte_pieces_into_korean_characters(chat_tokenizer):
+    view = template_view(chat_tokenizer, "대한민국의 수도는?", "서울입니다.")
+    texts = [g.text for g in view.groups]
+    assert all("\ufffd" not in x for x in texts)
+    assert {"대", "한", "민", "국", "서", "울"} <= {x.strip() for x in texts}  # each syllable whole, not 2-3 `�`
+    assert [i for g in view.groups for i in g.ids] == [x.token_id for x in view.tokens]  # every token once, in order
+    assert sum(len(g.ids) for g in view.groups if g.trained) == view.trained
+    seoul = next(g for g in view.groups if g.text.strip() == "서")
+    assert seoul.trained and seoul.hex.endswith("EC 84 9C") and len(seoul.ids) > 1  # its raw UTF-8 bytes
+    assert next(g for g in view.groups if g.text == "<|im_start|>").hex == ""  # a whole token has no byte column
+
+
+def test_an_answer_cut_inside_a_character_ends_with_an_ellipsis():
+    assert whole_characters("서울입\ufffd") == "서울입…"
+    assert whole_characters("서울입니다.") == "서울입니다."
 
 
 def test_template_view_matches_trl_sft_labels(chat_tokenizer, tmp_path):

@@ -65,3 +65,23 @@ def test_text_lines_and_predictions(monkeypatch):
     monkeypatch.setattr("engine.training.classifier.classify", fake)
     preds = classify_lines(None, None, ["a", "b"])
     assert [(p.text, p.top) for p in preds] == [("a", [("L", 0.9)]), ("b", [("L", 0.9)])]
+
+
+def test_the_shipped_run_reads_back_as_the_pages_records():
+    from engine.core.precomputed import load_precomputed
+    from engine.training.classifier_report import EXAMPLE_LINES, loops_from_shipped
+
+    pre = load_precomputed("ch03_loops")
+    assert pre is not None and pre.command == "python -m engine hf-train --save-precomputed"
+    shown = loops_from_shipped(pre.data)
+    s = shown.summary
+    runs = [(r.label, r.status, r.steps) for r in s.runs]
+    assert runs == [("Trainer", FINISHED, 180), ("PyTorch loop", FINISHED, 180)]
+    assert s.same_losses and s.max_loss_gap == 0.0 and s.runs[0].accuracy == s.runs[1].accuracy
+    assert {(r["run"], r["kind"]) for r in shown.rows} == {
+        (run, kind) for run in ("Trainer", "PyTorch loop") for kind in ("train", "eval")
+    }
+    assert [p.text for p in shown.predictions] == list(EXAMPLE_LINES)
+    for p in shown.predictions:
+        scores = [score for _, score in p.top]
+        assert len(p.top) == 3 and scores == sorted(scores, reverse=True) and all(x.startswith("제") for x, _ in p.top)

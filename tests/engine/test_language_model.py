@@ -9,10 +9,14 @@ from engine.core.textinput import InputError
 from engine.lm.language_model import (
     MAX_PROMPT_TOKENS,
     MAX_TOP_K,
+    Appendable,
+    appendable,
     choose_token,
     encode_prompt,
     generate_steps,
     next_token_distribution,
+    piece_label,
+    steps_view,
     visible,
 )
 
@@ -155,3 +159,44 @@ def test_base_ko_continues_korean(base_ko_lm):
     assert d.prompt_tokens == len(encode_prompt(base_ko_lm, "대한민국의 수도는"))
     ids = encode_prompt(base_ko_lm, "대한민국의 수도는")
     assert d.candidates[0].token_id == int(reference_probs(base_ko_lm, ids).argmax())
+
+
+KOREAN = "대한민국의 수도는"
+
+
+def test_byte_piece_candidates_show_their_bytes_not_a_replacement_mark(chat_lm):
+    # SmolLM2's byte-level BPE: the likeliest next token after this Korean prompt is " " + the first byte of a
+    # Hangul syllable (0xEC), which decodes alone to " �".
+    d = next_token_distribution(chat_lm, KOREAN, top_k=20)
+    assert all("\ufffd" not in c.label for c in d.candidates)
+    top = d.candidates[0]
+    assert top.text == " \ufffd" and top.label == "␣⟨EC⟩"
+    assert piece_label(chat_lm.tokenizer, top.token_id) == "␣⟨EC⟩"
+    assert d.ids == encode_prompt(chat_lm, KOREAN)
+    whole = next(c for c in d.candidates if "\ufffd" not in c.text)
+    assert whole.label == visible(whole.text)  # a whole piece is shown as it is
+
+
+def test_a_byte_piece_is_appended_with_the_bytes_that_finish_its_character(chat_lm):
+    d = next_token_distribution(chat_lm, KOREAN, top_k=5)
+    top = d.candidates[0]
+    add = appendable(chat_lm, d, top)
+    assert 1 <= add.extra_tokens <= 3 and "\ufffd" not in add.text
+    assert add.text[0] == " " and len(add.text) == 2 and "\uac00" <= add.text[1] <= "\ud7a3"  # one Hangul syllable
+    more = reference_greedy(chat_lm, [*d.ids, top.token_id], add.extra_tokens)  # transformers' greedy continuation
+    assert add.text == chat_lm.tokenizer.decode([top.token_id, *more]) and add.label == visible(add.text)
+
+
+def test_a_whole_piece_is_appended_as_it_is(chat_lm):
+    d = next_token_distribution(chat_lm, PROMPT, top_k=3)
+    assert appendable(chat_lm, d, d.candidates[0]) == Appendable(d.candidates[0].text, d.candidates[0].label, 0)
+
+
+def test_steps_view_joins_byte_pieces_into_characters(chat_lm):
+    steps = generate_steps(chat_lm, KOREAN, 6)
+    text, rows = steps_view(chat_lm, steps)
+    ids = [c.token_id for _, c in steps]
+    assert text == chat_lm.tokenizer.decode(ids, skip_special_tokens=True)
+    assert [r.step for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all("\ufffd" not in r.token and "\ufffd" not in r.top3 for r in rows)
+    assert rows[0].prob == round(steps[0][1].prob, 4)

@@ -23,6 +23,41 @@ def test_default_load_has_no_exception(page):
     assert not at.error
 
 
+def test_ch4_opens_with_a_labelled_shipped_result_in_every_section():
+    at = app("04_alignment.py")
+    at.run()
+    assert not at.exception
+    shipped = [c.value for c in at.caption if c.value.startswith("📦")]
+    # sft, reward model, toy best-of-n, race, hacking, β: each labelled with the command that made it
+    for section in ("sft", "reward", "race", "hacking", "beta"):
+        assert any(f"align-precompute --only {section}" in c for c in shipped), section
+    assert len(at.get("plotly_chart")) >= 12  # loss, RM loss, toy best-of-n, race ×5, hacking ×2, β ×2 + scatter
+    tables = [f.value for f in at.dataframe]
+    assert any("학습 후" in t.columns for t in tables)  # SFT answers before/after
+    assert sum("심판 (마지막 1/5)" in t.columns for t in tables) == 2  # race and hacking summaries
+    assert all("\ufffd" not in str(t.to_dict()) for t in tables)
+
+
+def test_ch4_own_run_replaces_the_shipped_result():
+    from ui.jobs import STOPPED, JobState
+
+    at = app("04_alignment.py")
+    at.session_state["_job_ch04_race"] = JobState(status=STOPPED)
+    at.run()
+    assert not any("--only race" in c.value for c in at.caption)  # no shipped label once the learner ran it
+
+
+def test_ch3_opens_with_the_shipped_run_and_its_predictions():
+    at = app("03_huggingface.py")
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any("hf-train --save-precomputed" in c and c.startswith("📦") for c in captions)
+    assert any("0.00e+00" in c for c in captions)  # the shipped run: the two loops computed the same losses
+    tables = [f.value for f in at.dataframe]
+    assert any("예측 (확률)" in t.columns for t in tables)  # the pipeline section is not empty
+
+
 def test_ch4_interrupted_run_is_shown_as_cancelled_with_its_rows():
     at = app("04_alignment.py")
     rows = [
@@ -83,3 +118,15 @@ def test_ch4_race_and_hacking_runs():
     at.button(key="ch04_hack_start").click()
     at.run()
     assert not at.exception and len(at.session_state["_job_ch04_hack"].rows) == 10
+
+
+def test_shipped_examples_are_the_pages_defaults():
+    """The shipped predictions and best-of-n answers are for the texts the pages open with, in both languages."""
+    from engine.alignment.shipped import BON_PROMPTS
+    from engine.training.classifier_report import EXAMPLE_LINES
+    from ui.i18n import strings
+
+    s = strings()
+    for lang in ("ko", "en"):
+        assert s["ch03.default_text"][lang].splitlines() == list(EXAMPLE_LINES)
+    assert (s["ch04.bon_default"]["ko"], s["ch04.bon_default"]["en"]) == BON_PROMPTS
