@@ -19,6 +19,7 @@ from engine.lm import (
 )
 from ui import charts
 from ui.cache import causal_lm, tokenizers
+from ui.flow import flow_section
 from ui.i18n import t
 from ui.jobs import STOPPED, last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code, truncation_note
@@ -277,4 +278,5 @@ positions_section(ch)
 attention_section(ch)
 architectures_section(ch)
 heatmap_section(ch)
+flow_section(ch)
 show_code(ch)
