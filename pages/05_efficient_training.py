@@ -22,6 +22,7 @@ from engine.training import (
     memory_profile,
     qlora_weights,
     run_accumulation_demo,
+    shipped_demo,
     train_modes,
     train_view,
     zero_view,
@@ -30,10 +31,10 @@ from ui import charts_efficient as draw
 from ui.cache import cached
 from ui.i18n import t
 from ui.jobs import STOPPED, last_job, run_job, show_job_status
-from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
+from ui.layout import chapter_header, friendly_errors, notice, precomputed_note, quiz, section_header, show_code
 from ui.state import param
 
-MODELS = {"chat": "SmolLM2-135M-Instruct (chat)", "tiny": "tiny Llama (7.5M, random)"}
+MODELS = {"chat": "SmolLM2-135M-Instruct (chat)", "tiny": t("ch05.model_tiny")}
 SEQS = (16, 32, 64, 128, 256, 512, 1024)
 LRS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 mode_label, component_label = draw.mode_label, draw.component_label
@@ -48,6 +49,19 @@ def lora_spec() -> LoraSpec:
 
 def quant_spec() -> QuantSpec:
     return QuantSpec(quant_type=st.session_state["q_type"], double_quant=st.session_state["q_double"])
+
+
+def own_or_shipped(result, demo: str, slot):
+    """The learner's own run when there is one; otherwise the result shipped with the app, labelled in `slot`
+    (just above the run button), so no section opens empty."""
+    if result:
+        return result
+    shipped = shipped_demo(demo)
+    if shipped is None:
+        return None
+    with slot.container() if slot else st.container():
+        precomputed_note(shipped.pre)
+    return shipped.result
 
 
 def breakdown_section(ch) -> None:
@@ -76,6 +90,7 @@ def breakdown_section(ch) -> None:
         st.session_state.setdefault("mem_modes_ms", [m for m in st.session_state["mem_modes"].split(",") if m in MODES])
         chosen = st.multiselect(t("ch05.modes_to_measure"), list(MODES), format_func=mode_label, key="mem_modes_ms")
         st.session_state["mem_modes"] = ",".join(chosen)
+        slot = st.empty()
         if st.button(t("ch05.measure"), type="primary", key="mem_measure", disabled=not chosen):
             lora, quant = lora_spec(), quant_spec()
             run_job(
@@ -85,7 +100,8 @@ def breakdown_section(ch) -> None:
                 ),
             )
         job = last_job("ch05_measure")
-        view = measured_view(job.result.rows if job.result is not None else job.rows)
+        rows = job.result.rows if job.result is not None else job.rows
+        view = measured_view(own_or_shipped(rows, "measure", slot) or [])
         draw.show_measured(view, MODELS.get(view.model, view.model))
         if job.status == STOPPED or (job.result is not None and job.result.cancelled):
             st.info(t("ch05.cancelled"))
@@ -103,6 +119,7 @@ def accumulation_section(ch) -> None:
     a1.selectbox(t("ch05.big_batch"), (4, 8, 16), key="acc_batch")
     a2.selectbox(t("ch05.micro_batch"), (1, 2, 4, 8), key="acc_micro")
     a3.radio(t("ch05.dtype"), ("float64", "float32"), key="acc_dtype", horizontal=True)
+    slot = st.empty()
     if st.button(t("ch05.run_accumulation"), key="acc_run"):
         batch, micro, dtype = (
             st.session_state["acc_batch"],
@@ -114,7 +131,7 @@ def accumulation_section(ch) -> None:
                 "ch05_acc",
                 lambda p, _row, _stop: run_accumulation_demo("tiny", batch, micro, seq_len=32, dtype=dtype, progress=p),
             )
-    acc = last_job("ch05_acc").result
+    acc = own_or_shipped(last_job("ch05_acc").result, "accumulation", slot)
     if acc:
         draw.show_accumulation(acc, accumulation_view(acc))
     notice("common.notice", t("ch05.notice_accumulation"))
@@ -131,11 +148,12 @@ def checkpointing_section(ch) -> None:
     k1.selectbox(t("common.model"), list(MODELS), format_func=MODELS.get, key="ck_model")
     k2.selectbox(t("ch05.batch"), (1, 2, 4), key="ck_batch")
     k3.select_slider(t("ch05.seq_len"), SEQS[:5], key="ck_seq")
+    slot = st.empty()
     if st.button(t("ch05.run_checkpointing"), key="ck_run"):
         source, batch, seq = st.session_state["ck_model"], st.session_state["ck_batch"], st.session_state["ck_seq"]
         with friendly_errors():
             run_job("ch05_ck", lambda p, _row, _stop: compare_checkpointing(source, "full", batch, seq, progress=p))
-    ck = last_job("ch05_ck").result
+    ck = own_or_shipped(last_job("ch05_ck").result, "checkpointing", slot)
     if ck and ck.runs:
         draw.show_checkpointing(ck, checkpointing_lines(ck), MODELS.get(ck.model, ck.model))
     notice("common.notice", t("ch05.notice_checkpointing"))
@@ -171,6 +189,7 @@ def lora_section(ch) -> None:
     )
     targets = l3.multiselect(t("ch05.lora_targets"), list(LLAMA_LINEARS), key="lora_targets_ms")
     st.session_state["lora_targets"] = ",".join(targets) or "q_proj,v_proj"
+    slot = None  # the note's place beside the button (None if the section failed before drawing it)
     with friendly_errors():
         spec = lora_spec()
         view = lora_view("chat", spec)
@@ -179,9 +198,10 @@ def lora_section(ch) -> None:
         q2.metric(t("ch05.trainable_share"), f"{view.share:.3%}")
         q3.metric(t("ch05.scaling"), f"{view.scaling:g}")
         st.caption(t("ch05.lora_caption", total=f"{view.total:,}"))
+        slot = st.empty()
         if st.button(t("ch05.run_merge"), key="lora_merge"):
             run_job("ch05_merge", lambda p, _row, _stop: lora_merge_demo("chat", spec), label=t("common.loading_model"))
-    merge = last_job("ch05_merge").result
+    merge = own_or_shipped(last_job("ch05_merge").result, "merge", slot)
     if merge:
         diff, delta, counted = f"{merge.max_abs_diff:.2e}", f"{merge.delta_norm:.3f}", f"{merge.counted:,}"
         st.success(t("ch05.merge_result", diff=diff, delta=delta, counted=counted))
@@ -195,12 +215,14 @@ def qlora_section(ch) -> None:
     w1, w2 = st.columns(2)
     w1.radio(t("ch05.quant_type"), ("nf4", "fp4"), key="q_type", horizontal=True)
     w2.toggle(t("ch05.double_quant"), key="q_double")
+    slot = None
     with friendly_errors():
         weights = qlora_weights("chat", lora_spec(), quant_spec())
         e1, e2, e3 = st.columns(3)
         e1.metric(t("ch05.fp32_weights"), f"{weights.fp32} MiB")
         e2.metric(t("ch05.q_weights"), f"{weights.quantized} MiB")
         e3.metric(t("ch05.q_ratio"), f"{weights.ratio:.1%}")
+        slot = st.empty()
         if st.button(t("ch05.run_qlora_load"), key="q_load"):
             q, lora = quant_spec(), lora_spec()
             model = cached(
@@ -209,7 +231,7 @@ def qlora_section(ch) -> None:
                 t("common.loading_model"),
             )
             st.session_state["ch05_qload"] = loaded_weights(model, "chat", q)
-    qload = st.session_state.get("ch05_qload")
+    qload = own_or_shipped(st.session_state.get("ch05_qload"), "qlora_load", slot)
     if qload:
         ratio, kinds = f"{qload.ratio:.1%}", ", ".join(qload.kinds)
         st.success(t("ch05.qlora_loaded", measured=qload.measured, ratio=ratio, kinds=kinds, qtype=qload.quant_type))
@@ -231,13 +253,14 @@ def training_demo() -> None:
     )
     r2.select_slider(t("ch05.lr"), LRS, key="tr_lr", format_func=lambda x: f"{x:g}")
     r3.slider(t("ch05.steps"), 1, 30, key="tr_steps")
+    slot = st.empty()
     if st.button(t("ch05.run_train"), key="tr_run", type="primary"):
         source, steps, lr = st.session_state["tr_model"], st.session_state["tr_steps"], st.session_state["tr_lr"]
         lora, quant = lora_spec(), quant_spec()
         with friendly_errors():
             run_job("ch05_train", lambda p, _row, stop: train_modes(source, steps, lr, lora, quant, p, stop))
     show_job_status("ch05_train")
-    logs = last_job("ch05_train").result
+    logs = own_or_shipped(last_job("ch05_train").result, "train", slot)
     if logs:
         draw.show_training(train_view(logs))
 

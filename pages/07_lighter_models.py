@@ -6,7 +6,6 @@ import engine.compression as compression
 import engine.inference as inference
 from ui import charts, charts_lighter
 from ui.cache import cached, causal_lm
-from ui.charts import table
 from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
@@ -66,6 +65,7 @@ def generation_section(ch, lm) -> None:
         if strategy == "beam":
             st.number_input(t("ch07.beams"), step=1, key="gen_beams")
         st.number_input(t("ch07.rep_penalty"), step=0.1, key="gen_rep", help=t("ch07.rep_help"))
+    slot = st.empty()
     if st.button(t("ch07.generate"), key="gen_run", type="primary"):
         with friendly_errors():
             cfg = inference.DecodingConfig(
@@ -86,7 +86,7 @@ def generation_section(ch, lm) -> None:
                 ),
             )
             ss["gen_result"] = job.result
-    result = ss.get("gen_result")
+    result = charts_lighter.own_or_shipped(ss.get("gen_result"), "generation", slot, prompt=ss["gen_prompt"])
     if result is not None:
         charts_lighter.show_generation(result, MODEL, lm.device)
     notice("common.notice", t("ch07.notice_generation"))
@@ -98,12 +98,14 @@ def kv_cache_section(ch, lm) -> None:
     param("kv_prompt", t("ch07.kv_default_prompt"), str)
     st.text_input(t("ch07.kv_prompt"), key="kv_prompt", max_chars=5_000)
     with friendly_errors():
-        size = inference.prefill_cache_size(lm, st.session_state["kv_prompt"])
+        prompt = st.session_state["kv_prompt"]  # one forward pass per prompt, not one per rerun of the page
+        size = cached(("ch07_prefill", prompt), lambda _: inference.prefill_cache_size(lm, prompt), t("ch07.kv_prompt"))
         charts_lighter.show_cache_size(size)
 
     st.subheader(t("ch07.kv_sweep"))
     param("kv_counts", "16,64", str)
     st.text_input(t("ch07.kv_counts"), key="kv_counts", help=t("ch07.kv_counts_help"))
+    slot = st.empty()
     if st.button(t("ch07.kv_run"), key="kv_run"):
         with friendly_errors():
             counts = inference.parse_counts(st.session_state["kv_counts"])
@@ -112,16 +114,12 @@ def kv_cache_section(ch, lm) -> None:
                 lambda p, on_row, stop: inference.kv_bench(lm, counts, progress=p, should_stop=stop, on_result=on_row),
                 shared_key=("ch07_kv", tuple(counts)),
             )
-    if rows := job_rows("kv"):
+    if rows := charts_lighter.own_or_shipped(job_rows("kv"), "kv", slot):
         data = [r.as_dict() for r in rows]
         c1, c2 = st.columns(2)
         charts.show(c1, charts_lighter.kv_times(data), width="stretch")
-        charts.show(
-            c2,
-            charts.line(data, "new_tokens", "speedup", None, t("ch07.kv_speedup_title")),
-            width="stretch",
-        )
-        table(data)
+        charts.show(c2, charts_lighter.kv_speedup(data), width="stretch")
+        charts_lighter.named_table(data)
         st.caption(t("common.produced_by", model=MODEL, device=lm.device, source=lm.resolved.source))
 
     st.subheader(t("ch07.kv_calc"))
@@ -164,6 +162,7 @@ def batching_section(ch, lm) -> None:
     c1, c2 = st.columns(2)
     c1.text_input(t("ch07.bt_sizes"), key="bt_sizes")
     c2.slider(t("ch07.bt_tokens"), 1, 64, key="bt_tokens")
+    slot = st.empty()
     if st.button(t("ch07.bt_run"), key="bt_run"):
         with friendly_errors():
             sizes = inference.parse_batch_sizes(st.session_state["bt_sizes"])
@@ -176,11 +175,13 @@ def batching_section(ch, lm) -> None:
                 ),
                 shared_key=("ch07_batch", tuple(sizes), n_tok),
             )
-    if rows := job_rows("bt"):
+    rows, m = job_rows("bt"), st.session_state.get("bt_machine")
+    if not rows and (shipped := charts_lighter.own_or_shipped(None, "batch", slot)):
+        rows, m = shipped["rows"], shipped["machine"]
+    if rows:
         data = [r.as_dict() for r in rows]
         charts.show(st, charts_lighter.batch_measured(data), width="stretch")
-        table(data)
-        m = st.session_state.get("bt_machine")
+        charts_lighter.named_table(data)
         if m is not None:
             gflops, gbs, ridge = f"{m.matmul_gflops:.0f}", f"{m.copy_gbs:.1f}", f"{m.ridge:.0f}"
             st.caption(t("ch07.bt_machine", gflops=gflops, gbs=gbs, ridge=ridge, threads=m.threads, device=m.device))
@@ -195,6 +196,7 @@ def quantization_section(ch) -> None:
         for name in ("perplexity_ko", "perplexity_en"):
             st.markdown(f"**{name}** — {texts[name]['source']}")
             st.caption(texts[name]["text"][:400] + "…")
+    slot = st.empty()
     if st.button(t("ch07.q_run"), key="q_run"):
         with friendly_errors():
             run_job(
@@ -204,13 +206,13 @@ def quantization_section(ch) -> None:
                 ),
                 shared_key=("ch07_quant", compression.PRECISIONS),
             )
-    if rows := job_rows("q"):
+    if rows := charts_lighter.own_or_shipped(job_rows("q"), "quant", slot):
         rel = compression.relative_to(rows)
         for col, fig in zip(st.columns(3), charts_lighter.quantization(rel), strict=True):
             charts.show(col, fig, width="stretch")
-        table(rel)
+        charts_lighter.named_table(rel)
         st.markdown("**" + t("ch07.q_answers") + "**")
-        table([{"precision": r.precision, "answer": r.answer} for r in rows])
+        charts_lighter.named_table([{"precision": r.precision, "answer": r.answer} for r in rows])
         st.caption(t("ch07.q_meta", model=MODEL))
     notice("common.notice", t("ch07.notice_quantization"))
     quiz("07", "quantization")
@@ -227,6 +229,7 @@ def gptq_awq_section(ch, lm) -> None:
     c2.selectbox(t("ch07.gq_proj"), list(compression.PROJECTIONS), key="gq_proj")
     c3.selectbox(t("ch07.gq_bits"), [3, 4], key="gq_bits")
     c4.selectbox(t("ch07.gq_group"), [0, 64, 128], key="gq_group", help=t("ch07.gq_group_help"))
+    slot = st.empty()
     if st.button(t("ch07.gq_run"), key="gq_run"):
         with friendly_errors():
             settings = tuple(st.session_state[k] for k in ("gq_layer", "gq_proj", "gq_bits", "gq_group"))
@@ -237,7 +240,7 @@ def gptq_awq_section(ch, lm) -> None:
                 ),
                 t("ch07.gq_run"),
             )
-    gq = st.session_state.get("gq_result")
+    gq = charts_lighter.own_or_shipped(st.session_state.get("gq_result"), "gptq_awq", slot)
     if gq is not None:
         charts_lighter.show_gptq_awq(gq, inference.method_table(gq.errors, gq.weight_errors))
     notice("common.notice", t("ch07.notice_gptq_awq"))
@@ -254,6 +257,7 @@ def distillation_section(ch, lm) -> None:
     c2.slider(t("ch07.kd_temp"), 0.5, 10.0, step=0.5, key="kd_temp", help=t("ch07.kd_temp_help"))
     c3.slider(t("ch07.kd_alpha"), 0.0, 1.0, step=0.1, key="kd_alpha", help=t("ch07.kd_alpha_help"))
     kd_seed = seed("kd_seed")
+    slot = st.empty()
     if st.button(t("ch07.kd_run"), key="kd_run"):
         with friendly_errors():
             ss = st.session_state
@@ -273,7 +277,7 @@ def distillation_section(ch, lm) -> None:
             )
             if job.complete:
                 ss["kd_result"] = job.result
-    kd = st.session_state.get("kd_result")
+    kd = charts_lighter.own_or_shipped(st.session_state.get("kd_result"), "distillation", slot)
     if kd is not None:
         charts_lighter.show_distillation(kd)
     notice("common.notice", t("ch07.notice_distillation"))

@@ -1,18 +1,19 @@
 """Chapter 8 — serving: batching, PagedAttention, FlashAttention, relative positions, speculative decoding,
 offline and online serving. Every heavy run sits behind a button; the default page load is light."""
 
-import pandas as pd
 import streamlit as st
 
 import engine.inference as inference
-from engine.core import InputError, null_progress
+from engine.core import InputError
 from engine.lm import alibi_view, rope_view
 from engine.serving import MAX_CONCURRENCY, PROMPTS, backend_info, run_load_test
 from ui import charts, serving_charts
-from ui.cache import causal_lm, shared
+from ui.cache import causal_lm
 from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
+from ui.serving_charts import light_or_button, pure, shipped
+from ui.serving_charts import named_table as table
 from ui.state import param
 
 CHAT = "SmolLM2-135M-Instruct (chat)"
@@ -28,10 +29,6 @@ def chat_model():
 
 def produced_by(source: str) -> str:
     return t("common.produced_by", model=CHAT, device=SS.get("ch8_device", "cpu"), source=source)
-
-
-def sim_label() -> None:
-    st.caption("🧪 " + t("ch8.simulated"))
 
 
 def run_rows(key: str, slot: str, fn, *args, label: str = "", rows_to: str = "", **kwargs) -> bool:
@@ -57,10 +54,6 @@ def kept(key: str, slot: str):
     return SS.get(slot)
 
 
-def table(rows) -> None:
-    st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
-
-
 def batching_section(ch) -> None:
     section_header(ch, "batching")
     param("b_n", 12, int)
@@ -82,9 +75,12 @@ def batching_section(ch) -> None:
             lm = chat_model()
             if run_rows("b_measure", "ch8_costs", inference.measure_costs, lm, label=t("ch8.measuring")):
                 st.rerun()
-        cmp = inference.compare_policies(SS["b_n"], SS["b_rate"], SS["b_max_batch"], SS["b_wait"], cost, seed=b_seed)
-        sim_label()
-        table(cmp.metrics)
+        args = (SS["b_n"], SS["b_rate"], SS["b_max_batch"], SS["b_wait"])
+        costs = (cost.prefill_base_s, cost.prefill_per_token_s, cost.decode_base_s, cost.decode_per_seq_s)
+        key = ("ch08_policies", *args, *costs, cost.source, b_seed)
+        cmp = pure(key, lambda: inference.compare_policies(*args, cost, seed=b_seed))
+        st.caption("🧪 " + t("ch8.simulated"))
+        table([{**m, "policy": t(f"ch8.policy_{m['policy']}")} for m in cmp.metrics])
         param("b_t", 0.0, float)
         SS["b_t"] = min(float(SS["b_t"]), round(cmp.horizon_s, 1))
         st.slider(t("ch8.b_time"), 0.0, max(0.1, round(cmp.horizon_s, 1)), step=0.1, key="b_t")
@@ -110,10 +106,12 @@ def paged_attention_section(ch) -> None:
     pc1, pc2 = st.columns([1, 3])
     pc1.radio(t("ch8.pa_block"), [2, 4, 8], key="pa_block", horizontal=True)
     with friendly_errors():
-        steps = inference.scenario_steps(block_size=SS["pa_block"], num_blocks=12, num_cpu_blocks=8)
+        # 12 blocks tell the story for blocks of 4 and 8; blocks of 2 need 24 to get as far as copy-on-write
+        block = SS["pa_block"]
+        steps = pure(("ch08_scenario", block), lambda: inference.scenario_steps(block, max(12, 48 // block), 8))
         SS["pa_step"] = max(1, min(int(SS["pa_step"]), len(steps)))
         pc2.slider(t("ch8.pa_step"), 1, len(steps), key="pa_step")
-        sim_label()
+        st.caption("🧪 " + t("ch8.simulated"))
         serving_charts.show_block_step(steps[SS["pa_step"] - 1], SS["pa_block"])
 
         st.subheader(t("ch8.pa_usage_title"))
@@ -123,7 +121,7 @@ def paged_attention_section(ch) -> None:
         u1.radio(t("ch8.pa_trace"), ["ShareGPT", "Alpaca"], key="pa_trace", horizontal=True)
         u2.select_slider(t("ch8.pa_block"), [1, 8, 16, 32, 64, 128], key="pa_usage_block")
         trace, ub = SS["pa_trace"], SS["pa_usage_block"]
-        usage = shared(("ch08_usage", trace, ub), lambda _: inference.usage_with_paper(trace, ub), null_progress)
+        usage = pure(("ch08_usage", trace, ub), lambda: inference.usage_with_paper(trace, ub))
         charts.show(st, serving_charts.usage_chart(usage, trace), width="stretch")
         st.caption(t("ch8.pa_usage_caption", citation=inference.PAPER_CITATION))
         with st.expander(t("ch8.pa_real_title")):
@@ -150,12 +148,20 @@ def flash_attention_section(ch) -> None:
     f3.select_slider(t("ch8.fa_bk"), [4, 8, 16, 32, 64], key="fa_bk")
     f4.toggle(t("ch8.fa_causal"), key="fa_causal")
     with friendly_errors():
-        causal = SS["fa_causal"]
-        serving_charts.show_flash_check(inference.compare_on_random(SS["fa_T"], 32, SS["fa_bq"], SS["fa_bk"], causal))
+        causal, shape = SS["fa_causal"], (SS["fa_T"], SS["fa_bq"], SS["fa_bk"])
+        tiles = inference.tile_count(*shape, causal)
+        check = light_or_button(
+            ("ch08_flash_check", *shape, causal),
+            tiles > 32,  # Python-level tiles: about 0.01-0.04 s each on 2 cores
+            lambda p: inference.compare_on_random(shape[0], 32, *shape[1:], causal, progress=p),
+            t("ch8.fa_heavy", tiles=tiles),
+        )
+        if check:
+            serving_charts.show_flash_check(check)
         br, bc = inference.flash_block_sizes(64)
         rows = inference.traffic_table([256, 512, 1024, 2048, 4096, 8192], D=64, causal=causal)
         title = t("ch8.fa_hbm_chart", br=br, bc=bc)
-        charts.show(st, charts.line(rows, "T", "total_bytes", "method", title, log_y=True), width="stretch")
+        charts.show(st, serving_charts.hbm_chart(rows, title), width="stretch")
         with st.expander(t("ch8.fa_time_title"), expanded=False):
             st.markdown(t("ch8.fa_time_help"))
             if st.button(t("ch8.fa_time_run"), key="fa_run"):
@@ -174,31 +180,25 @@ def positions_section(ch) -> None:
     r1.select_slider(t("ch8.rp_heads"), [4, 8, 12, 16], key="rp_heads")
     r2.slider(t("ch8.rp_train"), 4, 64, key="rp_train")
     with friendly_errors():
-        serving_charts.show_alibi(alibi_view(SS["rp_heads"], SS["rp_train"]))
-        serving_charts.show_rope(rope_view(64, 8192, base=100000.0))
+        heads, train = SS["rp_heads"], SS["rp_train"]
+        serving_charts.show_alibi(pure(("ch08_alibi", heads, train), lambda: alibi_view(heads, train)))
+        serving_charts.show_rope(pure(("ch08_rope",), lambda: rope_view(64, 8192, base=100000.0)))
         with st.expander(t("ch8.rp_ppl_title")):
             st.markdown(t("ch8.rp_ppl_help"))
             if st.button(t("ch8.rp_ppl_run"), key="rp_run"):
                 run_rows("rp", "ch8_ppl", inference.position_scaling_demo, chat_model())
             if rows := kept("rp", "ch8_ppl"):
-                table(rows)
+                table([{**r, "setting": t(f"ch8.rp_setting_{r['setting']}")} for r in rows])
                 st.caption(produced_by("transformers (in-process)"))
     notice("common.notice", t("ch8.notice_positions"))
     quiz("08", "positions")
 
 
-def _floats(text: str) -> list[float]:
+def _numbers(text: str, cast, message: str) -> list:
     try:
-        return [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+        return [cast(x) for x in text.replace(";", ",").replace(" ", "").split(",") if x]
     except ValueError as exc:
-        raise InputError(t("ch8.sp_bad_list")) from exc
-
-
-def _levels(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError as exc:
-        raise InputError(t("ch8.sv_bad_levels")) from exc
+        raise InputError(t(message)) from exc
 
 
 def speculative_section(ch) -> None:
@@ -215,11 +215,19 @@ def speculative_section(ch) -> None:
     with sc4:
         sp_seed = seed("sp_seed")
     with friendly_errors():
-        toy = inference.toy_experiment(_floats(SS["sp_p"]), _floats(SS["sp_q"]), SS["sp_n"], SS["sp_k"], sp_seed)
-        serving_charts.show_toy(toy)
+        p, q = (tuple(_numbers(SS[x], float, "ch8.sp_bad_list")) for x in ("sp_p", "sp_q"))
+        n, k = SS["sp_n"], SS["sp_k"]
+        toy = light_or_button(
+            ("ch08_toy", p, q, n, k, sp_seed),
+            n * k > 10_000,  # one Python loop per sample and draft
+            lambda _: inference.toy_experiment(list(p), list(q), n, k, sp_seed),
+            t("ch8.sp_heavy", n=n, k=k),
+        )
+        if toy:
+            serving_charts.show_toy(toy)
 
     st.subheader(t("ch8.sp_real_title"))
-    param("sp_prompt", inference.COPY_PROMPT, str)
+    param("sp_prompt", t("ch8.sp_default_prompt"), str)
     param("sp_exit", 24, int)
     param("sp_real_k", 4, int)
     st.text_area(t("ch8.sp_prompt"), key="sp_prompt", height=110, max_chars=3000)
@@ -227,10 +235,11 @@ def speculative_section(ch) -> None:
     rc1.slider(t("ch8.sp_exit"), 2, 29, key="sp_exit", help=t("ch8.sp_exit_help"))
     rc2.slider(t("ch8.sp_k"), 1, 8, key="sp_real_k")
     with friendly_errors():
+        note = st.empty()
         if st.button(t("ch8.sp_real_run"), key="sp_run"):
             settings = {"max_new_tokens": 32, "k": SS["sp_real_k"], "exit_layers": SS["sp_exit"]}
             run_rows("sp", "ch8_spec", inference.compare_methods, chat_model(), SS["sp_prompt"], **settings)
-        if rows := kept("sp", "ch8_spec"):
+        if rows := kept("sp", "ch8_spec") or shipped(note, "speculative", SS["sp_prompt"]):
             serving_charts.show_speculative(rows, produced_by("transformers (in-process)"))
     notice("common.notice", t("ch8.notice_speculative"))
     quiz("08", "speculative")
@@ -245,6 +254,7 @@ def serving_section(ch) -> None:
     o1.slider(t("ch8.sv_off_n"), 1, 16, key="sv_off_n")
     o2.slider(t("common.max_tokens"), 1, 64, key="sv_off_tokens")
     with friendly_errors():
+        note = st.empty()
         if st.button(t("ch8.sv_off_run"), key="sv_off_run"):
             lm = chat_model()
             prompts, n_tok = PROMPTS[: SS["sv_off_n"]], SS["sv_off_tokens"]
@@ -252,7 +262,7 @@ def serving_section(ch) -> None:
             run_rows(
                 "sv_off", "ch8_offline", inference.offline_batches, lm, prompts, n_tok, label=label, rows_to="on_row"
             )
-        if rows := kept("sv_off", "ch8_offline"):
+        if rows := kept("sv_off", "ch8_offline") or shipped(note, "offline"):
             serving_charts.show_offline(rows, PROMPTS, produced_by("transformers (in-process, greedy)"))
 
     st.subheader(t("ch8.online_title"))
@@ -266,14 +276,14 @@ def serving_section(ch) -> None:
     l1.text_input(t("ch8.sv_levels"), key="sv_levels", max_chars=60, help=t("ch8.sv_levels_help", max=MAX_CONCURRENCY))
     l2.slider(t("ch8.sv_requests"), 1, 64, key="sv_requests")
     l3.slider(t("common.max_tokens"), 1, 256, key="sv_tokens")
-    run_clicked = st.button(t("ch8.sv_run"), key="sv_run", type="primary")
+    note, run_clicked = st.empty(), st.button(t("ch8.sv_run"), key="sv_run", type="primary")  # note: above it
     with friendly_errors():
         if run_clicked:
-            levels = _levels(SS["sv_levels"])
+            levels = _numbers(SS["sv_levels"], int, "ch8.sv_bad_levels")
             SS.pop("ch8_load", None)
             limits = {"requests": SS["sv_requests"], "max_tokens": SS["sv_tokens"]}
             run_rows("sv", "ch8_load", run_load_test, levels, rows_to="on_level", **limits)
-        if rows := kept("sv", "ch8_load"):
+        if rows := kept("sv", "ch8_load") or shipped(note, "load"):
             serving_charts.show_load_test(rows)
         st.markdown(t("ch8.sv_vllm"))
     notice("common.notice", t("ch8.notice_serving"))

@@ -233,7 +233,10 @@ def metric_bars(
 
 
 def records_frame(rows, columns: list[str] | None = None) -> pd.DataFrame:
-    """Rows as a table: dataclass records (their fields in order), dicts, or tuples; `columns` renames."""
+    """Rows as a table: a DataFrame, dataclass records (their fields in order), dicts, or tuples; `columns`
+    renames."""
+    if isinstance(rows, pd.DataFrame):  # list(frame) would be its column names
+        return rows.set_axis(columns, axis=1) if columns else rows
     rows = list(rows)
     if rows and dataclasses.is_dataclass(rows[0]):
         rows = [[getattr(r, f.name) for f in dataclasses.fields(r)] for r in rows]

@@ -21,6 +21,11 @@ def component_label(component: str) -> str:
     return t(f"ch05.comp_{component}")
 
 
+def stage_label(i: int, z) -> str:
+    """zero_view's lines come in stage order 0-3; stage 0 (plain data parallelism) gets a translated name."""
+    return t("ch05.stage_dp") if i == 0 else z.stage
+
+
 def estimate_bars(lines, title: str) -> go.Figure:
     """Estimated MiB per component, grouped by training mode."""
     bars = [
@@ -28,7 +33,23 @@ def estimate_bars(lines, title: str) -> go.Figure:
         for line in lines
         for c, v in line.components.items()
     ]
-    return charts.grouped_bars(bars, "mode", "MiB", "component", title)
+    return charts.grouped_bars(bars, "mode", "MiB", "component", title, labels=_labels())
+
+
+def _labels() -> dict[str, str]:
+    """Axis and legend titles for the chapter's charts (columns named in English, read in the page language)."""
+    return {
+        "mode": t("ch05.col_mode"),
+        "component": t("ch05.col_component"),
+        "MiB": t("ch05.axis_mib"),
+        "x": t("ch05.axis_setting"),
+        "kind": t("ch05.axis_kind"),
+        "stage": t("ch05.col_stage"),
+        "GB": t("ch05.axis_gb"),
+        "part": t("ch05.col_component"),
+        "step": t("ch05.axis_step"),
+        "loss": t("ch05.axis_loss"),
+    }
 
 
 def measured_bars(lines, title: str) -> go.Figure:
@@ -42,20 +63,22 @@ def measured_bars(lines, title: str) -> go.Figure:
         for line in lines
         for kind in ("estimated", "measured")
     ]
-    return charts.grouped_bars(bars, "x", "MiB", "kind", title, log_y=True)
+    return charts.grouped_bars(bars, "x", "MiB", "kind", title, log_y=True, labels=_labels())
 
 
 def zero_bars(lines, title: str) -> go.Figure:
     bars = [
-        {"stage": z.stage, "GB": getattr(z, part), "part": component_label(part)} for z in lines for part in ZERO_PARTS
+        {"stage": stage_label(i, z), "GB": getattr(z, part), "part": component_label(part)}
+        for i, z in enumerate(lines)
+        for part in ZERO_PARTS
     ]
-    return charts.grouped_bars(bars, "stage", "GB", "part", title)
+    return charts.grouped_bars(bars, "stage", "GB", "part", title, labels=_labels())
 
 
 def train_curve(curve, title: str) -> go.Figure:
     """Loss per step, one line per training mode."""
     rows = [{"step": step, "loss": loss, "mode": mode_label(mode)} for mode, step, loss in curve]
-    return charts.line(rows, "step", "loss", "mode", title)
+    return charts.line(rows, "step", "loss", "mode", title, labels=_labels())
 
 
 # --- drawing on the page: the figures above with their metrics and tables -------------------------------------
@@ -86,7 +109,7 @@ def show_measured(view, model_label: str | None) -> None:
         (mode_label(x.mode), x.batch, component_label(x.component), x.estimated, x.measured, x.ratio)
         for x in view.lines
     ]
-    table(rows, [t("ch05.col_mode"), "batch", t("ch05.col_component"), *columns])
+    table(rows, [t("ch05.col_mode"), t("ch05.batch"), t("ch05.col_component"), *columns])
     produced_by(model_label, view.device)
 
 
@@ -106,9 +129,10 @@ def show_accumulation(acc, view) -> None:
 
 
 def show_checkpointing(ck, lines, model_label: str) -> None:
-    mib_columns = [t(f"ch05.{k}") + " (MiB)" for k in ("col_measured", "col_estimated", "recompute")]
-    columns = [t("ch05.checkpointing"), *mib_columns, "forward (s)", "backward (s)"]
-    table([list(vars(x).values()) for x in lines], columns)
+    columns = [t("ch05.checkpointing"), *(t(f"ch05.{k}") for k in ("col_acts_measured", "col_acts_estimated"))]
+    columns += [t("ch05.recompute") + " (MiB)", t("ch05.col_forward"), t("ch05.col_backward")]
+    rows = [(t(f"ch05.ck_{x.checkpointing}"), *list(vars(x).values())[1:]) for x in lines]
+    table(rows, columns)
     if len(ck.runs) == 2:
         n1, n2, n3 = st.columns(3)
         n1.metric(t("ch05.acts_ratio"), f"{ck.ratio('activations'):.0%}")
@@ -121,8 +145,8 @@ def show_checkpointing(ck, lines, model_label: str) -> None:
 
 def show_zero(lines, gpus: int) -> None:
     charts.show(st, zero_bars(lines, t("ch05.zero_title", gpus=gpus)), width="stretch")
-    columns = ["stage", t("ch05.col_total_gb"), t("ch05.col_fits_gpu"), t("ch05.zero_max") + " (B)"]
-    table([(z.stage, z.total, "✅" if z.fits else "⛔", z.max_params) for z in lines], columns)
+    columns = [t("ch05.col_stage"), t("ch05.col_total_gb"), t("ch05.col_fits_gpu"), t("ch05.zero_max") + " (B)"]
+    table([(stage_label(i, z), z.total, "✅" if z.fits else "⛔", z.max_params) for i, z in enumerate(lines)], columns)
     st.caption(t("ch05.zero_caption"))
 
 
@@ -132,7 +156,7 @@ def show_training(view) -> None:
     for mode, step, lr, kept in view.diverged:
         st.error(t("ch05.diverged", mode=mode_label(mode), step=step, lr=f"{lr:g}", kept=kept))
     rows = [(mode_label(x.mode), x.steps, x.losses, x.seconds_per_step) for x in view.lines]
-    table(rows, [t("ch05.col_mode"), t("ch05.steps"), "loss (first → last)", "s/step"])
+    table(rows, [t("ch05.col_mode"), t("ch05.steps"), t("ch05.col_losses"), t("ch05.col_s_per_step")])
 
 
 def show_book(lines, ref: dict) -> None:
@@ -140,14 +164,17 @@ def show_book(lines, ref: dict) -> None:
     st.subheader(t("ch05.book_title"))
     rows = [
         (
-            b.mode + (f" · batch {b.batch}" if b.batch else "") + f" ({t('ch05.example')} {b.example})",
+            t(f"ch05.mode_{b.mode}")
+            + (f" · {t('ch05.batch')} {b.batch}" if b.batch else "")
+            + f" ({t('ch05.example')} {b.example})",
             b.book,
             b.state,
-            b.peak,
-            b.note,
+            "—" if b.peak is None else f"{b.peak:.2f}",  # the activation formula covers full fine-tuning only
+            pick(b.note) if isinstance(b.note, dict) else b.note,
         )
         for b in lines
     ]
     table(rows, [t(f"ch05.col_{c}") for c in ("setting", "book", "formula_state", "formula_peak", "note")])
     source, how = pick(ref["source"]), pick(ref["how"])
-    st.caption(t("ch05.book_caption", source=source, hardware=ref["hardware"], how=how, model=ref["model"]["id"]))
+    st.caption(t("ch05.book_caption", source=source, hardware=pick(ref["hardware"]), how=how, model=ref["model"]["id"]))
+    st.caption(t("ch05.book_no_peak"))

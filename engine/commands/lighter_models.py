@@ -1,4 +1,5 @@
-"""Chapter 7 commands: kv-bench, quant-bench, batch-bench, decode, layer-quant, distill.
+"""Chapter 7 commands: kv-bench, quant-bench, batch-bench, decode, layer-quant, distill, and lighter-demo (the
+page's run-only demos with its defaults; --save-precomputed ships them in assets/precomputed/ch07_*.json).
 
 JSON lines on stdout with --json (one object per measured row), progress on stderr.
 """
@@ -183,6 +184,21 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_lighter_demo(args) -> int:
+    import json
+
+    from engine.compression.shipped import DEMOS, demo_record, run_demo, save_demo
+
+    progress = _setup(args)
+    for demo in [d for d in DEMOS if d != "generation"] if args.demo == "all" else [args.demo]:
+        if args.save_precomputed:
+            pre = save_demo(demo, args.prompt, args.lang, progress)
+            print(f"wrote assets/precomputed/{pre.name}.json ({pre.command})", file=sys.stderr)
+        else:
+            print(json.dumps({"demo": demo, "data": demo_record(demo, run_demo(demo, args.prompt, progress))}))
+    return 0
+
+
 def register(sub) -> None:
     def common(p, model=True):
         p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -237,3 +253,13 @@ def register(sub) -> None:
     kd.add_argument("--seed", type=int, default=0)
     common(kd, model=False)
     kd.set_defaults(func=cmd_distill)
+
+    from engine.compression.shipped import DEMOS
+
+    ld = sub.add_parser("lighter-demo", help="the chapter 7 page's run-only demos with its default settings")
+    ld.add_argument("demo", choices=[*DEMOS, "all"], help="; ".join(f"{k}: {v}" for k, v in DEMOS.items()))
+    ld.add_argument("--prompt", default="", help="generation: the page's default prompt in --lang")
+    ld.add_argument("--lang", default="", choices=["", "ko", "en"], help="generation: the page language")
+    ld.add_argument("--save-precomputed", action="store_true", help="write assets/precomputed/ch07_<demo>.json")
+    common(ld, model=False)
+    ld.set_defaults(func=cmd_lighter_demo)

@@ -3,6 +3,7 @@
 python -m engine memory --model chat --batch 1,4 --mode full,lora,qlora --json
 python -m engine zero --params 7.5e9 --gpus 64 --json
 python -m engine finetune --model tiny --mode lora --steps 5 --lr 1e-3 --json
+python -m engine memory-demo accumulation --save-precomputed   (the chapter 5 page's shipped results)
 """
 
 from __future__ import annotations
@@ -152,6 +153,20 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_memory_demo(args) -> int:
+    """One (or every) run-only demo of the chapter 5 page with its default settings; printed, or shipped."""
+    from engine.training.efficient_report import DEMOS, demo_record, run_demo, save_demo
+
+    progress = progress_for(quiet=args.json)
+    for demo in DEMOS if args.demo == "all" else [args.demo]:
+        if args.save_precomputed:
+            pre = save_demo(demo, progress)
+            print(f"wrote assets/precomputed/{pre.name}.json ({pre.command})", file=sys.stderr)
+        else:
+            print(json.dumps({"demo": demo, "data": demo_record(demo, run_demo(demo, progress))}), flush=True)
+    return 0
+
+
 def _add_model_args(p) -> None:
     p.add_argument("--model", default="chat", help="chat (SmolLM2-135M-Instruct) or tiny (a small random Llama)")
     p.add_argument("--seq-len", type=int, default=64, help="tokens per sequence")
@@ -189,3 +204,11 @@ def register(sub) -> None:
     f.add_argument("--batch", type=int, default=2)
     _add_model_args(f)
     f.set_defaults(func=cmd_finetune)
+
+    from engine.training.efficient_report import DEMOS
+
+    d = sub.add_parser("memory-demo", help="the chapter 5 page's run-only demos with its default settings")
+    d.add_argument("demo", choices=[*DEMOS, "all"], help="; ".join(f"{k}: {v}" for k, v in DEMOS.items()))
+    d.add_argument("--save-precomputed", action="store_true", help="write assets/precomputed/ch05_<demo>.json")
+    d.add_argument("--json", action="store_true", help="no progress on stderr")
+    d.set_defaults(func=cmd_memory_demo)

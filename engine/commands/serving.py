@@ -5,6 +5,7 @@ python -m engine spec-bench --json
 python -m engine sdpa-bench --lengths 256,1024,2048 --json
 python -m engine paged-waste --trace ShareGPT --json
 python -m engine batch-sim --measure --json
+python -m engine serving-demo offline --save-precomputed   (the chapter 8 page's shipped results)
 """
 
 from __future__ import annotations
@@ -144,6 +145,19 @@ def cmd_batch_sim(args) -> int:
     return 0
 
 
+def cmd_serving_demo(args) -> int:
+    import json
+
+    from engine.inference.shipped import run_demo, save_demo
+
+    if args.save_precomputed:
+        pre = save_demo(args.demo, args.prompt, args.lang, _progress(args))
+        print(f"wrote assets/precomputed/{pre.name}.json ({pre.command})", file=sys.stderr)
+    else:
+        print(json.dumps(run_demo(args.demo, args.prompt, _progress(args)), ensure_ascii=False))
+    return 0
+
+
 def register(sub) -> None:
     s = sub.add_parser("serve-bench", help="load test the OpenAI-compatible server at several concurrency levels")
     s.add_argument("--concurrency", type=_ints, default=[1, 4, 8], help="comma-separated levels (1-64)")
@@ -199,3 +213,13 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_batch_sim)
+
+    from engine.inference.shipped import DEMOS
+
+    d = sub.add_parser("serving-demo", help="the chapter 8 page's run-only demos with its default settings")
+    d.add_argument("demo", choices=list(DEMOS), help="; ".join(f"{k}: {v}" for k, v in DEMOS.items()))
+    d.add_argument("--prompt", default="", help="speculative: the page's default prompt in --lang")
+    d.add_argument("--lang", default="", choices=["", "ko", "en"], help="speculative: the page language")
+    d.add_argument("--save-precomputed", action="store_true", help="write assets/precomputed/ch08_<demo>.json")
+    d.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    d.set_defaults(func=cmd_serving_demo)

@@ -6,6 +6,7 @@
 - `paged_attention`: a PagedAttention block manager (a labelled simulation).
 - `flash_attention`: tiled attention with online softmax, equal to standard attention and SDPA.
 - `speculative`: speculative decoding (draft model, prompt lookup) that keeps the target distribution.
+- `shipped`: chapter 8's run-only demos computed once with the page's defaults (assets/precomputed/ch08_*.json).
 """
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
@@ -48,9 +49,11 @@ _LAZY = {
     "roofline_view": "views",
     "scenario_steps": "paged_attention",
     "sdpa_timing": "views",
+    "shipped_rows": "shipped",
     "simulate": "batching",
     "snapshot": "batching",
     "synthetic_lengths": "paged_attention",
+    "tile_count": "flash_attention",
     "time_sdpa_backends": "flash_attention",
     "toy_experiment": "speculative",
     "traffic_table": "flash_attention",
@@ -93,9 +96,11 @@ __all__ = [
     "roofline_view",
     "scenario_steps",
     "sdpa_timing",
+    "shipped_rows",
     "simulate",
     "snapshot",
     "synthetic_lengths",
+    "tile_count",
     "time_sdpa_backends",
     "toy_experiment",
     "traffic_table",

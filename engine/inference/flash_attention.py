@@ -94,13 +94,15 @@ def flash_attention(
     block_q: int = 64,
     block_k: int = 64,
     traffic: Traffic | None = None,
+    progress: ProgressFn = null_progress,
 ) -> Tensor:
     """Exact softmax(Q Kᵀ/√D) V computed tile by tile with an online softmax (FlashAttention, Algorithm 1).
 
     q (..., T, D), k and v (..., S, D). `causal` uses the same top-left alignment as
     `engine.lm.attention.causal_mask` and torch's `is_causal=True`. Tiles wholly above the diagonal are skipped
     (they are never read), which is where causal FlashAttention saves about half the work.
-    Pass a `Traffic` to count every tile moved between "HBM" (the full tensors) and "SRAM" (the tiles).
+    Pass a `Traffic` to count every tile moved between "HBM" (the full tensors) and "SRAM" (the tiles);
+    `progress` hears of every K/V tile (small tiles on a long sequence take a while in Python).
     """
     if q.dim() < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError("expected q (..., T, D), k (..., S, D), v (..., S, Dv)")
@@ -115,6 +117,7 @@ def flash_attention(
     row_max = torch.full((*lead, T, 1), float("-inf"), dtype=q.dtype, device=q.device)  # m: max score so far
 
     for j0 in range(0, S, block_k):  # outer loop: one K/V tile at a time, each loaded once
+        progress(j0 / S, f"K/V tile {j0 // block_k + 1} of {math.ceil(S / block_k)}")
         j1 = min(j0 + block_k, S)
         first_q = j0 if causal else 0  # causal: query rows above key j0 see nothing in this tile
         if first_q >= T:
@@ -256,8 +259,24 @@ def traffic_table(
     return rows
 
 
+def tile_count(T: int, block_q: int, block_k: int, causal: bool = False) -> int:
+    """How many (K/V tile, Q tile) steps flash_attention takes on a T × T problem: the work a page waits for."""
+    steps = 0
+    for j0 in range(0, T, max(1, block_k)):
+        first_q = j0 if causal else 0
+        steps += len(range((first_q // max(1, block_q)) * block_q, T, max(1, block_q)))
+    return steps
+
+
 def compare_on_random(
-    T: int, D: int = 32, block_q: int = 16, block_k: int = 16, causal: bool = True, heads: int = 2, seed: int = 0
+    T: int,
+    D: int = 32,
+    block_q: int = 16,
+    block_k: int = 16,
+    causal: bool = True,
+    heads: int = 2,
+    seed: int = 0,
+    progress: ProgressFn = null_progress,
 ) -> dict:
     """Run flash_attention and standard attention on the same random Q, K, V: the largest differences from
     engine.lm.attention and torch's SDPA, and one row per algorithm of counted traffic next to the formula."""
@@ -268,7 +287,7 @@ def compare_on_random(
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, heads, T, D, generator=gen) for _ in range(3))
     tr_f, tr_s = Traffic(), Traffic()
-    out = flash_attention(q, k, v, causal=causal, block_q=block_q, block_k=block_k, traffic=tr_f)
+    out = flash_attention(q, k, v, causal=causal, block_q=block_q, block_k=block_k, traffic=tr_f, progress=progress)
     standard_attention_counted(q, k, v, causal=causal, traffic=tr_s)
     ours, _ = scratch_sdpa(q, k, v, causal=causal)
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)

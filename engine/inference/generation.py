@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from engine.core.progress import ProgressFn, null_progress
 from engine.core.textinput import InputError, clean_text
-from engine.lm.language_model import visible
+from engine.lm.language_model import piece_label, visible
+from engine.lm.token_display import group_tokens, token_labels
 from engine.models.loading import LoadedLM
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -172,9 +173,25 @@ def _step_record(index: int, raw_logits: torch.Tensor, final_scores: torch.Tenso
     top = torch.topk(raw, SHOWN_CANDIDATES).indices.tolist()
     if chosen not in top:
         top.append(chosen)
-    cands = [StepCandidate(i, visible(tok.decode([i])), float(raw[i]), float(final[i])) for i in top]
+    # piece_label: a byte piece (a third of a Hangul syllable) reads "⟨EB⟩", never "�"
+    cands = [StepCandidate(i, piece_label(tok, i), float(raw[i]), float(final[i])) for i in top]
     kept = int(torch.isfinite(final_scores).sum())
-    return Step(index, cands, chosen, visible(tok.decode([chosen])), kept)
+    return Step(index, cands, chosen, piece_label(tok, chosen), kept)
+
+
+def _label_in_context(steps: list[Step], tok, new_ids: list[int]) -> None:
+    """Once the text is known, a chosen byte piece reads as the character it helps form, "바 (1/3)", instead of
+    its bare byte "⟨EB⟩" (engine.lm.token_labels); the chosen candidate gets the same label."""
+    for step, label in zip(steps, token_labels(tok, new_ids, mark=visible), strict=False):
+        step.chosen_label = label
+        step.candidates = [replace(c, label=label) if c.token_id == step.chosen_id else c for c in step.candidates]
+
+
+def readable_text(tok, ids: list[int], skip_special: bool = True) -> str:
+    """Generated ids as text, with a character cut off by the length limit shown as its bytes ("⟨EB 8B⟩"), not
+    as "�" (engine.lm.group_tokens)."""
+    special = set(tok.all_special_ids) if skip_special else set()
+    return "".join(g.text for g in group_tokens(tok, [int(i) for i in ids if int(i) not in special]))
 
 
 @torch.no_grad()
@@ -222,7 +239,8 @@ def generate(
             finish = "eos"
             break
     new_ids = seq[0, len(ids) :].tolist()
-    text = tok.decode(new_ids, skip_special_tokens=True)
+    _label_in_context(steps, tok, new_ids)
+    text = readable_text(tok, new_ids)
     return GenerationResult(cfg.strategy, len(ids), new_ids, text, steps, finish, time.perf_counter() - start, notes)
 
 
@@ -278,7 +296,10 @@ def _beam_search(lm, ids, cfg, notes, progress, should_stop) -> GenerationResult
         running_scores = torch.tensor([cands[r][0] + (-1e9 if ends[r] else 0.0) for r in order])
         best = cands[0]
         rec = _step_record(len(steps), logits[best[1]], log_probs[best[1]], best[2], tok)
-        rec.beams = [(tok.decode(r[prompt_len:]), float(s)) for r, s in zip(running, running_scores, strict=True)]
+        rec.beams = [
+            (readable_text(tok, r[prompt_len:], skip_special=False), float(s))
+            for r, s in zip(running, running_scores, strict=True)
+        ]
         steps.append(rec)
         cache.reorder_cache(torch.tensor(beam_idx, device=lm.device))
         step_input = torch.tensor([[r[-1]] for r in running], device=lm.device)
@@ -295,7 +316,7 @@ def _beam_search(lm, ids, cfg, notes, progress, should_stop) -> GenerationResult
         finished = [(s / max(1, len(r) - prompt_len) ** alpha, r) for r, s in pairs if s > -1e8]
     best_seq = finished[0][1]
     new_ids = best_seq[prompt_len:]
-    text = tok.decode(new_ids, skip_special_tokens=True)
+    text = readable_text(tok, new_ids)
     result = GenerationResult("beam", prompt_len, new_ids, text, steps, finish, time.perf_counter() - start, notes)
-    result.finished_beams = [(tok.decode(s[prompt_len:], skip_special_tokens=True), sc) for sc, s in finished]
+    result.finished_beams = [(readable_text(tok, s[prompt_len:]), sc) for sc, s in finished]
     return result

@@ -46,7 +46,7 @@ class AttentionShape:
     head_dim: int
     context: int
     source: str = ""
-    note: str = ""
+    note: str | dict = ""  # {ko, en} from the asset (a page shows its language), or ""
 
     @property
     def kind(self) -> str:

@@ -54,7 +54,7 @@ def method_table(errors: dict[str, float], weight_errors: dict[str, float]) -> l
     """RTN/GPTQ/AWQ side by side: held-out output error, the same relative to RTN, and the weight error."""
     rtn = errors["RTN"]
     return [
-        {"method": m, "held-out output error": v, "vs RTN": v / rtn, "weight error": weight_errors[m]}
+        {"method": m, "heldout_error": v, "vs_rtn": v / rtn, "weight_error": weight_errors[m]}
         for m, v in errors.items()
     ]
 

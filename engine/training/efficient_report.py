@@ -293,8 +293,8 @@ class BookLine:
     example: str
     book: str  # GiB the book reports, or "OOM"
     state: float  # GiB the formula gives for weights + gradients + optimizer
-    peak: float | None  # GiB the formula gives at the peak (None where the book gives no batch)
-    note: str
+    peak: float | None  # GiB the formula gives at the peak (None: the activation formula models full training only)
+    note: str | dict  # {ko, en} from the asset, or ""
 
 
 def book_lines() -> list[BookLine]:
@@ -313,3 +313,104 @@ def book_lines() -> list[BookLine]:
         )
         for r in book_comparison()
     ]
+
+
+# --- shipped results: each run-only demo computed once with the page's defaults (assets/precomputed/ch05_*.json) --
+# A learner opening the page sees what a run gives before pressing anything; `python -m engine memory-demo NAME
+# --save-precomputed` makes the file again (the command is recorded in it).
+DEMOS = {  # demo -> the settings it runs with (the page's defaults)
+    "measure": "chat, full/LoRA/QLoRA, batch 4 × 32 tokens",
+    "accumulation": "tiny, batch 8 = 4 × 2, float64",
+    "checkpointing": "chat, full, batch 1 × 64 tokens",
+    "merge": "chat, LoRA r=8 α=16 on q_proj, v_proj",
+    "qlora_load": "chat, NF4",
+    "train": "tiny, 8 steps, lr 1e-3",
+}
+
+
+def precomputed_name(demo: str) -> str:
+    return f"ch05_{demo}"
+
+
+def demo_command(demo: str) -> str:
+    return f"python -m engine memory-demo {demo} --save-precomputed"
+
+
+def run_demo(demo: str, progress: ProgressFn = null_progress):
+    """One demo with the page's default settings: what the page's button computes on first open."""
+    from engine.training.checkpointing import compare_checkpointing
+    from engine.training.finetune import load_training_model
+    from engine.training.grad_accumulation import run_accumulation_demo
+    from engine.training.lora import LoraSpec, QuantSpec
+    from engine.training.memory.estimate import MODES
+    from engine.training.memory.profile import memory_profile
+
+    lora, quant = LoraSpec(r=8, alpha=16, targets=("q_proj", "v_proj")), QuantSpec(quant_type="nf4")
+    if demo == "measure":
+        return memory_profile("chat", list(MODES), [4], 32, lora, quant, progress=progress).rows
+    if demo == "accumulation":
+        return run_accumulation_demo("tiny", 8, 2, seq_len=32, dtype="float64", progress=progress)
+    if demo == "checkpointing":
+        return compare_checkpointing("chat", "full", 1, 64, progress=progress)
+    if demo == "merge":
+        return lora_merge_demo("chat", lora)
+    if demo == "qlora_load":
+        return loaded_weights(load_training_model("chat", "qlora", lora, quant), "chat", quant)
+    if demo == "train":
+        return train_modes("tiny", 8, 1e-3, lora, quant, progress=progress)
+    raise ValueError(f"unknown demo {demo!r}; one of {tuple(DEMOS)}")
+
+
+def demo_record(demo: str, result):
+    """A demo's result as plain JSON (what `demo_result` turns back into the same objects)."""
+    from dataclasses import asdict
+
+    if demo == "measure":
+        return [r.as_dict() for r in result]
+    if demo == "train":
+        return {mode: log.as_dict() for mode, log in result.items()}
+    return asdict(result)
+
+
+def demo_result(demo: str, data):
+    """The objects a live run returns, rebuilt from `demo_record`'s JSON, so the page draws both the same way."""
+    from engine.training.checkpointing import CheckpointingComparison, CheckpointingRun
+    from engine.training.finetune import TrainLog
+    from engine.training.grad_accumulation import AccumulationResult
+    from engine.training.memory.profile import MemoryRow
+
+    if demo == "measure":
+        return [MemoryRow(**r) for r in data]
+    if demo == "accumulation":
+        return AccumulationResult(**data)
+    if demo == "checkpointing":
+        return CheckpointingComparison(**{**data, "runs": [CheckpointingRun(**r) for r in data["runs"]]})
+    if demo == "merge":
+        return MergeView(**data)
+    if demo == "qlora_load":
+        return LoadedView(**data)
+    if demo == "train":
+        return {mode: TrainLog(**log) for mode, log in data.items()}
+    raise ValueError(f"unknown demo {demo!r}; one of {tuple(DEMOS)}")
+
+
+@dataclass(frozen=True)
+class ShippedDemo:
+    pre: object  # engine.core.Precomputed: the command, date and machine that made it
+    result: object  # what a live run of the demo returns
+
+
+def shipped_demo(demo: str) -> ShippedDemo | None:
+    """The shipped result of one demo, or None when the file is missing (the section then only offers the run)."""
+    from engine.core.precomputed import load_precomputed
+
+    pre = load_precomputed(precomputed_name(demo))
+    return None if pre is None else ShippedDemo(pre, demo_result(demo, pre.data))
+
+
+def save_demo(demo: str, progress: ProgressFn = null_progress):
+    """Run one demo and write it to assets/precomputed/ch05_<demo>.json with the command that made it."""
+    from engine.core.precomputed import save_precomputed
+
+    record = demo_record(demo, run_demo(demo, progress))
+    return save_precomputed(precomputed_name(demo), record, demo_command(demo))

@@ -72,3 +72,32 @@ def test_small_views():
     assert view.curve == [("full", 1, 2.0), ("full", 2, 1.0)] and view.diverged == [("full", 3, 1e4, 2)]
     assert view.lines[0].losses == "2.000 → 1.000" and view.lines[0].seconds_per_step == 0.2
     assert book_lines() and all(b.book == "OOM" or float(b.book) > 0 for b in book_lines())
+
+
+def test_shipped_demos_rebuild_what_a_run_returns():
+    """Every run-only demo of page 5 ships a result (assets/precomputed/ch05_*.json) made by its recorded command,
+    and it turns back into the objects a live run returns, so the page draws both the same way."""
+    from engine.training import shipped_demo
+    from engine.training.efficient_report import DEMOS, demo_command, demo_record
+
+    for demo in DEMOS:
+        shipped = shipped_demo(demo)
+        assert shipped is not None, f"assets/precomputed/ch05_{demo}.json is missing"
+        assert shipped.pre.command == demo_command(demo)
+        assert demo_record(demo, shipped.result) == shipped.pre.data  # a lossless round trip
+    rows = shipped_demo("measure").result
+    assert [r.mode for r in rows] == list(MODES) and {x.ratio for x in measured_view(rows).lines} == {1.0}
+    acc = shipped_demo("accumulation").result
+    assert acc.max_abs_diff < 1e-12 and accumulation_view(acc).change < -0.5  # 4 micro-batches: about 1/4
+    ck = shipped_demo("checkpointing").result
+    assert [x.checkpointing for x in checkpointing_lines(ck)] == ["off", "on"] and ck.grad_max_diff == 0.0
+    assert ck.ratio("activations") < 0.5
+    logs = shipped_demo("train").result
+    assert list(logs) == list(MODES) and all(log.losses[-1] < log.losses[0] for log in logs.values())
+    assert shipped_demo("merge").result.max_abs_diff < 1e-3 and shipped_demo("qlora_load").result.ratio < 0.4
+
+
+def test_book_peak_is_only_for_full_fine_tuning():
+    lines = book_lines()
+    assert {b.mode for b in lines if b.peak is None} == {"load", "lora", "qlora"}
+    assert all(isinstance(b.note, dict) and set(b.note) == {"ko", "en"} for b in lines if b.note)

@@ -135,3 +135,23 @@ def test_compare_on_random_reports_exactness_and_traffic():
     assert r["traffic_ratio"] == pytest.approx(std["total (formula)"] / fl["total (formula)"])
     with pytest.raises(ValueError):
         compare_on_random(0)
+
+
+def test_tile_count_is_the_loop_the_page_waits_for():
+    from engine.inference import tile_count
+
+    assert tile_count(48, 16, 16) == 9 and tile_count(48, 16, 16, causal=True) == 6  # tiles above the diagonal skipped
+    assert tile_count(256, 4, 4) == 64 * 64 and tile_count(256, 64, 64) == 16
+
+
+def test_progress_hears_of_every_kv_tile():
+    from engine.inference import compare_on_random
+
+    seen = []
+    compare_on_random(32, 8, 8, 8, causal=False, progress=lambda f, m: seen.append((round(f, 2), m)))
+    assert seen == [
+        (0.0, "K/V tile 1 of 4"),
+        (0.25, "K/V tile 2 of 4"),
+        (0.5, "K/V tile 3 of 4"),
+        (0.75, "K/V tile 4 of 4"),
+    ]

@@ -21,7 +21,7 @@ def test_roofline_view_uses_the_named_gpu():
 
 def test_method_table_is_relative_to_rtn():
     rows = views.method_table({"RTN": 2.0, "GPTQ": 1.0}, {"RTN": 0.5, "GPTQ": 0.4})
-    assert rows[1] == {"method": "GPTQ", "held-out output error": 1.0, "vs RTN": 0.5, "weight error": 0.4}
+    assert rows[1] == {"method": "GPTQ", "heldout_error": 1.0, "vs_rtn": 0.5, "weight_error": 0.4}
 
 
 def test_compare_policies_replays_every_policy_on_one_workload():

@@ -97,3 +97,17 @@ def test_memory_chat_contract():
         assert row["measured"]["weights"] == 538_060_032
         for c in KEYS:
             assert row["estimated"][c] == row["measured"][c]
+
+
+@pytest.mark.slow
+def test_memory_demo_prints_what_the_page_ships():
+    """`memory-demo accumulation` (without --save-precomputed) recomputes the shipped result: same gradients."""
+    from engine.training import shipped_demo
+
+    r = run_cli("memory-demo", "accumulation", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    (line,) = _rows(r.stdout)
+    shipped = shipped_demo("accumulation").pre.data
+    assert line["demo"] == "accumulation"
+    for key in ("batch", "micro_batch", "steps", "dtype", "activations_full", "activations_micro", "loss_full"):
+        assert line["data"][key] == shipped[key], key

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.i18n import strings
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/07_lighter_models.py"
 
@@ -28,6 +30,21 @@ def test_default_load_shows_measured_kv_cache(page):
     formula = next(v for k, v in metrics.items() if k == "Formula")
     assert measured == formula and measured.endswith(" B")
     assert not page.warning  # nothing to complain about on the default input
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_default_load_shows_every_demo_shipped(open_page, lang):
+    at = open_page(PAGE, lang)
+    assert not _problems(at)
+    notes = [c.value for c in at.caption if c.value.startswith("📦")]
+    # generation (in the page language), KV sweep, batch sweep, quantization, GPTQ/AWQ, distillation
+    assert len(notes) == 6 and sum("--lang " + lang in n for n in notes) == 1
+    headers = {c for d in at.dataframe for c in d.value.columns}
+    assert {
+        strings()[f"ch07.col_{k}"][lang] for k in ("new_tokens", "speedup", "precision", "heldout_error")
+    } <= headers
+    at.text_area(key="gen_prompt").set_value("다른 프롬프트").run()
+    assert len([c for c in at.caption if c.value.startswith("📦")]) == 5  # shipped only for the default prompt
 
 
 @pytest.mark.parametrize(

@@ -17,14 +17,27 @@ def _app() -> AppTest:
     return at
 
 
+SHIPPED = "📦"  # ui.layout.precomputed_note: a result shipped with the app, labelled as such
+
+
+def _shipped_notes(at) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith(SHIPPED)]
+
+
 def test_default_load_is_light_and_complete():
     at = _app()
     assert {b.key for b in at.button} >= {"mem_measure", "acc_run", "ck_run", "lora_merge", "q_load", "tr_run"}
-    assert len(at.dataframe) == 3  # estimate table, ZeRO table, the book's T4 table; nothing measured yet
+    # nothing run yet, yet no section is empty: the six run-only demos show their shipped results, labelled
+    notes = _shipped_notes(at)
+    assert len(notes) == 6 and all("python -m engine memory-demo" in n for n in notes)
+    # estimate, shipped measurement, shipped checkpointing, ZeRO, shipped training, the book's T4 table
+    assert len(at.dataframe) == 6
     headers = [h.value for h in at.header]
     assert len(headers) == 6
-    zero = at.dataframe[1].value
+    zero = next(d.value for d in at.dataframe if "ZeRO-1 (P_os)" in d.value.iloc[:, 0].tolist())
     assert [round(x, 1) for x in zero.iloc[:, 1]] == [120.0, 31.4, 16.6, 1.9]
+    book = at.dataframe[-1].value
+    assert book.iloc[:, 3].tolist().count("—") == 3 and not book.isna().any().any()  # with the reason in a caption
 
 
 def test_absurd_batch_is_refused_with_the_estimate():
@@ -50,6 +63,7 @@ def test_accumulation_button():
     at.button(key="acc_run").click()
     at.run()
     assert not at.exception
+    assert len(_shipped_notes(at)) == 5  # the learner's own run replaced the shipped one, and is not labelled
     diff = next(m for m in at.metric if m.value.startswith(("0.00e", "1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.")))
     assert float(diff.value) < 1e-6
 

@@ -26,6 +26,25 @@ def test_default_load_is_light_and_complete(open_page, lang):
     assert len(at.tabs) >= 3  # one timeline per batching policy
 
 
+def test_shipped_runs_heavy_settings_and_every_block_size(open_page):
+    at = open_page(PAGE, "ko")
+    notes = [c.value for c in at.caption if c.value.startswith("📦")]
+    assert len(notes) == 3 and all("serving-demo" in n for n in notes)  # speculative speed, offline, load test
+    headers = {c for d in at.dataframe for c in d.value.columns}
+    assert {"배치 방식", "동시 요청 수", "수락률", "생성 토큰 수"} <= headers  # tables drawn with translated headers
+    at.radio(key="pa_block").set_value(2).run()  # 24 blocks: the story reaches copy-on-write and preemption
+    _no_exception(at)
+    # 64 × 64 Python-level tiles take tens of seconds: a button (with progress and Stop), not a stall
+    at.slider(key="fa_T").set_value(256)
+    at.select_slider(key="fa_bq").set_value(4)
+    at.select_slider(key="fa_bk").set_value(4).run()
+    _no_exception(at)
+    assert "heavy_ch08_flash_check" in {b.key for b in at.button}
+    at.select_slider(key="sp_n").set_value(20000).run()
+    _no_exception(at)
+    assert "heavy_ch08_toy" in {b.key for b in at.button}
+
+
 @pytest.mark.parametrize(
     ("key", "value", "fragment"),
     [
