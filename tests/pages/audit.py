@@ -106,6 +106,10 @@ def audit(at) -> tuple[list[Finding], list[Finding]]:
                 bad.append(Finding(f"chart {i} · {place}", text))
     tables = [x.value for x in at.dataframe] + [x.value for x in at.table]
     for i, frame in enumerate(tables):
+        if len(frame.columns) > 1 and all(str(c).isdigit() for c in frame.columns):
+            bad.append(
+                Finding(f"table {i} · header", f"numbered columns {list(frame.columns)[:5]} (a table drawn sideways?)")
+            )
         for col in frame.columns:
             english += [Finding(f"table {i} · header", f"{w} ← {col!r}") for w in english_words(col)]
         for col in frame.columns:
