@@ -106,10 +106,8 @@ def audit(at) -> tuple[list[Finding], list[Finding]]:
                 bad.append(Finding(f"chart {i} · {place}", text))
     tables = [x.value for x in at.dataframe] + [x.value for x in at.table]
     for i, frame in enumerate(tables):
-        if len(frame.columns) > 1 and all(str(c).isdigit() for c in frame.columns):
-            bad.append(
-                Finding(f"table {i} · header", f"numbered columns {list(frame.columns)[:5]} (a table drawn sideways?)")
-            )
+        if [str(c) for c in frame.columns] == ["0"]:  # one unnamed column: rows given as a frame's column names
+            bad.append(Finding(f"table {i} · header", "one unnamed column (a table drawn from its column names?)"))
         for col in frame.columns:
             english += [Finding(f"table {i} · header", f"{w} ← {col!r}") for w in english_words(col)]
         for col in frame.columns:
