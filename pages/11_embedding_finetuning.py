@@ -1,9 +1,9 @@
 """Chapter 11 — your own embedding model: MNR fine-tuning, an LM turned embedding model, reranking, Korean search."""
 
-import pandas as pd
 import streamlit as st
 
 from engine.core import InputError, null_progress
+from engine.models import load_causal_lm
 from engine.retrieval import (
     DEV_QUESTIONS,
     METHODS,
@@ -20,13 +20,41 @@ from engine.retrieval import (
 from ui import charts
 from ui.cache import cached, causal_lm, shared
 from ui.i18n import t
+from ui.jobs import run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
-from ui.search import build_constitution_index, constitution_index, hits_table
+from ui.search import (
+    before_after,
+    build_index_button,
+    constitution_index,
+    cross_encoder_view,
+    encoder_view,
+    eval_view,
+    hits_table,
+    lm_rerank_view,
+    mnr_view,
+    search_metrics_view,
+    shipped,
+    show_rows,
+)
 from ui.state import param
 
 
-def _metrics_table(before: dict, after: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"": t("ch11.before"), **before}, {"": t("ch11.after"), **after}]).round(3)
+def run_once(job: str, button: str, key: tuple, work, done_key: str, primary: bool = False) -> bool:
+    """A run button (progress bar and Stop); the result is shared under `key`. True once it ran for `key` here."""
+    ss = st.session_state
+    clicked = st.button(button, key=f"{job}_btn", type="primary" if primary else "secondary")
+    if clicked and run_job(job, work, label=button, shared_key=key).complete:
+        ss[done_key] = key
+    show_job_status(job)
+    return ss.get(done_key) == key
+
+
+def missing_index(build_key: str, name: str):
+    """No index here: say so, label the shipped result `name` (returned), then the build button below the label."""
+    st.info(t("ch11.index_missing"))
+    pre = shipped(name)
+    build_index_button(t("ch11.build"), t("ch11.building"), build_key)
+    return pre
 
 
 def contrastive_section(ch) -> None:
@@ -40,21 +68,24 @@ def contrastive_section(ch) -> None:
     c2.slider(t("ch11.epochs"), 1, 3, key="m_epochs")
     c3.select_slider(t("ch11.lr"), [3e-5, 1e-4, 3e-4], key="m_lr")
     ss = st.session_state
-    mnr_key = ("mnr", ss["m_pairs"], ss["m_epochs"], ss["m_lr"])
-    if st.button(t("ch11.mnr_run"), type="primary", key="m_run"):
-        ss["m_done"] = mnr_key
-    if ss.get("m_done") == mnr_key:
-        with friendly_errors():
-            _, n_pairs, epochs, lr = mnr_key
-            res = cached(mnr_key, lambda p: mnr_experiment(n_pairs, epochs, lr, p), t("ch11.mnr_run"))
-            st.caption(t("ch11.mnr_stats", pairs=res.pairs, steps=res.steps, seconds=res.seconds))
-            st.dataframe(_metrics_table(res.before, res.after), hide_index=True)
-            if res.losses:
-                charts.show(st, charts.line(res.losses, "step", "loss", title=t("ch11.loss_curve")), width="stretch")
-            with st.expander(t("ch11.examples")):
-                st.dataframe(pd.DataFrame(res.examples, columns=["query", "doc_id"]), hide_index=True)
-    else:
-        st.caption(t("ch11.mnr_idle"))
+    key = ("mnr", ss["m_pairs"], ss["m_epochs"], ss["m_lr"])
+    _, n_pairs, epochs, lr = key
+    slot = st.container()
+    with friendly_errors():
+        work = lambda p, on_row, stop: mnr_experiment(n_pairs, epochs, lr, p, stop)  # noqa: E731
+        if run_once("ch11_mnr", t("ch11.mnr_run"), key, work, "m_done", primary=True):
+            res = cached(key, lambda p: mnr_experiment(n_pairs, epochs, lr, p), t("ch11.mnr_run"))
+            mnr_view(vars(res))
+        else:
+            with slot:
+                pre = shipped("ch11_mnr")
+            if pre is None:
+                st.caption(t("ch11.mnr_idle"))
+            else:
+                d = pre.data
+                if (d["n_pairs"], d["epochs"], d["lr"]) != key[1:]:
+                    st.caption(t("ch11.mnr_shipped_other", pairs=d["n_pairs"], epochs=d["epochs"], lr=d["lr"]))
+                mnr_view(d)
     notice("common.notice", t("ch11.notice_mnr"))
     quiz("11", "contrastive")
 
@@ -63,46 +94,63 @@ def lm_embedding_section(ch) -> None:
     """A language model turned into an embedding model."""
     section_header(ch, "lm_embedding")
     with friendly_errors():
+        morphemes()
         idx = constitution_index()
         if idx is None:
-            st.info(t("ch11.index_missing"))
-            if st.button(t("ch11.build"), type="primary", key="l_build"):
-                build_constitution_index(t("ch11.building"))
-                st.rerun()
+            pre = missing_index("l_build", "ch11_lm")
+            if pre is not None:
+                encoder_view(pre.data["info"])
+                st.subheader(t("ch11.before_after"))
+                before_after(pre.data["before"], pre.data["after"])
         else:
-            lm_embedding_results(idx)
+            encoder_view(vars(idx.korean.info) if idx.korean.info else None)
+            slot = st.container()
+            work = lambda p, on_row, stop: zero_shot_comparison(idx, p)  # noqa: E731
+            if run_once("ch11_zero", t("ch11.zero_shot_run"), ("korean_zero_shot",), work, "l_zero_done"):
+                before, after = cached(("korean_zero_shot",), lambda p: zero_shot_comparison(idx, p), "")
+            else:
+                with slot:
+                    pre = shipped("ch11_lm")
+                before, after = (pre.data["before"], pre.data["after"]) if pre else (None, None)
+            if before is not None:
+                st.subheader(t("ch11.before_after"))
+                before_after(before, after)
+        gemma()
     notice("common.notice", t("ch11.notice_lm"))
     quiz("11", "lm_embedding")
 
 
-def lm_embedding_results(idx) -> None:
+def morphemes() -> None:
+    """Kiwi's own morpheme embeddings (no index needed): the nearest morphemes of a word."""
     ss = st.session_state
-    info = idx.korean.info
-    if info:
-        st.caption(t("ch11.build_info", seconds=info.seconds, pairs=info.pairs, vocab=info.vocab, kiwi=info.kiwi))
-        charts.show(st, charts.line(info.history, "epoch", "loss", title=t("ch11.loss_curve")), width="stretch")
     param("l_word", "세금", str)
     st.text_input(t("ch11.morpheme"), key="l_word", max_chars=20)
     try:
         near = nearest_morphemes(ss["l_word"], top_n=8)
-        st.dataframe(pd.DataFrame([{"morpheme": form, "cos": round(cos, 3)} for form, cos in near]), hide_index=True)
+        show_rows([{"morpheme": form, "cos": round(cos, 3)} for form, cos in near])
         st.caption(t("ch11.neighbours_of"))
     except InputError:
         st.caption(t("ch11.morpheme_unknown", word=ss["l_word"].strip()))
-    if st.button(t("ch11.zero_shot_run"), key="l_zero"):
-        ss["l_zero_done"] = True
-    if ss.get("l_zero_done"):
-        before, after = cached(("korean_zero_shot",), lambda p: zero_shot_comparison(idx, p), t("ch11.zero_shot_run"))
-        st.subheader(t("ch11.before_after"))
-        st.dataframe(_metrics_table(before, after), hide_index=True)
+
+
+def gemma() -> None:
+    """Mean-pooled Gemma-3-270M states: loading the model is the slow part (a button); then every layer is live."""
+    ss = st.session_state
     param("l_layer", 6, int)
     st.slider(t("ch11.gemma_layer"), 1, 18, key="l_layer")
-    if st.button(t("ch11.gemma_run"), key="l_gemma"):
-        ss["l_gemma_done"] = True
-    if ss.get("l_gemma_done"):
-        sim = lm_similarity(causal_lm("base-ko", t("common.loading_model")), ss["l_layer"])
-        title = t("ch11.gemma_heatmap", layer=ss["l_layer"])
-        charts.show(st, charts.heatmap(sim.matrix, sim.labels, title=title), width="stretch")
+    slot = st.container()
+    load = lambda p, on_row, stop: load_causal_lm("base-ko", p)  # noqa: E731
+    if run_once("ch11_gemma", t("ch11.gemma_run"), ("causal_lm", "base-ko"), load, "l_gemma_done"):
+        layer, lm = ss["l_layer"], causal_lm("base-ko", t("common.loading_model"))
+        sim = cached(("gemma_similarity", layer), lambda p: lm_similarity(lm, layer), "")  # seconds per layer
+        labels, matrix = sim.labels, sim.matrix
+    else:
+        with slot:
+            pre = shipped("ch11_gemma")
+        if pre is None:
+            return
+        labels, matrix, layer = pre.data["labels"], pre.data["matrix"], pre.data["layer"]
+    charts.show(st, charts.heatmap(matrix, labels, title=t("ch11.gemma_heatmap", layer=layer)), width="stretch")
 
 
 def rerank_section(ch) -> None:
@@ -111,7 +159,15 @@ def rerank_section(ch) -> None:
     with friendly_errors():
         idx = constitution_index()
         if idx is None:
-            st.info(t("ch11.index_missing"))
+            pre = missing_index("r_build", "ch11_rerank")
+            if pre is not None:
+                d = pre.data
+                cross_encoder_view(d["cross_encoder"], d["cross_encoder"]["mix"])
+                if d["lm"]:
+                    lm = d["lm"]
+                    st.caption(t("ch11.query") + ": " + lm["query"])
+                    lm_rerank_view(lm["model"], lm["weights"], lm["epochs"], lm["breakdown"])
+                eval_view(d["eval"])
         else:
             rerank_results(idx)
     notice("common.notice", t("ch11.notice_rerank"))
@@ -123,40 +179,41 @@ def rerank_results(idx) -> None:
     # The cross-encoder is this section's lesson; it never replaces idx.reranker (the LM late-interaction
     # reranker that `search --method hybrid` uses), so both can be compared side by side.
     ce = shared(("cross_encoder", "constitution"), lambda p: load_reranker(idx.docs), null_progress)
-    if st.button(t("ch11.rerank_run"), type="primary", key="r_train"):
-        ce = cached(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), t("ch11.rerank_run"))
-        ss["r_trained"] = True
-    if ss.get("r_trained"):
+    slot = st.container()
+    train = lambda p, on_row, stop: train_reranker(idx, progress=p)  # noqa: E731
+    if run_once("ch11_ce", t("ch11.rerank_run"), ("cross_encoder_train",), train, "r_trained", primary=True):
         ce = shared(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), null_progress)
-    if ce is None:
-        st.caption(t("ch11.rerank_missing"))
-    else:
-        info = ce.info
-        st.caption(t("ch11.rerank_info", seconds=info.get("seconds", 0), pairs=info.get("pairs", 0), mix=ce.mix))
-        if info.get("mix_table"):
-            st.dataframe(pd.DataFrame(info["mix_table"]).round(3), hide_index=True)
+    if ce is not None:
+        cross_encoder_view(ce.info, ce.mix)
+    else:  # none trained on this server yet: the one trained ahead of time
+        with slot:
+            pre = shipped("ch11_rerank")
+        if pre is None:
+            st.caption(t("ch11.rerank_missing"))
+        else:
+            cross_encoder_view(pre.data["cross_encoder"], pre.data["cross_encoder"]["mix"])
     lm = idx.reranker
     if lm is None:
         st.caption(t("ch11.lm_rerank_missing"))
     else:
-        weights = ", ".join(f"{w:g}" for w in lm.weights)
-        model = lm.info.get("model", "Gemma-3-270M")
-        st.caption(t("ch11.lm_rerank_info", model=model, weights=weights, epochs=len(idx.adapter_history)))
         param("r_query", t("ch11.rerank_query"), str)
         st.text_input(t("ch11.query"), key="r_query", max_chars=500)
         if lm.encoder is None:  # first use in this process: load Gemma-3-270M once (≈10 s)
             with st.spinner(t("common.loading_model")):
                 lm.ensure_encoder()
-        st.dataframe(pd.DataFrame(idx.rerank_breakdown(ss["r_query"], 5)), hide_index=True)
-    if st.button(t("ch11.rerank_eval"), key="r_eval"):
-        ss["r_eval_done"] = True
-    if ss.get("r_eval_done"):
-        rows = cached(
-            ("rerank_eval", ce.mix if ce else None, lm is not None),
-            lambda p: evaluate_pipelines(idx, ce, load_questions(DEV_QUESTIONS)),
-            t("ch11.rerank_eval"),
-        )
-        st.dataframe(pd.DataFrame(rows).rename(columns={"ms": t("ch11.ms_per_query")}), hide_index=True)
+        query = ss["r_query"]  # a second per query: once per query, not on every rerun of the page
+        breakdown = cached(("rerank_breakdown", query), lambda p: idx.rerank_breakdown(query, 5), "")
+        lm_rerank_view(lm.info.get("model", "Gemma-3-270M"), lm.weights, len(idx.adapter_history), breakdown)
+    key = ("rerank_eval", ce.mix if ce else None, lm is not None)
+    work = lambda p, on_row, stop: evaluate_pipelines(idx, ce, load_questions(DEV_QUESTIONS))  # noqa: E731
+    slot = st.container()
+    if run_once("ch11_rerank_eval", t("ch11.rerank_eval"), key, work, "r_eval_done"):
+        eval_view(cached(key, lambda p: evaluate_pipelines(idx, ce, load_questions(DEV_QUESTIONS)), ""))
+    else:
+        with slot:
+            pre = shipped("ch11_rerank")
+        if pre is not None:
+            eval_view(pre.data["eval"])
 
 
 def korean_search_section(ch) -> None:
@@ -165,38 +222,58 @@ def korean_search_section(ch) -> None:
     with friendly_errors():
         idx = constitution_index()
         if idx is None:
-            st.info(t("ch11.index_missing"))
+            pre = missing_index("s_build", "ch11_search")
+            if pre is not None:
+                shipped_search(pre.data)
         else:
             korean_search_results(idx)
     notice("common.notice", t("ch11.notice_search"))
     quiz("11", "korean_search")
 
 
+def method_radio(where, methods: list[str]) -> str:
+    ss = st.session_state
+    param("s_method", "hybrid", str, choices=METHODS)
+    if ss["s_method"] not in methods:
+        ss["s_method"] = "hybrid"
+    return where.radio(t("ch11.method"), methods, key="s_method", format_func=lambda m: t(f"ch11.method_{m}"))
+
+
+def shipped_search(d: dict) -> None:
+    """The default question on every pipeline, and the dev/test metrics, as the built index answered them."""
+    st.caption(t("ch11.shipped_query", query=d["query"]))
+    res = d["results"][method_radio(st, d["methods"])]
+    st.caption(f"{res['ms']:.1f} ms")
+    hits_table(res["hits"], 90)
+    st.subheader(t("ch11.metrics_title"))
+    search_metrics_view(d["metrics"])
+
+
 def korean_search_results(idx) -> None:
     ss = st.session_state
     param("s_query", t("ch11.default_query"), str)
-    param("s_method", "hybrid", str, choices=METHODS)
     s1, s2 = st.columns([3, 1])
     s1.text_input(t("ch11.query"), key="s_query", max_chars=500)
     methods = [m for m in METHODS if m != "rerank" or idx.reranker is not None]
-    if ss["s_method"] not in methods:
-        ss["s_method"] = "hybrid"
-    s2.radio(t("ch11.method"), methods, key="s_method", format_func=lambda m: t(f"ch11.method_{m}"))
+    method = method_radio(s2, methods)
+    query = ss["s_query"]
     with st.spinner(t("common.loading_model")):  # `rerank` loads Gemma-3-270M on its first query (≈10 s)
-        res = idx.search(ss["s_query"], ss["s_method"], 5)
+        res = cached(("korean_search", query, method), lambda p: idx.search(query, method, 5), "")
     for note in res.notes:
         st.caption("ℹ️ " + note)
     st.caption(f"{res.seconds * 1000:.1f} ms")
     hits_table(res.hits, 90)
     st.subheader(t("ch11.metrics_title"))
-    if st.button(t("ch11.metrics_run"), key="s_eval"):
-        ss["s_eval_done"] = True
-    if ss.get("s_eval_done"):
-        key = ("korean_eval", tuple(methods))
-        rows = cached(key, lambda p: dev_and_test_metrics(idx, tuple(methods), p), t("ch11.metrics_run"))
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
-        bars = charts.metric_bars(rows, "x", lambda r: f"{r['set']} · {r['method']}")
-        charts.show(st, bars, width="stretch")
+    key = ("korean_eval", tuple(methods))
+    work = lambda p, on_row, stop: dev_and_test_metrics(idx, tuple(methods), p)  # noqa: E731
+    slot = st.container()
+    if run_once("ch11_eval", t("ch11.metrics_run"), key, work, "s_eval_done"):
+        search_metrics_view(cached(key, lambda p: dev_and_test_metrics(idx, tuple(methods), p), ""))
+    else:
+        with slot:
+            pre = shipped("ch11_search")
+        if pre is not None:
+            search_metrics_view(pre.data["metrics"])
 
 
 ch = chapter_header("11")

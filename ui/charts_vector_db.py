@@ -1,8 +1,11 @@
 """Plotly figures for chapter 12 (HNSW layers, sweep trade-off curves): pure functions of engine results; and, at
-the end, the `show_*` helpers that draw them on the page with their metrics and tables."""
+the end, the `show_*` helpers that draw them on the page with their metrics and tables (translated headers and
+axis titles with units), and `shipped_or_run`: a run button with the shipped result beside it."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 
@@ -13,10 +16,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from engine.ann import GraphPicture, LayerTrace, found_texts, search_layer_rows
+from engine.ann import GraphPicture, LayerTrace, found_texts, knn_ann_lookup, search_layer_rows
+from engine.core import UserError, load_precomputed
 from ui import charts
 from ui.charts import table
 from ui.i18n import t
+from ui.jobs import last_job, run_job, show_job_status
+from ui.layout import friendly_errors, precomputed_note
 
 GREY, ORANGE, RED, GREEN, BLUE = "#c7c7c7", "#ff7f0e", "#d62728", "#2ca02c", "#1f77b4"
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
@@ -184,7 +190,7 @@ def hnsw_layers(
     return fig
 
 
-def tradeoff(rows: list[dict], title: str) -> go.Figure:
+def tradeoff(rows: list[dict], title: str, labels: dict[str, str]) -> go.Figure:
     """Recall@k (x) against queries/s (y, log): one line per index build, a point per efSearch."""
     data = [
         {**r, "index": f"{r['library']} M={r['M']} efC={r['ef_construction']}", "ef": f"ef={r['ef_search']}"}
@@ -199,51 +205,100 @@ def tradeoff(rows: list[dict], title: str) -> go.Figure:
         text="ef",
         log_y=True,
         title=title,
+        labels=labels,
         hover_data=["library", "M", "ef_construction", "ef_search", "build_s", "memory_bytes"],
     )
     fig.update_traces(textposition="top center", textfont_size=10)
-    fig.update_layout(margin=MARGIN, xaxis_title="recall@k", yaxis_title="queries / s (1 thread)")
+    fig.update_layout(margin=MARGIN)
     return fig
 
 
-def build_cost(rows: list[dict], y: str, title: str) -> go.Figure:
-    """One bar per index build (build time or memory)."""
+def build_cost(rows: list[dict], y: str, title: str, labels: dict[str, str], scale: float = 1.0) -> go.Figure:
+    """One bar per index build (build time, or memory divided by `scale`)."""
     seen, data = set(), []
     for r in rows:
         key = (r["library"], r["M"], r["ef_construction"])
         if key not in seen:
             seen.add(key)
-            data.append({"library": r["library"], "setting": f"M={r['M']} efC={r['ef_construction']}", y: r[y]})
-    fig = px.bar(data, x="setting", y=y, color="library", barmode="group", title=title)
+            setting = f"M={r['M']} efC={r['ef_construction']}"
+            data.append({"library": r["library"], "setting": setting, y: round(r[y] / scale, 3)})
+    fig = px.bar(data, x="setting", y=y, color="library", barmode="group", title=title, labels=labels)
     fig.update_layout(margin=MARGIN)
     return fig
 
 
-def scaling(rows: list[dict], title: str) -> go.Figure:
-    """Distance computations per query against n, for NSW, HNSW and brute force."""
+def scaling(rows: list[dict], title: str, labels: dict[str, str], brute_force: str) -> go.Figure:
+    """Distance computations per query against n, for NSW, HNSW and brute force (named `brute_force`)."""
     data = [{"index": r["index"], "n": r["n"], "distances": r["distances_per_query"]} for r in rows]
-    data += [{"index": "brute force", "n": n, "distances": n} for n in sorted({r["n"] for r in rows})]
-    fig = px.line(data, x="n", y="distances", color="index", markers=True, log_x=True, log_y=True, title=title)
+    data += [{"index": brute_force, "n": n, "distances": n} for n in sorted({r["n"] for r in rows})]
+    fig = px.line(
+        data, x="n", y="distances", color="index", markers=True, log_x=True, log_y=True, title=title, labels=labels
+    )
     fig.update_layout(margin=MARGIN)
     return fig
 
 
 # --- drawing on the page: the figures above with their metrics and tables -------------------------------------
+# Result columns of the engine's rows -> what the learner reads (table headers, axis and legend titles, with units).
+# Also the order of a table's columns (a shipped file's rows come with their keys sorted).
+COLUMNS = (  # noqa: SIM905 - one string reads as the table it is
+    "index library n dim data M ef_construction ef_search k recall_at_k qps distances_per_query "
+    "hops_per_query brute_force_distances layers build_s build_cpu_s query_ms memory_bytes memory_mb memory_kind "
+    "queries threads setting"
+).split()
+
+
+def column_names(columns=COLUMNS) -> dict[str, str]:
+    return {c: t(f"ch12.col_{c}") for c in columns}
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """Engine rows as a table with translated headers (and the data kind in words)."""
+    df = pd.DataFrame(rows)
+    df = df[sorted(df.columns, key=lambda c: COLUMNS.index(c) if c in COLUMNS else len(COLUMNS))]
+    if "data" in df:
+        df["data"] = [t(f"ch12.data_{v}") for v in df["data"]]
+    return df.rename(columns=column_names([c for c in df.columns if c in COLUMNS]))
+
+
+def shipped_or_run(key: str, name: str, button: str, work, button_key: str, *, label: str = "", primary: bool = False):
+    """A run button (progress bar and Stop) for job `key` with, until the learner runs it here, the shipped result
+    `name` labelled above it. Returns (the job, the shipped data or None)."""
+    slot = st.container()
+    if st.button(button, key=button_key, type="primary" if primary else "secondary"):
+        with friendly_errors():
+            run_job(key, work, label=label)
+    show_job_status(key)
+    job = last_job(key)
+    if job.status is not None:
+        return job, None
+    pre = load_precomputed(name)
+    if pre is not None:
+        with slot:
+            precomputed_note(pre)
+    return job, None if pre is None else pre.data
+
+
 def show_scaling(rows: list[dict] | None) -> None:
     if not rows:
         return
-    charts.show(st, scaling(rows, t("ch12.scaling_title")), width="stretch")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    labels = {**column_names(["n", "index"]), "distances": t("ch12.col_distances_per_query")}
+    charts.show(st, scaling(rows, t("ch12.scaling_title"), labels, t("ch12.brute_force_trace")), width="stretch")
+    st.dataframe(frame(rows), hide_index=True, width="stretch")
     st.caption(t("ch12.scaling_source"))
 
 
-def show_knn_vs_ann(res) -> None:
+def show_knn_vs_ann(grid, ef: int) -> None:
+    """The measurement at efSearch `ef` as metrics, then every efSearch of the same build as a table."""
+    res = grid.at(ef)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(t("ch12.exact_ms"), f"{res.exact_ms_per_query:.2f} ms")
     m2.metric(t("ch12.ann_ms"), f"{res.ann_ms_per_query:.3f} ms", f"×{res.speedup:.0f}")
-    m3.metric("recall@10 (HNSW)", f"{res.ann_recall:.3f}")
+    m3.metric(f"recall@{res.k} (HNSW)", f"{res.ann_recall:.3f}")
     m4.metric(t("ch12.build_s"), f"{res.ann_build_s:.2f} s")
     st.caption(t("ch12.knn_source", n=res.n, dim=res.dim))
+    rows = [[p.ef_search, p.ann_ms_per_query, p.recall, p.speedup] for p in grid.points]
+    table(rows, ["efSearch", t("ch12.ann_ms_col"), f"recall@{res.k}", t("ch12.speedup_col")])
 
 
 def show_search(walk, points, shown: int | None) -> None:
@@ -266,7 +321,7 @@ def show_search(walk, points, shown: int | None) -> None:
     table(search_layer_rows(walk), [*columns, t("ch12.col_best")])
     texts = found_texts(points, walk)
     if texts:
-        table(texts, ["id", "text"])
+        table(texts, [t("ch12.col_id"), t("ch12.col_text")])
 
 
 def show_insertion(ins, view, step: int) -> None:
@@ -289,21 +344,31 @@ def show_insertion(ins, view, step: int) -> None:
     table(view.rows, [*columns, t("ch12.col_links")])
 
 
-def show_sweep(job) -> None:
+def show_sweep(rows: list[dict], truth_s: float | None) -> None:
     """The sweep's trade-off, build time and memory, its table and a CSV download (a stopped sweep: its rows)."""
-    rows = job.result.rows if job.result is not None else job.rows
     if not rows:
         return
-    truth_s = job.result.truth_s if job.result is not None else None
-    charts.show(st, tradeoff(rows, t("ch12.tradeoff_title")), width="stretch")
+    labels = column_names()
+    charts.show(st, tradeoff(rows, t("ch12.tradeoff_title"), labels), width="stretch")
     b1, b2 = st.columns(2)
-    charts.show(b1, build_cost(rows, "build_s", t("ch12.build_title")), width="stretch")
-    charts.show(b2, build_cost(rows, "memory_bytes", t("ch12.memory_title")), width="stretch")
+    charts.show(b1, build_cost(rows, "build_s", t("ch12.build_title"), labels), width="stretch")
+    memory = build_cost(
+        rows, "memory_bytes", t("ch12.memory_title"), {**labels, "memory_bytes": labels["memory_mb"]}, 1e6
+    )
+    charts.show(b2, memory, width="stretch")
     if truth_s is not None:
         st.caption(t("ch12.sweep_source", truth_s=truth_s, cpus=os.cpu_count()))
-    frame = pd.DataFrame(rows)
-    st.dataframe(frame, hide_index=True, width="stretch")
-    st.download_button(t("ch12.download"), frame.to_csv(index=False).encode("utf-8"), "hnsw_sweep.csv", "text/csv")
+    st.dataframe(frame(rows), hide_index=True, width="stretch")
+    csv = pd.DataFrame(rows).to_csv(index=False).encode("utf-8")  # the engine's column names: a file for tools
+    st.download_button(t("ch12.download"), csv, "hnsw_sweep.csv", "text/csv")
+
+
+def show_hits(rows) -> None:
+    """Store hits (query_view.HitRow records or their dicts) as a table."""
+    rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in rows]
+    cols = ["id", "score", "title", "text"]
+    names = [t("ch12.col_id"), t("ch12.col_score"), t("ch12.col_title"), t("ch12.col_text")]
+    table([[r[c] for c in cols] for r in rows], names)
 
 
 def show_store_info(store, produced_by: str) -> dict:
@@ -312,3 +377,53 @@ def show_store_info(store, produced_by: str) -> dict:
     key = "ch12.store_local" if store.backend == "local" else "ch12.store_pinecone"
     st.caption(t(key, path=info["location"], where=info["location"], docs=info["documents"], model=produced_by))
     return info
+
+
+def knn_shipped_or_run(n: int, dim: int, work, shared_key: tuple):
+    """(n, dim) too large to measure on a slider move: the shipped measurement (labelled) and a run button with a
+    progress bar and Stop; a finished run is kept for this session (`ka_measured`). Returns the grid to draw."""
+    st.caption(t("ch12.knn_big"))
+    pre = load_precomputed("ch12_knn_ann")
+    grid = knn_ann_lookup(pre.data, n, dim) if pre else None
+    if grid is not None:
+        precomputed_note(pre)
+    label = t("ch12.knn_run", seconds=grid.exact_ms_per_query * 0.2 + grid.ann_build_s) if grid else None
+    if st.button(label or t("ch12.knn_run_plain"), key="ka_run", type="primary"):
+        job = run_job("ch12_knn", work, label=t("ch12.knn_measuring"), shared_key=shared_key)
+        if job.complete:
+            st.session_state["ka_measured"][(n, dim)] = job.result
+            st.rerun()
+    show_job_status("ch12_knn")
+    return grid
+
+
+def shipped_hits() -> None:
+    """An empty collection: what the default query returns once the Constitution is in (shipped), above the button."""
+    pre = load_precomputed("ch12_store")
+    if pre is not None:
+        precomputed_note(pre)
+        st.caption(t("ch12.store_shipped", query=pre.data["query"], k=pre.data["k"], model=pre.data["model"]))
+        show_hits(pre.data["rows"])
+
+
+# --- learner input ---
+def json_object(text: str) -> dict | None:
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(t("ch12.meta_object"))
+    return value
+
+
+def int_list(key: str) -> list[int]:
+    try:
+        values = [int(x) for x in str(st.session_state[key]).split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise UserError(t("ch12.bad_list", value=st.session_state[key]))
+    return values

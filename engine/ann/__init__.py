@@ -3,12 +3,15 @@
 - `exact`: brute-force k-NN (the ground truth), recall@k, synthetic vectors, a 2-D projection.
 - `hnsw`: NSW and HNSW written from scratch for teaching, with a trace of every layer a search visits.
 - `sweep`: hnswlib / faiss / scratch over M, efConstruction, efSearch, with a memory guard before allocating.
+- `shipped`: the page's slow demos run once with its defaults (assets/precomputed/ch12_*.json).
 """
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
 from engine.core.faces import lazy_face
 
 _LAZY = {
+    "EF_GRID": "exact",
+    "KnnVsAnnGrid": "exact",
     "GraphPicture": "walkthrough",
     "LIBRARIES": "sweep",
     "LayerTrace": "hnsw",
@@ -19,7 +22,9 @@ _LAZY = {
     "found_texts": "report",
     "insertion_step": "walkthrough",
     "insertion_view": "report",
+    "knn_ann_lookup": "shipped",
     "knn_vs_ann": "exact",
+    "knn_vs_ann_grid": "exact",
     "prepare": "sweep",
     "search_layer_rows": "report",
     "search_steps": "report",
@@ -30,8 +35,10 @@ _LAZY = {
     "toy_points": "walkthrough",
 }
 __all__ = [
+    "EF_GRID",
     "LIBRARIES",
     "GraphPicture",
+    "KnnVsAnnGrid",
     "LayerTrace",
     "clamp_insert",
     "compare_nsw_hnsw",
@@ -40,7 +47,9 @@ __all__ = [
     "found_texts",
     "insertion_step",
     "insertion_view",
+    "knn_ann_lookup",
     "knn_vs_ann",
+    "knn_vs_ann_grid",
     "prepare",
     "search_layer_rows",
     "search_steps",

@@ -7,10 +7,12 @@ the same as cosine similarity: ‖a − b‖² = 2 − 2·cos(a, b).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from engine.core.progress import Cancelled, ProgressFn, null_progress
 from engine.core.textinput import InputError
 
 # Rows of the (queries × n) distance matrix computed at once; bounds the temporary to ~64 MB.
@@ -66,6 +68,9 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int | None = None) -> f
     return hits / (len(truth) * k)
 
 
+EF_GRID = (10, 16, 32, 64, 128, 256)  # the efSearch values one measurement covers (the page's ef choices)
+
+
 @dataclass(frozen=True)
 class KnnVsAnn:
     n: int
@@ -77,6 +82,129 @@ class KnnVsAnn:
     ann_build_s: float
     exact_distance_computations: int  # per query: every vector
     speedup: float
+    ef_search: int = 64
+
+
+@dataclass(frozen=True)
+class EfPoint:
+    """One efSearch value on the index that was built once: its time per query and recall@k."""
+
+    ef_search: int
+    ann_ms_per_query: float
+    recall: float
+    speedup: float  # exact ms / ANN ms, both one query at a time
+
+
+@dataclass(frozen=True)
+class KnnVsAnnGrid:
+    """Exact search and one hnswlib build on the same vectors, the build queried at several efSearch values.
+
+    The build is most of the cost (tens of seconds at n = 100,000), and efSearch is a query-time knob, so one
+    measurement answers every efSearch choice at once."""
+
+    n: int
+    dim: int
+    k: int
+    exact_ms_per_query: float
+    ann_build_s: float
+    points: tuple[EfPoint, ...]
+
+    def at(self, ef_search: int) -> KnnVsAnn:
+        """The measurement at the efSearch value closest to `ef_search`."""
+        p = min(self.points, key=lambda x: (abs(x.ef_search - ef_search), x.ef_search))
+        return KnnVsAnn(
+            self.n,
+            self.dim,
+            self.k,
+            self.exact_ms_per_query,
+            p.ann_ms_per_query,
+            p.recall,
+            self.ann_build_s,
+            self.n,
+            p.speedup,
+            p.ef_search,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> KnnVsAnnGrid:
+        points = tuple(EfPoint(**p) for p in raw["points"])
+        return cls(**{**raw, "points": points})
+
+
+def knn_vs_ann_grid(
+    n: int = 20_000,
+    dim: int = 128,
+    k: int = 10,
+    n_queries: int = 200,
+    ef_searches: tuple[int, ...] = EF_GRID,
+    M: int = 16,
+    seed: int = 0,
+    kind: str = "clustered",
+    progress: ProgressFn = null_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> KnnVsAnnGrid:
+    """Exact search (one query at a time, as a service would answer) against one hnswlib build on the same
+    vectors, queried at each efSearch; times per query are medians over the queries. Reports progress and checks
+    `should_stop` between chunks of work (hnswlib inserts in ten batches for that), raising `Cancelled` when asked
+    to stop."""
+    import hnswlib
+    from threadpoolctl import threadpool_limits
+
+    from engine.ann.memory import check_fits
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped")
+
+    check_fits(n + n_queries, dim, M)
+    progress(0.0, f"{n:,} × {dim} vectors")
+    data = make_vectors(n + n_queries, dim, seed, kind)
+    base, queries = data[:n], data[n:]
+    exact_s, truth = [], []
+    # One BLAS thread, like the one search thread HNSW gets: a single query is a matrix-vector product too small
+    # to share, and on a busy machine two BLAS threads waiting for each other made it 30× slower (measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i, q in enumerate(queries):
+            if i % 20 == 0:
+                check_stop()
+                progress(0.3 * i / len(queries), f"exact KNN {i}/{len(queries)}")
+            start = time.perf_counter()
+            truth.append(exact_knn(base, q[None, :], k)[0][0])
+            exact_s.append(time.perf_counter() - start)
+
+    index = hnswlib.Index(space="l2", dim=dim)
+    index.init_index(max_elements=n, M=M, ef_construction=100, random_seed=seed)
+    build_s = 0.0
+    batches = np.array_split(np.arange(n), 10)
+    for b, ids in enumerate(batches):
+        check_stop()
+        progress(0.3 + 0.6 * b / len(batches), f"HNSW build {int(ids[0]):,}/{n:,}")
+        start = time.perf_counter()
+        index.add_items(base[ids], ids, num_threads=2)
+        build_s += time.perf_counter() - start
+
+    # The median query, not the mean: on a shared machine a few queries wait for the CPU, and the median is the
+    # cost of the search itself (the build time above is one wall-clock measurement).
+    exact_ms = 1000 * float(np.median(exact_s))
+    points = []
+    for j, ef in enumerate(ef_searches):
+        check_stop()
+        progress(0.9 + 0.1 * j / len(ef_searches), f"HNSW search ef={ef}")
+        index.set_ef(max(ef, k))
+        found, ann_s = [], []
+        for q in queries:
+            start = time.perf_counter()
+            found.append(index.knn_query(q[None, :], k=k, num_threads=1)[0][0])
+            ann_s.append(time.perf_counter() - start)
+        found = np.stack(found)
+        ann_ms = 1000 * float(np.median(ann_s))
+        recall = recall_at_k(found, np.stack(truth))
+        points.append(EfPoint(ef, round(ann_ms, 4), round(recall, 4), round(exact_ms / max(ann_ms, 1e-9), 1)))
+    progress(1.0, "done")
+    return KnnVsAnnGrid(n, dim, k, round(exact_ms, 4), round(build_s, 3), tuple(points))
 
 
 def knn_vs_ann(
@@ -90,28 +218,7 @@ def knn_vs_ann(
     kind: str = "clustered",
 ) -> KnnVsAnn:
     """Exact search (one query at a time, as a service would answer) against hnswlib on the same vectors."""
-    import hnswlib
-
-    from engine.ann.memory import check_fits
-
-    check_fits(n + n_queries, dim, M)
-    data = make_vectors(n + n_queries, dim, seed, kind)
-    base, queries = data[:n], data[n:]
-    start = time.perf_counter()
-    truth = np.stack([exact_knn(base, q[None, :], k)[0][0] for q in queries])  # (q, k)
-    exact_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    index = hnswlib.Index(space="l2", dim=dim)
-    index.init_index(max_elements=n, M=M, ef_construction=100, random_seed=seed)
-    index.add_items(base, np.arange(n), num_threads=2)
-    build_s = time.perf_counter() - start
-    index.set_ef(max(ef_search, k))
-    start = time.perf_counter()
-    found = np.stack([index.knn_query(q[None, :], k=k, num_threads=1)[0][0] for q in queries])
-    ann_s = time.perf_counter() - start
-    exact_ms, ann_ms = 1000 * exact_s / len(queries), 1000 * ann_s / len(queries)
-    return KnnVsAnn(n, dim, k, exact_ms, ann_ms, recall_at_k(found, truth), build_s, n, exact_ms / max(ann_ms, 1e-9))
+    return knn_vs_ann_grid(n, dim, k, n_queries, (ef_search,), M, seed, kind).at(ef_search)
 
 
 def pca_2d(vectors: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@
     python -m engine search --method bm25 --json --queries-file questions.txt
     python -m engine eval --questions assets/constitution_test_questions.yaml --json
     python -m engine build-index [--no-reranker] [--cross-encoder]
+    python -m engine retrieval-precompute [--only ch10_word2vec,ch10_hybrid,...]
 
 `search` prints one JSON line per query: {"query": ..., "results": [{"doc_id": "제70조", "score": ...}, ...]}.
 
@@ -159,6 +160,22 @@ def _methods_help() -> str:
     )
 
 
+def cmd_retrieval_precompute(args) -> int:
+    """Pages 10 and 11's slow demos, run once with their defaults: assets/precomputed/<section>.json."""
+    from engine.core.precomputed import save_precomputed
+    from engine.retrieval import shipped
+
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else shipped.SECTIONS
+    bad = [s for s in sections if s not in shipped.SECTIONS]
+    if bad or not sections:
+        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(shipped.SECTIONS))
+    for section in sections:
+        command = f"python -m engine retrieval-precompute --only {section}"
+        saved = save_precomputed(section, shipped.make(section, progress_for(quiet=args.quiet)), command)
+        print(f"{saved.name}: written ({command})", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     from engine.retrieval.pipeline import METHODS
 
@@ -196,3 +213,10 @@ def register(sub) -> None:
     )
     b.add_argument("--force", action="store_true", help="rebuild even if cached")
     b.set_defaults(func=cmd_build)
+
+    r = sub.add_parser(
+        "retrieval-precompute", help="run pages 10-11's slow demos once and write assets/precomputed/ch1[01]_*.json"
+    )
+    r.add_argument("--only", default="", help="comma-separated sections (default all): see engine/retrieval/shipped.py")
+    r.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    r.set_defaults(func=cmd_retrieval_precompute)

@@ -1,4 +1,12 @@
-"""Chapter 12 commands: `hnsw-sweep` (ANN parameter sweeps) and `vector-store` (the persistent LlamaIndex store)."""
+"""Chapter 12 commands: `hnsw-sweep` (ANN parameter sweeps), `knn-vs-ann` (exact search against HNSW), `vector-store`
+(the persistent LlamaIndex store) and `vector-db-precompute` (the page's shipped results).
+
+    python -m engine knn-vs-ann --n 100000 --dim 384 --json
+    python -m engine vector-db-precompute [--only knn_ann,scaling,sweep,store]
+
+`vector-db-precompute` runs the page's slow demos once with its default settings and writes
+assets/precomputed/ch12_<section>.json (what the page shows before a learner runs anything; engine/ann/shipped.py).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +46,43 @@ def _line(r: dict) -> str:
         f"recall@{r['k']}={r['recall_at_k']:.3f} qps={r['qps']:,.0f} build={r['build_s']:.2f}s "
         f"mem={r['memory_bytes'] / 1e6:.1f}MB"
     )
+
+
+def cmd_knn_vs_ann(args) -> int:
+    from engine.ann.exact import EF_GRID, knn_vs_ann_grid
+
+    res = knn_vs_ann_grid(
+        args.n, args.dim, k=args.k, ef_searches=EF_GRID, progress=null_progress if args.json else cli_progress
+    )
+    for p in res.points:
+        row = {"n": res.n, "dim": res.dim, "k": res.k, "exact_ms_per_query": res.exact_ms_per_query}
+        row |= {"ann_build_s": res.ann_build_s, "ef_search": p.ef_search, "ann_ms_per_query": p.ann_ms_per_query}
+        row |= {"recall_at_k": p.recall, "speedup": p.speedup}
+        print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return 0
+
+
+def cmd_vector_db_precompute(args) -> int:
+    import sys
+
+    from engine.ann import shipped
+    from engine.commands._common import progress_for
+    from engine.core.precomputed import save_precomputed
+    from engine.core.textinput import InputError
+    from engine.vectorstore.shipped import store_data
+
+    known = (*shipped.SECTIONS, "store")
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else known
+    bad = [s for s in sections if s not in known]
+    if bad or not sections:
+        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(known))
+    for section in sections:
+        command = f"python -m engine vector-db-precompute --only {section}"
+        progress = progress_for(args.quiet)
+        data = store_data(progress) if section == "store" else shipped.make(section, progress)
+        saved = save_precomputed(shipped.name(section), data, command)
+        print(f"{saved.name}: written ({command})", file=sys.stderr)
+    return 0
 
 
 def cmd_vector_store(args) -> int:
@@ -80,6 +125,20 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="one JSON object per setting on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     s.set_defaults(func=cmd_hnsw_sweep)
+
+    kv = sub.add_parser("knn-vs-ann", help="exact KNN vs one hnswlib build, per efSearch: ms per query, recall@k")
+    kv.add_argument("--n", type=int, default=10_000, help="vectors in the index")
+    kv.add_argument("--dim", type=int, default=64)
+    kv.add_argument("--k", type=int, default=10)
+    kv.add_argument("--json", action="store_true", help="one JSON object per efSearch on stdout")
+    kv.set_defaults(func=cmd_knn_vs_ann)
+
+    pc = sub.add_parser(
+        "vector-db-precompute", help="run chapter 12's slow demos once and write assets/precomputed/ch12_*.json"
+    )
+    pc.add_argument("--only", default="", help="comma-separated sections (default all): knn_ann, scaling, sweep, store")
+    pc.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    pc.set_defaults(func=cmd_vector_db_precompute)
 
     v = sub.add_parser("vector-store", help="the chapter-12 vector store (LlamaIndex; sqlite on disk or Pinecone)")
     v.add_argument("action", choices=["info", "load-corpus", "add", "update", "delete", "query"])

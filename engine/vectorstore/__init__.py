@@ -4,6 +4,7 @@
 - `sqlite_store`: `SQLiteVectorStore`, a LlamaIndex `BasePydanticVectorStore` on one sqlite file under LLMLAB_CACHE
   (transactions make every insert/update/delete atomic; metadata filters run as SQL before the vector search).
 - `store`: `DocumentStore`, the CRUD + query API the page and the CLI use, and `open_store`.
+- `shipped`: the default query's answer on a store holding the Constitution (assets/precomputed/ch12_store.json).
 """
 
 # The face: what pages and other areas use, and where it lives (imported on first use).

@@ -7,11 +7,22 @@ only when a key exists (tests/engine/test_vector_store.py says so when it skips)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from typing import Any
 
 from engine.core.config import get_settings
+
+
+def pinecone_index_name(collection: str) -> str:
+    """`llmlab-<collection>` in Pinecone's alphabet (a-z, 0-9, -). A Hangul name also gets a short hash of itself,
+    so 헌법 and 법률 do not both become `llmlab---`."""
+    if collection.isascii():
+        return re.sub(r"[^a-z0-9-]", "-", f"llmlab-{collection}".lower())[:45]
+    kept = re.sub(r"[^a-z0-9]+", "-", collection.lower()).strip("-")[:27]  # the Latin part, if any: "notes-헌법"
+    digest = hashlib.sha1(collection.encode("utf-8")).hexdigest()[:8]
+    return "-".join(part for part in ("llmlab", kept, digest) if part)
 
 
 def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
@@ -30,7 +41,7 @@ def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
             "PINECONE_API_KEY is set but the Pinecone packages are missing: "
             "pip install '.[cloud]' (pinecone, llama-index-vector-stores-pinecone)"
         ) from exc
-    name = re.sub(r"[^a-z0-9-]", "-", f"llmlab-{collection}".lower())[:45]
+    name = pinecone_index_name(collection)
     client = Pinecone(api_key=key)
     if name not in client.list_indexes().names():
         spec = ServerlessSpec(cloud=settings.pinecone_cloud, region=settings.pinecone_region)

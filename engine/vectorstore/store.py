@@ -35,7 +35,8 @@ from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedErr
 MAX_TEXT_CHARS = 10_000
 MAX_BATCH = 5_000
 KEEP_BACKUPS = 3  # renamed old files kept per collection by reset_collection
-_COLLECTION = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+# Hangul syllables too: a Korean learner names a collection in Korean (헌법); the name is a file name, never a path.
+_COLLECTION = re.compile(r"^[A-Za-z0-9_\-\uac00-\ud7a3]{1,48}$")
 OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "in", "nin", "text_match")
 
 
@@ -282,7 +283,7 @@ def parse_where(where: Any) -> MetadataFilters | None:
 
 def _check_collection(collection: str) -> str:
     if not isinstance(collection, str) or not _COLLECTION.match(collection):
-        raise InputError("a collection name is 1-48 characters: letters, digits, '_' or '-'")
+        raise InputError("a collection name is 1-48 characters: Latin or Hangul letters, digits, '_' or '-'")
     return collection
 
 

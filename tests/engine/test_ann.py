@@ -14,7 +14,16 @@ import pytest
 
 from engine.ann import memory as memory_mod
 from engine.ann import sweep as sweep_mod
-from engine.ann.exact import exact_knn, knn_vs_ann, make_vectors, pca_2d, recall_at_k
+from engine.ann.exact import (
+    EF_GRID,
+    KnnVsAnnGrid,
+    exact_knn,
+    knn_vs_ann,
+    knn_vs_ann_grid,
+    make_vectors,
+    pca_2d,
+    recall_at_k,
+)
 from engine.ann.hnsw import HNSW, NSW, HNSWConfig
 from engine.ann.sweep import SweepTooLarge, check_fits, pareto_front, run_sweep
 from engine.ann.walkthrough import (
@@ -24,6 +33,7 @@ from engine.ann.walkthrough import (
     search_walkthrough,
     toy_points,
 )
+from engine.core.progress import Cancelled
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_KEYS = {"library", "M", "ef_construction", "ef_search", "recall_at_k", "qps", "build_s", "memory_bytes"}
@@ -275,3 +285,39 @@ def test_knn_vs_ann_small():
     r = knn_vs_ann(n=3_000, dim=16, k=10, n_queries=50, ef_search=64)
     assert r.ann_recall > 0.9 and r.exact_distance_computations == 3_000
     assert r.exact_ms_per_query > 0 and r.ann_ms_per_query > 0
+
+
+def test_knn_vs_ann_grid_one_build_every_ef():
+    """One build answers every efSearch: recall grows with ef, and `at` picks the nearest measured ef."""
+    seen = []
+    g = knn_vs_ann_grid(n=2_000, dim=16, n_queries=50, progress=lambda f, m: seen.append(f))
+    assert [p.ef_search for p in g.points] == list(EF_GRID)
+    recalls = [p.recall for p in g.points]
+    assert recalls == sorted(recalls) and recalls[-1] == 1.0
+    assert g.at(30).ef_search == 32 and g.at(1_000).ef_search == 256 and g.at(12).ef_search == 10
+    r = g.at(64)
+    assert (r.n, r.dim, r.k, r.exact_distance_computations) == (2_000, 16, 10, 2_000)
+    assert r.exact_ms_per_query > 0 and r.ann_ms_per_query > 0 and r.ann_build_s > 0
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    assert KnnVsAnnGrid.from_dict(json.loads(json.dumps(g.as_dict()))) == g  # a shipped copy draws the same
+
+
+def test_knn_vs_ann_grid_stops_when_asked():
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3  # after the first few chunks of exact search
+
+    with pytest.raises(Cancelled):
+        knn_vs_ann_grid(n=2_000, dim=16, n_queries=100, should_stop=stop)
+
+
+def test_cli_knn_vs_ann_json_one_row_per_ef():
+    r = run_cli("knn-vs-ann", "--n", "2000", "--dim", "16", "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["ef_search"] for row in rows] == list(EF_GRID)
+    assert {row["n"] for row in rows} == {2_000} and all(0 < row["recall_at_k"] <= 1 for row in rows)
+    bad = run_cli("vector-db-precompute", "--only", "nope", timeout=120)
+    assert bad.returncode == 2 and "knn_ann,scaling,sweep,store" in bad.stderr

@@ -203,6 +203,28 @@ def test_bad_collection_name(cache, embed_model):
             open_store(name, backend="local", embed_model=embed_model)
 
 
+def test_korean_collection_name(cache, embed_model):
+    """The Korean page's default collection is 헌법: a Hangul name is a file of its own, next to the others."""
+    s = open_store("헌법", backend="local", embed_model=embed_model)
+    s.add(DOCS[:1])
+    assert store_path("헌법") == cache / "vector_store" / "헌법.sqlite" and store_path("헌법").is_file()
+    assert open_store("헌법", backend="local", embed_model=embed_model).count() == 1
+    assert open_store("constitution", backend="local", embed_model=embed_model).count() == 0
+
+
+def test_pinecone_index_names():
+    """ASCII names map as before; Hangul names get a hash so two of them never share an index."""
+    from engine.vectorstore.pinecone_backend import pinecone_index_name
+
+    assert pinecone_index_name("constitution") == "llmlab-constitution"
+    assert pinecone_index_name("My_Notes") == "llmlab-my-notes"
+    ko, law = pinecone_index_name("헌법"), pinecone_index_name("법률")
+    assert ko != law and len(ko) == len("llmlab-") + 8 and ko.startswith("llmlab-")
+    assert pinecone_index_name("notes-헌법").startswith("llmlab-notes-")
+    for name in (ko, pinecone_index_name("가" * 48), pinecone_index_name("a" * 40 + "가")):
+        assert len(name) <= 45 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in name) and "--" not in name
+
+
 def test_failed_update_keeps_the_old_document(store, monkeypatch):
     def broken(texts):
         raise RuntimeError("embedding model crashed")

@@ -61,7 +61,7 @@ def test_store_crud_and_recovery(open_page, cache):
     _clean(at)
     assert any("136" in s.value for s in at.success)
     at.radio(key="vs_part").set_value("addenda").run()
-    ids = list(at.dataframe[-1].value["id"])
+    ids = list(at.dataframe[-1].value["Document ID"])  # the hits table's first column (en header)
     assert ids and all(i.startswith("부칙") for i in ids)
 
     at.text_input(key="vs_add_id").input("note-1")
@@ -90,3 +90,21 @@ def test_store_crud_and_recovery(open_page, cache):
     at3.button(key="vs_reset").click().run()
     _clean(at3)
     assert list(path.parent.glob("constitution.sqlite.bak-*"))
+
+
+@pytest.mark.slow
+def test_large_knn_settings_wait_for_the_button(open_page, cache):
+    """n = 100,000 × 384 takes minutes: a slider move shows the shipped measurement and a run button, and
+    measures nothing; efSearch picks another point of the same measurement."""
+    at = open_page(PAGE, "ko")
+    at.select_slider(key="ka_n").set_value(100_000).run()
+    at.select_slider(key="ka_dim").set_value(384).run()
+    at.select_slider(key="ka_ef").set_value(256).run()
+    _clean(at)
+    assert (100_000, 384) not in at.session_state["ka_measured"]
+    assert any(b.key == "ka_run" for b in at.button)
+    assert any("knn_ann" in c.value for c in at.caption if c.value.startswith("📦"))
+    assert at.dataframe[0].value.shape == (6, 4)  # one row per efSearch of the shipped grid
+    at.select_slider(key="ka_n").set_value(1_000).run()  # small: measured live, no button
+    _clean(at)
+    assert (1_000, 384) in at.session_state["ka_measured"] and not any(b.key == "ka_run" for b in at.button)
