@@ -38,28 +38,31 @@ class PreferenceError(UserError):
     default_code = "preference.invalid"
 
 
+FIELDS_TEXT = "{prompt, chosen, rejected}"  # shown in messages as written
+
+
 def validate_preferences(rows, min_pairs: int = 2) -> list[dict]:
     """Check preference pairs and return them cleaned ({prompt, chosen, rejected} plus any extra fields)."""
     if not isinstance(rows, list):
-        raise PreferenceError("preference data must be a list of {prompt, chosen, rejected} objects")
+        raise PreferenceError("preference.not_a_list", fields=FIELDS_TEXT)
     if len(rows) < min_pairs:
-        raise PreferenceError(f"need at least {min_pairs} preference pairs, got {len(rows)}")
+        raise PreferenceError("preference.too_few", limit=min_pairs, value=len(rows))
     if len(rows) > MAX_PAIRS:
-        raise PreferenceError(f"at most {MAX_PAIRS} preference pairs, got {len(rows)}")
+        raise PreferenceError("preference.too_many", limit=MAX_PAIRS, value=len(rows))
     out = []
     for i, row in enumerate(rows, 1):
         if not isinstance(row, dict):
-            raise PreferenceError(f"pair #{i} is not an object with prompt, chosen and rejected")
+            raise PreferenceError("preference.not_an_object", pair=i)
         clean = dict(row)
         for key in FIELDS:
             value = row.get(key)
             if not isinstance(value, str) or not value.strip():
-                raise PreferenceError(f"pair #{i}: '{key}' is missing or empty")
+                raise PreferenceError("preference.missing_field", pair=i, key=key)
             if len(value) > MAX_CHARS:
-                raise PreferenceError(f"pair #{i}: '{key}' is longer than {MAX_CHARS} characters")
+                raise PreferenceError("preference.field_too_long", pair=i, key=key, limit=MAX_CHARS)
             clean[key] = value.strip()
         if clean["chosen"] == clean["rejected"]:
-            raise PreferenceError(f"pair #{i}: chosen and rejected are the same text, so it states no preference")
+            raise PreferenceError("preference.same_text", pair=i)
         out.append(clean)
     return out
 
@@ -67,7 +70,7 @@ def validate_preferences(rows, min_pairs: int = 2) -> list[dict]:
 def parse_preferences(text: str, min_pairs: int = 2) -> list[dict]:
     """Pairs from text a learner pasted: a YAML/JSON list, or JSON lines (one object per line). Never executed."""
     if not text or not text.strip():
-        raise PreferenceError("the preference data is empty: paste a list of {prompt, chosen, rejected} objects")
+        raise PreferenceError("preference.empty", fields=FIELDS_TEXT)
     try:
         rows = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -80,7 +83,7 @@ def parse_preferences(text: str, min_pairs: int = 2) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise PreferenceError(f"line {n} is neither part of a YAML list nor a JSON object: {exc.msg}") from exc
+                raise PreferenceError("preference.bad_line", line=n, reason=exc.msg) from exc
     return validate_preferences(rows, min_pairs)
 
 
@@ -107,13 +110,13 @@ class RMSettings:
 
     def validate(self) -> None:
         if not 1 <= self.epochs <= 50:
-            raise InputError(f"epochs must be between 1 and 50, got {self.epochs}")
+            raise InputError("preference.bad_epochs", value=self.epochs)
         if not 1 <= self.batch <= 128:
-            raise InputError(f"batch must be between 1 and 128, got {self.batch}")
+            raise InputError("preference.bad_batch", value=self.batch)
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError("preference.bad_lr", value=self.lr)
         if not 0 <= self.test_fraction <= 0.5:
-            raise InputError(f"test fraction must be in [0, 0.5], got {self.test_fraction}")
+            raise InputError("preference.bad_test_fraction", value=self.test_fraction)
 
 
 def load_backbone(role: str = "embed"):
@@ -263,9 +266,9 @@ def sample_answers(
 ) -> list[str]:
     """n sampled answers from a chat model to one user prompt (one batched generate call)."""
     if not 1 <= n <= 16:
-        raise InputError(f"n must be between 1 and 16, got {n}")
+        raise InputError("preference.bad_n", value=n)
     if not 1 <= max_new_tokens <= 256:
-        raise InputError(f"max new tokens must be between 1 and 256, got {max_new_tokens}")
+        raise InputError("preference.bad_max_new_tokens", value=max_new_tokens)
     ids = lm_tokenizer.apply_chat_template(
         [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
     )

@@ -32,7 +32,7 @@ def make_vectors(n: int, dim: int, seed: int = 0, kind: str = "gaussian") -> np.
         centers = rng.standard_normal((50, dim), dtype=np.float32) * 3.0  # (50, dim)
         labels = rng.integers(0, 50, size=n)  # (n,)
         return centers[labels] + rng.standard_normal((n, dim), dtype=np.float32)
-    raise InputError(f"unknown vector kind {kind!r} (use 'gaussian' or 'clustered')")
+    raise InputError("ann.unknown_kind", value=kind)
 
 
 def squared_l2(queries: np.ndarray, data: np.ndarray) -> np.ndarray:

@@ -37,9 +37,9 @@ class HNSWConfig:
 
     def __post_init__(self):
         if not 2 <= self.M <= 256:
-            raise InputError(f"M must be between 2 and 256 (got {self.M})")
+            raise InputError("ann.bad_m", value=self.M)
         if not 1 <= self.ef_construction <= 10_000 or not 1 <= self.ef_search <= 10_000:
-            raise InputError("efConstruction and efSearch must be between 1 and 10,000")
+            raise InputError("ann.bad_ef", ef_construction=self.ef_construction, ef_search=self.ef_search)
 
 
 @dataclass

@@ -61,30 +61,20 @@ def estimate_bytes(n: int, dim: int, M: int, library: str = "hnswlib", n_queries
 def check_fits(n: int, dim: int, M: int = 16, library: str = "hnswlib", n_queries: int = 1000) -> int:
     """Refuse absurd or too-large settings with a clear message; returns the estimated peak bytes."""
     if library not in LIBRARIES:
-        raise SweepTooLarge(f"unknown library {library!r}; choose one of {', '.join(LIBRARIES)}")
+        raise SweepTooLarge("ann.unknown_library", value=library, choices=", ".join(LIBRARIES))
     if n < 2 or dim < 1:
-        raise SweepTooLarge(f"need at least 2 vectors of dimension ≥ 1 (got n={n:,}, dim={dim:,})")
+        raise SweepTooLarge("ann.too_few_vectors", n=n, dim=dim)
     if n > MAX_N:
-        raise SweepTooLarge(
-            f"n={n:,} vectors is more than this lab sweeps ({MAX_N:,}); "
-            f"at dim={dim} the raw vectors alone would take {_gb(n * dim * 4)}"
-        )
+        raise SweepTooLarge("ann.too_many_vectors", n=n, limit=MAX_N, dim=dim, size=_gb(n * dim * 4))
     if dim > MAX_DIM:
-        raise SweepTooLarge(f"dim={dim:,} is above the limit of {MAX_DIM:,}")
+        raise SweepTooLarge("ann.dim_too_large", dim=dim, limit=MAX_DIM)
     if library == "scratch" and n > MAX_SCRATCH_N:
-        raise SweepTooLarge(
-            f"the from-scratch HNSW is pure Python (a few ms per insertion): use n ≤ "
-            f"{MAX_SCRATCH_N:,} for it, or hnswlib/faiss for n={n:,}"
-        )
+        raise SweepTooLarge("ann.scratch_too_large", limit=MAX_SCRATCH_N, n=n)
     parts = estimate_bytes(n, dim, M, library, n_queries)
     need, free = sum(parts.values()), available_memory()
     if need > MEMORY_FRACTION * free:
         detail = ", ".join(f"{k} {_gb(v)}" for k, v in parts.items() if v)
-        raise SweepTooLarge(
-            f"n={n:,} × dim={dim:,} (M={M}) needs about {_gb(need)} ({detail}), but only "
-            f"{_gb(free)} of memory is free and a sweep may use half of it; "
-            "lower n or dim"
-        )
+        raise SweepTooLarge("ann.sweep_too_large", n=n, dim=dim, M=M, need=_gb(need), detail=detail, free=_gb(free))
     return need
 
 

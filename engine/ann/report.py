@@ -127,7 +127,7 @@ def sweep_libraries(
     from engine.ann.sweep import prepare, sweep_library
 
     if not libraries:
-        raise InputError("choose at least one library")
+        raise InputError("ann.no_library")
     library = "scratch" if "scratch" in libraries else libraries[0]
     data = prepare(n, dim, k, n_queries=n_queries, kind=kind, library=library, max_M=max(Ms))
     rows: list[dict] = []

@@ -54,7 +54,7 @@ class GraphPicture:
 def toy_points(n: int = 200, seed: int = 0) -> PointSet:
     """n points in the unit square: five blobs plus some uniform noise (2-D, so the picture is the truth)."""
     if not 2 <= n <= MAX_POINTS:
-        raise InputError(f"the toy set has between 2 and {MAX_POINTS:,} points (got {n:,})")
+        raise InputError("ann.toy_points", limit=MAX_POINTS, value=n)
     rng = np.random.default_rng(seed)
     centers = rng.uniform(0.15, 0.85, size=(5, 2))  # (5, 2)
     n_noise = n // 5
@@ -113,7 +113,7 @@ def insertion_step(
 ) -> InsertionStep:
     """Insert point `step` into the graph of points 0 … step-1 and record every layer it passed."""
     if not 1 <= step < len(points.vectors):
-        raise InputError(f"step must be between 1 and {len(points.vectors) - 1} (got {step})")
+        raise InputError("ann.bad_step", limit=len(points.vectors) - 1, value=step)
     index = build_graph(points, M, ef_construction, flat, seed, upto=step)
     before = picture(index, points)
     trace = index.insert(points.vectors[step], trace=True)
@@ -166,7 +166,7 @@ def compare_nsw_hnsw(
     in distance computations and hops. Brute force pays n distances; NSW's cost grows with n much faster than
     HNSW's, whose upper layers skip most of the way."""
     if not ns or any(not 50 <= n <= 5_000 for n in ns):
-        raise InputError(f"each n must be between 50 and 5,000 for this comparison (got {list(ns)})")
+        raise InputError("ann.bad_sizes", value=list(ns))
     rows = []
     jobs = [(n, name, cls) for n in ns for name, cls in (("NSW", NSW), ("HNSW", HNSW))]
     for j, (n, name, cls) in enumerate(jobs):

@@ -75,7 +75,7 @@ def teacher_targets(lm: LoadedLM, train_docs: list[str], test_docs: list[str], m
     start = time.perf_counter()
     docs = [lm.tokenizer(d, add_special_tokens=True)["input_ids"][:max_tokens] for d in train_docs + test_docs]
     if any(len(d) < 8 for d in docs) or not train_docs or not test_docs:
-        raise InputError("distillation needs training and held-out documents of at least 8 tokens each")
+        raise InputError("compression.distill_short_docs")
     full = [lm.model(torch.tensor([d], device=lm.device)).logits[0, :-1].float().cpu() for d in docs]
     vocab = sorted({t for d in docs for t in d})
     index = {tok: i for i, tok in enumerate(vocab)}
@@ -193,13 +193,13 @@ def train_students(
     """Train a 'hard' student (cross-entropy on the real next token) and a 'soft' one (α·KD + (1−α)·CE) side by
     side from the same initial weights; evaluate both on the held-out documents after every epoch."""
     if not 1 <= epochs <= MAX_EPOCHS:
-        raise InputError(f"epochs must be between 1 and {MAX_EPOCHS} (got {epochs})")
+        raise InputError("compression.distill_epochs", limit=MAX_EPOCHS, value=epochs)
     if not 0.5 <= temperature <= 20:
-        raise InputError(f"temperature must be between 0.5 and 20 (got {temperature})")
+        raise InputError("compression.distill_temperature", value=temperature)
     if not 0 <= alpha <= 1:
-        raise InputError(f"alpha must be between 0 and 1 (got {alpha})")
+        raise InputError("compression.distill_alpha", value=alpha)
     if not 1 <= context <= 8:
-        raise InputError(f"context must be between 1 and 8 tokens (got {context})")
+        raise InputError("compression.distill_context", value=context)
     start = time.perf_counter()
     vocab_size = len(data.vocab)
     x_tr, y_tr, t_tr = _stack(data.train, context, pad=vocab_size)

@@ -168,10 +168,10 @@ class _Captured(Exception):
 
 def _projection(lm: LoadedLM, layer: int, projection: str):
     if projection not in PROJECTIONS:
-        raise InputError(f"unknown projection {projection!r}: use one of {', '.join(PROJECTIONS)}")
+        raise InputError("compression.unknown_projection", value=projection, choices=", ".join(PROJECTIONS))
     layers = lm.model.model.layers
     if not 0 <= layer < len(layers):
-        raise InputError(f"layer must be between 0 and {len(layers) - 1} (got {layer})")
+        raise InputError("compression.bad_layer", limit=len(layers) - 1, value=layer)
     block = layers[layer]
     return getattr(block.self_attn if projection in PROJECTIONS[:4] else block.mlp, projection)
 
@@ -230,9 +230,9 @@ def compare_methods(
 ) -> LayerQuantResult:
     """RTN vs GPTQ vs AWQ on one layer: calibrate on `calib_texts`, score on `eval_texts` (different tokens)."""
     if bits not in (2, 3, 4, 8):
-        raise InputError(f"bits must be 2, 3, 4 or 8 (got {bits})")
+        raise InputError("compression.bad_bits", value=bits)
     if group_size not in (0, 32, 64, 128):
-        raise InputError(f"group size must be 0 (one per row), 32, 64 or 128 (got {group_size})")
+        raise InputError("compression.bad_group_size", value=group_size)
     progress(0.05, "collecting calibration activations")
     x_cal = layer_inputs(lm, layer, projection, calib_texts)
     x_eval = layer_inputs(lm, layer, projection, eval_texts)

@@ -49,7 +49,7 @@ def quantization_config(precision: str):
         return BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type=precision, bnb_4bit_compute_dtype=torch.float32
         )
-    raise InputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    raise InputError("compression.unknown_precision", value=precision, choices=", ".join(PRECISIONS))
 
 
 def load_precision(precision: str, role: str = "chat"):
@@ -113,7 +113,7 @@ def perplexity(model, tokenizer, text: str, max_tokens: int = 1024) -> float:
     """exp(mean negative log-likelihood of each token given the ones before it) — lower is better."""
     ids = tokenizer(text, add_special_tokens=True)["input_ids"][:max_tokens]
     if len(ids) < 2:
-        raise InputError("perplexity needs a text of at least two tokens")
+        raise InputError("compression.perplexity_short")
     input_ids = torch.tensor([ids])
     loss = model(input_ids, labels=input_ids).loss
     return float(math.exp(float(loss)))
@@ -201,7 +201,7 @@ def quant_bench(
     for p in precisions:
         quantization_config(p)  # validate names before the long part
     if not 1 <= speed_tokens <= 256:
-        raise InputError(f"speed tokens must be between 1 and 256 (got {speed_tokens})")
+        raise InputError("compression.speed_tokens", value=speed_tokens)
     tokenizer = load_tokenizer(role)
     results = []
     for i, p in enumerate(precisions):

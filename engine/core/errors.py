@@ -63,6 +63,207 @@ MESSAGES: dict[str, str] = {
     "retrieval.no_documents": "BM25 needs at least one document.",
     "retrieval.all_documents_empty": "every document is empty after tokenization.",
     "retrieval.no_training_pairs": "no training pairs: give at least one (question, passage) pair.",
+    # the vector store (engine.vectorstore: documents, metadata, filters, collections)
+    "store.nothing_to_add": "nothing to add: give at least one document",
+    "store.batch_too_large": "{count:,} documents in one call; the limit is {limit:,}",
+    "store.duplicate_in_batch": "the same id appears twice in this batch: {ids}",
+    "store.already_exists": "already in the store: {ids}. Use update to change a document.",
+    "store.missing_for_update": "no document {doc_id!r} in the store to update (add it first)",
+    "store.missing_for_delete": "no document {doc_id!r} in the store; nothing was deleted",
+    "store.no_listing": "listing every id is not offered for Pinecone (it has no cheap full scan)",
+    "store.bad_k": "k must be between 1 and 100 (got {value})",
+    "store.missing_doc_id": "a document id is required (e.g. 제1조)",
+    "store.bad_doc_id": "a document id must be one line of at most 200 characters",
+    "store.unknown_fields": "unknown fields {fields}: a document has doc_id, text and metadata",
+    "store.empty_text": "{doc_id}: the text is empty; a document needs some text to embed",
+    "store.text_too_long": (
+        "{doc_id}: the text has {chars:,} characters; the limit is {limit:,} (split it into several documents)"
+    ),
+    "store.metadata_not_object": "{doc_id}: metadata must be a JSON object of key: value pairs",
+    "store.too_many_metadata_keys": "{doc_id}: at most {limit} metadata keys",
+    "store.bad_metadata_key": "{doc_id}: metadata key {key!r} must be 1-64 letters, digits, '_', '-', '.' or spaces",
+    "store.reserved_metadata_key": "{doc_id}: metadata key {key!r} is reserved",
+    "store.bad_metadata_value": "{doc_id}: metadata {key!r} must be a string, number, true/false or null",
+    "store.metadata_value_too_long": "{doc_id}: metadata {key!r} is longer than {limit:,} characters",
+    "store.bad_filter": "a filter is [key, operator, value]; got {value!r}",
+    "store.unknown_operator": "unknown filter operator {op!r}; use one of {choices}",
+    "store.operator_needs_list": 'operator {op!r} needs a list of values, e.g. ["본문", "부칙"]',
+    "store.invalid_filter": "filter {key!r} {op} {value!r} is not valid: {reason}",
+    "store.bad_collection_name": "a collection name is 1-48 characters: Latin or Hangul letters, digits, '_' or '-'",
+    "store.unknown_backend": "unknown backend {backend!r}: 'local' or 'pinecone'",
+    "store.unreadable": (
+        "{path} is not a readable vector store ({reason}). It was left untouched; reset the collection to "
+        "move it aside (it is kept as a .corrupt file) and start a new one."
+    ),
+    "store.wrong_schema": "{path} has schema {schema!r}, this version reads {expected!r}",
+    "store.other_embedding_model": (
+        "{path} was built with the embedding model {built_with!r}, not {model!r}: vectors from two models are "
+        "not comparable. Use another collection name or reset this one."
+    ),
+    "store.filter_key_not_allowed": "metadata key {key!r} is not allowed (letters, digits, _ - . and spaces, ≤ 64)",
+    "store.no_pinecone_key": "PINECONE_API_KEY is not set; the local store needs no key",
+    "store.no_pinecone_packages": (
+        "PINECONE_API_KEY is set but the Pinecone packages are missing: pip install '.[cloud]' (pinecone, "
+        "llama-index-vector-stores-pinecone)"
+    ),
+    # preference data, ANN/HNSW controls, the model server client, retrieval files
+    "preference.not_a_list": "preference data must be a list of {fields} objects",
+    "preference.too_few": "need at least {limit} preference pairs, got {value}",
+    "preference.too_many": "at most {limit} preference pairs, got {value}",
+    "preference.not_an_object": "pair #{pair} is not an object with prompt, chosen and rejected",
+    "preference.missing_field": "pair #{pair}: '{key}' is missing or empty",
+    "preference.field_too_long": "pair #{pair}: '{key}' is longer than {limit} characters",
+    "preference.same_text": "pair #{pair}: chosen and rejected are the same text, so it states no preference",
+    "preference.empty": "the preference data is empty: paste a list of {fields} objects",
+    "preference.bad_line": "line {line} is neither part of a YAML list nor a JSON object: {reason}",
+    "server.embedded_failed": "The embedded llama.cpp server could not start: {reason}",
+    "server.not_answering": (
+        "The model server at {url} does not answer ({reason}). Start it, or unset LLMLAB_LLM_BASE_URL to use "
+        "the embedded llama.cpp server."
+    ),
+    "serving.bad_max_tokens": "max_tokens must be between 1 and {limit}",
+    "serving.bad_temperature": "temperature must be between 0 and 2",
+    "serving.bad_top_p": "top_p must be in (0, 1]",
+    "server.connection_lost": "The model server at {url} does not answer: {reason}",
+    "server.refused": "The model server refused the request ({status}): {reason}",
+    "ann.unknown_kind": "unknown vector kind {value!r} (use 'gaussian' or 'clustered')",
+    "ann.bad_m": "M must be between 2 and 256 (got {value})",
+    "ann.bad_ef": "efConstruction and efSearch must be between 1 and 10,000",
+    "ann.no_library": "choose at least one library",
+    "ann.toy_points": "the toy set has between 2 and {limit:,} points (got {value:,})",
+    "ann.bad_step": "step must be between 1 and {limit} (got {value})",
+    "ann.bad_sizes": "each n must be between 50 and 5,000 for this comparison (got {value})",
+    # memory and training settings, decoding settings, compression settings
+    "memory.does_not_fit": (
+        "{label} needs about {total} ({parts}); with {headroom:.1f}× headroom that is {needed}, but only "
+        "{available} is free here. Try a smaller batch, a shorter sequence, LoRA/QLoRA or gradient "
+        "checkpointing."
+    ),
+    "memory.cannot_read": "cannot read {value!r} as {type}",
+    "memory.unknown_mode": "mode must be one of {choices}, got {value!r}",
+    "memory.zero_stage": "ZeRO stage must be 0, 1, 2 or 3, got {value}",
+    "memory.zero_params": "parameter count must be between 1 and {limit}, got {value}",
+    "memory.zero_gpus": "GPU count must be between 1 and {limit:,}, got {value}",
+    "memory.zero_k": "optimizer bytes per parameter K must be between 0 and 64, got {value}",
+    "training.unknown_model": "unknown model {value!r}; choose from {choices}",
+    "training.unknown_mode": "mode must be full, lora or qlora, got {value!r}",
+    "training.bad_batch": "batch size must be between 1 and {limit}, got {value}",
+    "training.bad_seq_len": "sequence length must be between 2 and {limit}, got {value}",
+    "training.bad_lr": "learning rate must be a positive number up to 1e4, got {value}",
+    "training.lora_rank": "LoRA rank must be between 1 and 1024, got {value}",
+    "training.lora_alpha": "LoRA alpha must be positive, got {value}",
+    "training.lora_no_targets": "choose at least one target module for LoRA",
+    "training.lora_unknown_targets": "unknown LoRA target modules {value}; choose from {choices}",
+    "training.lora_dropout": "LoRA dropout must be in [0, 1), got {value}",
+    "training.quant_type": "4-bit quant type must be nf4 or fp4, got {value!r}",
+    "decoding.bad_top_p": "top-p must be in (0, 1] (got {value}); 1 turns the filter off",
+    "decoding.bad_repetition_penalty": "repetition penalty must be in (0, 10] (got {value}); 1 turns it off",
+    "decoding.unknown_lm_strategy": "unknown strategy {value!r}: use 'greedy' or 'sample'",
+    "compression.distill_short_docs": "distillation needs training and held-out documents of at least 8 tokens each",
+    "compression.distill_epochs": "epochs must be between 1 and {limit} (got {value})",
+    "compression.distill_temperature": "temperature must be between 0.5 and 20 (got {value})",
+    "compression.distill_alpha": "alpha must be between 0 and 1 (got {value})",
+    "compression.distill_context": "context must be between 1 and 8 tokens (got {value})",
+    "compression.unknown_projection": "unknown projection {value!r}: use one of {choices}",
+    "compression.bad_layer": "layer must be between 0 and {limit} (got {value})",
+    "compression.bad_bits": "bits must be 2, 3, 4 or 8 (got {value})",
+    "compression.bad_group_size": "group size must be 0 (one per row), 32, 64 or 128 (got {value})",
+    "compression.unknown_precision": "unknown precision {value!r}: use one of {choices}",
+    "compression.perplexity_short": "perplexity needs a text of at least two tokens",
+    "compression.speed_tokens": "speed tokens must be between 1 and 256 (got {value})",
+    "preference.bad_epochs": "epochs must be between 1 and 50, got {value}",
+    "preference.bad_batch": "batch must be between 1 and 128, got {value}",
+    "preference.bad_lr": "learning rate must be in (0, 1000], got {value}",
+    "preference.bad_test_fraction": "test fraction must be in [0, 0.5], got {value}",
+    "preference.bad_n": "n must be between 1 and 16, got {value}",
+    "preference.bad_max_new_tokens": "max new tokens must be between 1 and 256, got {value}",
+    # load tests, retrieval pipeline, speculative decoding, KV cache, attention lab, training demos
+    "serving.no_concurrency": "give at least one concurrency level",
+    "serving.bad_concurrency": (
+        "concurrency must be between 1 and {limit} (got {value}); more clients than that only measure the "
+        "queue, not the server"
+    ),
+    "serving.bad_requests": "requests per level must be between 1 and {limit}",
+    "serving.no_openai_load_test": "load tests never run against the hosted OpenAI API (every request costs money)",
+    "serving.remote_load_test": (
+        "load tests run only against a loopback server (127.0.0.1, localhost), not {host!r}; pass "
+        "allow_remote=True (CLI: --allow-remote) to test your own server"
+    ),
+    "server.down": (
+        "The model server at {url} does not answer. Start it (python -m engine serve, or vllm serve ...), or "
+        "unset LLMLAB_LLM_BASE_URL to use the embedded server."
+    ),
+    "retrieval.reranker_not_built": (
+        "the LM reranker is not built: run `python -m engine build-index` (it needs the packaged "
+        "Gemma-3-270M) or press the button on the chapter 11 page"
+    ),
+    "store.unknown_part": "part must be one of {choices}, got {value!r}",
+    "speculative.bad_alpha": "alpha must be in [0, 1] and k ≥ 0",
+    "speculative.bad_lengths": "p and q must be two lists of the same length (2 to 64)",
+    "speculative.bad_probabilities": "probabilities must be non-negative and not all zero",
+    "speculative.bad_samples": "n_samples must be in [100, 1000000] and k in [1, 16]",
+    "speculative.bad_max_new_tokens": "max_new_tokens must be between 1 and 512",
+    "speculative.bad_k": "k (draft tokens per step) must be between 1 and 16",
+    "speculative.empty_prompt": "the prompt is empty",
+    "kv.context_overflow": (
+        "prompt ({prompt_tokens} tokens) + {new_tokens} new tokens exceeds the context window {context_window}"
+    ),
+    "attention.no_tokens": "no tokens to attend over",
+    "attention.heads_do_not_divide": "n_embd ({n_embd}) must be divisible by n_head ({n_head})",
+    # batching, FlashAttention and PagedAttention controls (engine.inference)
+    "batching.need_inputs": "need prompt lengths, batch sizes and 1-10 repeats",
+    "batching.bad_sizes": "prompt lengths must be in [1, 1024] and batch sizes in [1, 64]",
+    "batching.bad_request_count": "between 1 and 200 requests",
+    "batching.bad_rate": "the arrival rate must be in (0, 1000] requests per second",
+    "batching.bad_length_range": "length ranges must satisfy 1 ≤ low ≤ high ≤ 4096",
+    "batching.bad_max_batch": "max_batch must be between 1 and 256",
+    "batching.bad_max_wait": "max_wait_s must be ≥ 0",
+    "batching.bad_settings": "batch in [1, 32], prompt_tokens in [1, 512], new_tokens in [1, 128]",
+    "batching.bad_prompt_count": "between 1 and 64 prompts",
+    "batching.bad_generation": "max_new_tokens in [1, 256] and batch_size in [1, 64]",
+    "batching.empty_prompt": "a prompt is empty",
+    "flash.bad_sram": "D, sram_bytes and dtype_bytes must be positive",
+    "flash.bad_block_sizes": "block sizes must be positive",
+    "flash.bad_sequence_lengths": "sequence lengths must be positive",
+    "flash.bad_shape": "T must be in [1, 2048], D in [1, 256], heads in [1, 16]",
+    "flash.bad_lengths": "lengths must be between 1 and 16384",
+    "flash.bad_repeats": "repeats must be between 1 and 20",
+    "flash.bad_t": "T must be between 1 and 8192",
+    "paged.bad_blocks": "num_blocks and block_size must be positive, num_cpu_blocks ≥ 0",
+    "paged.too_many_blocks": "at most 4096 blocks in the simulation",
+    "paged.empty_prompt": "a prompt needs at least one token",
+    "paged.bad_n": "n must be between 1 and 100000",
+    "paged.bad_max_len": "max_len and block_size must be positive",
+    "paged.bad_request": "each request needs prompt > 0, output > 0 and prompt + output ≤ max_len",
+    "batching.unknown_policy": "policy must be one of {choices}",
+    "paged.unknown_trace": "trace must be one of {choices}",
+    # request lists (batching and PagedAttention simulations)
+    "batching.no_requests": "no requests",
+    # training demos (checkpointing, gradient accumulation, classifiers, Hugging Face basics)
+    "training.bad_repeats": "repeats must be between 1 and 10, got {value}",
+    "training.checkpointing_mode": "checkpointing is compared in full or lora mode",
+    "training.micro_batch": "the micro-batch size ({micro_batch}) must divide the batch size ({batch})",
+    "training.bad_dtype": "dtype must be float32 or float64, got {value!r}",
+    "training.no_text": "no text to classify",
+    "training.bad_test_fraction": "test_fraction must be between 0.05 and 0.5, got {value}",
+    "training.too_few_chapters": "only {count} chapter(s) have ≥ {min_per_class} paragraphs; lower min_per_class",
+    "training.no_vocabulary_texts": "no texts to build a vocabulary from",
+    "training.bad_max_length": "max_length must be between 4 and 512, got {value}",
+    # ANN sweep sizes (engine.ann.memory)
+    "ann.unknown_library": "unknown library {value!r}; choose one of {choices}",
+    "ann.too_few_vectors": "need at least 2 vectors of dimension ≥ 1 (got n={n:,}, dim={dim:,})",
+    "ann.too_many_vectors": (
+        "n={n:,} vectors is more than this lab sweeps ({limit:,}); at dim={dim} the raw vectors alone would take {size}"
+    ),
+    "ann.dim_too_large": "dim={dim:,} is above the limit of {limit:,}",
+    "ann.scratch_too_large": (
+        "the from-scratch HNSW is pure Python (a few ms per insertion): use n ≤ {limit:,} for it, or "
+        "hnswlib/faiss for n={n:,}"
+    ),
+    "ann.sweep_too_large": (
+        "n={n:,} × dim={dim:,} (M={M}) needs about {need} ({detail}), but only {free} of memory is free and a "
+        "sweep may use half of it; lower n or dim"
+    ),
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

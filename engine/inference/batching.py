@@ -102,9 +102,9 @@ def measure_costs(
     from transformers import DynamicCache
 
     if not 1 <= repeats <= 10 or not prompt_lens or not batch_sizes:
-        raise InputError("need prompt lengths, batch sizes and 1-10 repeats")
+        raise InputError("batching.need_inputs")
     if max(prompt_lens) > 1024 or max(batch_sizes) > 64 or min(prompt_lens) < 1 or min(batch_sizes) < 1:
-        raise InputError("prompt lengths must be in [1, 1024] and batch sizes in [1, 64]")
+        raise InputError("batching.bad_sizes")
     model = lm.model
     vocab = model.config.vocab_size
     gen = torch.Generator().manual_seed(0)
@@ -167,12 +167,12 @@ def make_workload(
 ) -> list[Request]:
     """n requests with Poisson arrivals (exponential gaps, mean 1/rate) and uniform prompt/output lengths."""
     if not 1 <= n <= 200:
-        raise InputError("between 1 and 200 requests")
+        raise InputError("batching.bad_request_count")
     if not 0 < rate_per_s <= 1000:
-        raise InputError("the arrival rate must be in (0, 1000] requests per second")
+        raise InputError("batching.bad_rate")
     for lo, hi in (prompt_range, output_range):
         if not 1 <= lo <= hi <= 4096:
-            raise InputError("length ranges must satisfy 1 ≤ low ≤ high ≤ 4096")
+            raise InputError("batching.bad_length_range")
     rng = random.Random(seed)
     t = 0.0
     out = []
@@ -255,13 +255,13 @@ def simulate(
 ) -> SimResult:
     """Replay `requests` through one batching policy with the given costs (a discrete-event SIMULATION)."""
     if policy not in POLICIES:
-        raise InputError(f"policy must be one of {POLICIES}")
+        raise InputError("batching.unknown_policy", choices=POLICIES, value=policy)
     if not 1 <= max_batch <= 256:
-        raise InputError("max_batch must be between 1 and 256")
+        raise InputError("batching.bad_max_batch")
     if max_wait_s < 0:
-        raise InputError("max_wait_s must be ≥ 0")
+        raise InputError("batching.bad_max_wait")
     if not requests:
-        raise InputError("no requests")
+        raise InputError("batching.no_requests")
     reqs = sorted(requests, key=lambda r: (r.arrival_s, r.id))
     res = SimResult(policy, reqs)
     for r in reqs:
@@ -383,7 +383,7 @@ def real_static_batch(
     """A real padded batch through `model.generate` (fixed length: min_new_tokens = max_new_tokens), timed,
     next to the cost model's prediction for the same batch: prefill(b·n) + (new - 1)·decode(b)."""
     if not 1 <= batch <= 32 or not 1 <= prompt_tokens <= 512 or not 1 <= new_tokens <= 128:
-        raise InputError("batch in [1, 32], prompt_tokens in [1, 512], new_tokens in [1, 128]")
+        raise InputError("batching.bad_settings")
     model = lm.model
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt_tokens), generator=gen)
@@ -422,14 +422,14 @@ def batched_generate(
     """Offline serving: every prompt through the in-process engine, `batch_size` at a time (left-padded,
     greedy). Returns the answers, wall time and generated tokens per second (padding not counted)."""
     if not prompts or len(prompts) > 64:
-        raise InputError("between 1 and 64 prompts")
+        raise InputError("batching.bad_prompt_count")
     if not 1 <= max_new_tokens <= 256 or not 1 <= batch_size <= 64:
-        raise InputError("max_new_tokens in [1, 256] and batch_size in [1, 64]")
+        raise InputError("batching.bad_generation")
     tok, model = lm.tokenizer, lm.model
     texts = []
     for p in prompts:
         if not p.strip():
-            raise InputError("a prompt is empty")
+            raise InputError("batching.empty_prompt")
         if use_chat_template and getattr(tok, "chat_template", None):
             texts.append(
                 tok.apply_chat_template(

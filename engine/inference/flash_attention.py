@@ -80,7 +80,7 @@ def flash_block_sizes(D: int, sram_bytes: int = SRAM_BYTES_A100, dtype_bytes: in
     Four tiles must fit in SRAM at once (Q_i, K_j, V_j, O_i), which is where the 4 comes from.
     """
     if D <= 0 or sram_bytes <= 0 or dtype_bytes <= 0:
-        raise InputError("D, sram_bytes and dtype_bytes must be positive")
+        raise InputError("flash.bad_sram")
     m_elems = sram_bytes // dtype_bytes
     bc = max(1, math.ceil(m_elems / (4 * D)))
     return min(bc, D), bc
@@ -107,7 +107,7 @@ def flash_attention(
     if q.dim() < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError("expected q (..., T, D), k (..., S, D), v (..., S, Dv)")
     if block_q <= 0 or block_k <= 0:
-        raise InputError("block sizes must be positive")
+        raise InputError("flash.bad_block_sizes")
     T, S, D = q.shape[-2], k.shape[-2], q.shape[-1]
     scale = 1.0 / math.sqrt(D)
     lead = q.shape[:-2]
@@ -240,7 +240,7 @@ def traffic_table(
     rows = []
     for n in lengths:
         if n <= 0:
-            raise InputError("sequence lengths must be positive")
+            raise InputError("flash.bad_sequence_lengths")
         f = traffic_formula(n, D, block_q=br, block_k=bc, causal=causal, batch_heads=batch_heads)
         for method in ("standard", "flash"):
             rows.append(
@@ -283,7 +283,7 @@ def compare_on_random(
     from engine.lm.attention import scaled_dot_product_attention as scratch_sdpa
 
     if not 1 <= T <= 2048 or not 1 <= D <= 256 or not 1 <= heads <= 16:
-        raise InputError("T must be in [1, 2048], D in [1, 256], heads in [1, 16]")
+        raise InputError("flash.bad_shape")
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(1, heads, T, D, generator=gen) for _ in range(3))
     tr_f, tr_s = Traffic(), Traffic()
@@ -365,9 +365,9 @@ def time_sdpa_backends(
     Raises Cancelled (keeping nothing) if should_stop() turns true between measurements.
     """
     if not lengths or any(n <= 0 or n > 16384 for n in lengths):
-        raise InputError("lengths must be between 1 and 16384")
+        raise InputError("flash.bad_lengths")
     if not 1 <= repeats <= 20:
-        raise InputError("repeats must be between 1 and 20")
+        raise InputError("flash.bad_repeats")
     backends = _sdpa_backends()
     impls: list[tuple[str, object]] = [(f"torch SDPA ({name})", b) for name, b in backends.items()]
     if not backends:
@@ -410,7 +410,7 @@ def measure_sdpa_memory(T: int = 1024, heads: int = 9, D: int = 64, causal: bool
     from torch.profiler import ProfilerActivity, profile
 
     if not 1 <= T <= 8192:
-        raise InputError("T must be between 1 and 8192")
+        raise InputError("flash.bad_t")
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, heads, T, D, generator=gen) for _ in range(3))
     rows = []

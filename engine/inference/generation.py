@@ -58,11 +58,11 @@ def validate(cfg: DecodingConfig, prompt_tokens: int, context_window: int) -> No
         if cfg.temperature > 5:
             raise InputError("input.too_large", name="temperature", limit=5, value=cfg.temperature)
         if not 0 < cfg.top_p <= 1:
-            raise InputError(f"top-p must be in (0, 1] (got {cfg.top_p}); 1 turns the filter off")
+            raise InputError("decoding.bad_top_p", value=cfg.top_p)
         if not 0 <= cfg.top_k <= MAX_TOP_K:
             raise InputError("input.out_of_range", name="top-k", low=0, high=MAX_TOP_K, value=cfg.top_k)
     if not 0 < cfg.repetition_penalty <= 10:
-        raise InputError(f"repetition penalty must be in (0, 10] (got {cfg.repetition_penalty}); 1 turns it off")
+        raise InputError("decoding.bad_repetition_penalty", value=cfg.repetition_penalty)
     if cfg.strategy == "beam" and not 1 <= cfg.num_beams <= MAX_BEAMS:
         raise InputError("input.out_of_range", name="number of beams", low=1, high=MAX_BEAMS, value=cfg.num_beams)
 

@@ -263,7 +263,7 @@ def kv_bench(
     ids = lm.tokenizer(clean_text(prompt).text, add_special_tokens=True)["input_ids"]
     limit = getattr(lm.model.config, "max_position_embeddings", 2048)
     if len(ids) + max(counts) > limit:
-        raise InputError(f"prompt ({len(ids)} tokens) + {max(counts)} new tokens exceeds the context window {limit}")
+        raise InputError("kv.context_overflow", prompt_tokens=len(ids), new_tokens=max(counts), context_window=limit)
     total = sum(counts)
     done = 0
     rows: list[KVRun] = []

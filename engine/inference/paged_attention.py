@@ -87,9 +87,9 @@ class BlockManager:
 
     def __post_init__(self) -> None:
         if self.num_blocks <= 0 or self.block_size <= 0 or self.num_cpu_blocks < 0:
-            raise InputError("num_blocks and block_size must be positive, num_cpu_blocks ≥ 0")
+            raise InputError("paged.bad_blocks")
         if self.num_blocks > 4096:
-            raise InputError("at most 4096 blocks in the simulation")
+            raise InputError("paged.too_many_blocks")
         self.ref_count = [0] * self.num_blocks
         self.filled = [0] * self.num_blocks
         self.cpu_ref = [0] * self.num_cpu_blocks
@@ -122,7 +122,7 @@ class BlockManager:
         if seq in self.tables or seq in self.swapped:
             raise InputError(f"sequence {seq!r} already exists")
         if n_tokens <= 0:
-            raise InputError("a prompt needs at least one token")
+            raise InputError("paged.empty_prompt")
         need = self.blocks_needed(n_tokens)
         if need > len(self.free_blocks):
             raise OutOfBlocks(f"{seq}: needs {need} blocks, {len(self.free_blocks)} free")
@@ -306,9 +306,9 @@ def synthetic_lengths(n: int, trace: str = "ShareGPT", max_len: int = 2048, seed
     Each sequence is capped at max_len tokens.
     """
     if trace not in PAPER_TRACES:
-        raise InputError(f"trace must be one of {sorted(PAPER_TRACES)}")
+        raise InputError("paged.unknown_trace", choices=sorted(PAPER_TRACES), value=trace)
     if not 1 <= n <= 100_000:
-        raise InputError("n must be between 1 and 100000")
+        raise InputError("paged.bad_n")
     rng = random.Random(seed)
     sigma = 0.8
     mean_in, mean_out = PAPER_TRACES[trace]
@@ -339,12 +339,12 @@ def allocation_usage(requests: Iterable[tuple[int, int]], max_len: int = 2048, b
     8.9–41.6% on top (Fig. 2).
     """
     if max_len <= 0 or block_size <= 0:
-        raise InputError("max_len and block_size must be positive")
+        raise InputError("paged.bad_max_len")
     reqs = [(int(p), int(o)) for p, o in requests]
     if not reqs:
-        raise InputError("no requests")
+        raise InputError("batching.no_requests")
     if any(p <= 0 or o <= 0 or p + o > max_len for p, o in reqs):
-        raise InputError("each request needs prompt > 0, output > 0 and prompt + output ≤ max_len")
+        raise InputError("paged.bad_request")
     policies = {
         "contiguous (Max)": lambda p, o, t: max_len,
         "contiguous (Pow2)": lambda p, o, t: min(max_len, p + _pow2(o)),

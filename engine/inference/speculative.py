@@ -85,7 +85,7 @@ def accept_reject(p: np.ndarray, q: np.ndarray, draft: list[int], rng: np.random
 def expected_tokens_per_step(alpha: float, k: int) -> float:
     """Leviathan et al., eq. (1): E[tokens per target call] = (1 - α^(k+1)) / (1 - α) for acceptance rate α."""
     if not 0 <= alpha <= 1 or k < 0:
-        raise InputError("alpha must be in [0, 1] and k ≥ 0")
+        raise InputError("speculative.bad_alpha", alpha=alpha, k=k)
     return float(k + 1) if alpha == 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
@@ -101,11 +101,11 @@ def toy_experiment(p: list[float], q: list[float], n_samples: int = 20_000, k: i
 
     pa, qa = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if pa.shape != qa.shape or pa.ndim != 1 or len(pa) < 2 or len(pa) > 64:
-        raise InputError("p and q must be two lists of the same length (2 to 64)")
+        raise InputError("speculative.bad_lengths")
     if (pa < 0).any() or (qa < 0).any() or pa.sum() <= 0 or qa.sum() <= 0:
-        raise InputError("probabilities must be non-negative and not all zero")
+        raise InputError("speculative.bad_probabilities")
     if not 100 <= n_samples <= 1_000_000 or not 1 <= k <= 16:
-        raise InputError("n_samples must be in [100, 1000000] and k in [1, 16]")
+        raise InputError("speculative.bad_samples", n_samples=n_samples, k=k)
     pa, qa = pa / pa.sum(), qa / qa.sum()
     rng = np.random.default_rng(seed)
     V = len(pa)
@@ -336,13 +336,13 @@ def generate(
     from transformers import DynamicCache
 
     if not 1 <= max_new_tokens <= 512:
-        raise InputError("max_new_tokens must be between 1 and 512")
+        raise InputError("speculative.bad_max_new_tokens", value=max_new_tokens)
     if not 0 <= temperature <= 2:
-        raise InputError("temperature must be between 0 and 2")
+        raise InputError("serving.bad_temperature", value=temperature)
     if drafter is not None and not 1 <= k <= 16:
-        raise InputError("k (draft tokens per step) must be between 1 and 16")
+        raise InputError("speculative.bad_k", value=k)
     if not prompt.strip():
-        raise InputError("the prompt is empty")
+        raise InputError("speculative.empty_prompt")
     model, tok = lm.model, lm.tokenizer
     rng = np.random.default_rng(seed)
     tokens = _prompt_ids(lm, prompt, use_chat_template)[-1024:]

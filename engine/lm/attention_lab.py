@@ -39,11 +39,11 @@ def attention_walkthrough(
     seed: int = 0,
 ) -> Walkthrough:
     if not tokens:
-        raise InputError("no tokens to attend over")
+        raise InputError("attention.no_tokens")
     n_embd = max(2, min(int(n_embd), MAX_EMBD))
     n_head = max(1, int(n_head))
     if n_embd % n_head:
-        raise InputError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        raise InputError("attention.heads_do_not_divide", n_embd=n_embd, n_head=n_head)
     dropped = max(0, len(tokens) - MAX_TOKENS)
     tokens = tokens[:MAX_TOKENS]
     T = len(tokens)

@@ -149,7 +149,7 @@ def choose_token(dist: NextToken, strategy: str = "greedy", seed: int | None = 0
     if strategy == "greedy" or dist.temperature == 0.0:
         return dist.candidates[0]
     if strategy != "sample":
-        raise InputError(f"unknown strategy {strategy!r}: use 'greedy' or 'sample'")
+        raise InputError("decoding.unknown_lm_strategy", value=strategy)
     gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % (2**31))
     weights = torch.tensor([c.prob for c in dist.candidates])
     if not math.isfinite(float(weights.sum())) or float(weights.sum()) <= 0:

@@ -84,10 +84,7 @@ def cli_pipeline(method: str, rerank: bool = True, fusion: str = "convex", reran
 def rerank_stages(index: Retrievers, query: str, depth: int | None = None) -> dict:
     """The `rerank` pipeline for one (checked) query: hybrid candidates, their LM scores and the fused order."""
     if index.reranker is None:
-        raise InputError(
-            "the LM reranker is not built: run `python -m engine build-index` (it needs the packaged "
-            "Gemma-3-270M) or press the button on the chapter 11 page"
-        )
+        raise InputError("retrieval.reranker_not_built")
     sparse, dense = index.bm25_scores(query), index.dense_scores(query)
     hybrid = convex(sparse, dense, index.alpha)
     depth = min(depth or index.reranker.depth, len(index.docs))

@@ -47,7 +47,7 @@ def resolve_endpoint(progress: ProgressFn = null_progress) -> Endpoint:
     try:
         server = llama_server.ensure_server(progress)
     except RuntimeError as exc:
-        raise ModelServerError(f"The embedded llama.cpp server could not start: {exc}") from exc
+        raise ModelServerError("server.embedded_failed", reason=exc) from exc
     return Endpoint(server.url, server.model, "not-needed", local=True, restarted=server.restarted)
 
 
@@ -56,10 +56,7 @@ def _first_model(base_url: str, api_key: str | None) -> str:
         models = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=5).models.list()
         return models.data[0].id
     except Exception as exc:  # any failure here means the endpoint is not usable
-        raise ModelServerError(
-            f"The model server at {base_url} does not answer ({type(exc).__name__}). Start it, or unset "
-            "LLMLAB_LLM_BASE_URL to use the embedded llama.cpp server."
-        ) from exc
+        raise ModelServerError("server.not_answering", url=base_url, reason=type(exc).__name__) from exc
 
 
 def _client(ep: Endpoint) -> openai.OpenAI:
@@ -69,11 +66,11 @@ def _client(ep: Endpoint) -> openai.OpenAI:
 
 def _check(max_tokens: int, temperature: float, top_p: float) -> None:
     if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise InputError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
+        raise InputError("serving.bad_max_tokens", limit=MAX_TOKENS_LIMIT, value=max_tokens)
     if not 0.0 <= temperature <= 2.0:
-        raise InputError("temperature must be between 0 and 2")
+        raise InputError("serving.bad_temperature", value=temperature)
     if not 0.0 < top_p <= 1.0:
-        raise InputError("top_p must be in (0, 1]")
+        raise InputError("serving.bad_top_p", value=top_p)
 
 
 def stream_chat(
@@ -114,9 +111,9 @@ def stream_chat(
         except openai.APIConnectionError as exc:
             if ep.local and attempt == 0:
                 continue  # ensure_server() on the next pass notices the dead server and restarts it
-            raise ModelServerError(f"The model server at {ep.base_url} does not answer: {exc}") from exc
+            raise ModelServerError("server.connection_lost", url=ep.base_url, reason=exc) from exc
         except openai.APIStatusError as exc:
-            raise ModelServerError(f"The model server refused the request ({exc.status_code}): {exc.message}") from exc
+            raise ModelServerError("server.refused", status=exc.status_code, reason=exc.message) from exc
 
 
 RESTART_MARK = "\x00restarted"

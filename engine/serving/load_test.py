@@ -70,33 +70,24 @@ class _Outcome:
 def check_load_test_args(concurrency: list[int], requests: int, max_tokens: int) -> None:
     """Raise ValueError with a clear message for impossible or abusive settings."""
     if not concurrency:
-        raise InputError("give at least one concurrency level")
+        raise InputError("serving.no_concurrency")
     bad = [c for c in concurrency if not 1 <= c <= MAX_CONCURRENCY]
     if bad:
-        raise InputError(
-            f"concurrency must be between 1 and {MAX_CONCURRENCY} (got {bad}); more clients than that "
-            "only measure the queue, not the server"
-        )
+        raise InputError("serving.bad_concurrency", limit=MAX_CONCURRENCY, value=bad)
     if not 1 <= requests <= MAX_REQUESTS:
-        raise InputError(f"requests per level must be between 1 and {MAX_REQUESTS}")
+        raise InputError("serving.bad_requests", limit=MAX_REQUESTS, value=requests)
     if not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise InputError(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")
+        raise InputError("serving.bad_max_tokens", limit=MAX_TOKENS_LIMIT, value=max_tokens)
 
 
 def _check_target(ep: Endpoint, allow_remote: bool) -> None:
     host = (urlparse(ep.base_url).hostname or "").lower()
     if "openai.com" in host:
-        raise InputError("load tests never run against the hosted OpenAI API (every request costs money)")
+        raise InputError("serving.no_openai_load_test")
     if not allow_remote and host not in LOOPBACK:
-        raise InputError(
-            f"load tests run only against a loopback server (127.0.0.1, localhost), not {host!r}; "
-            "pass allow_remote=True (CLI: --allow-remote) to test your own server"
-        )
+        raise InputError("serving.remote_load_test", host=host)
     if not healthy(ep.base_url, timeout=3.0):
-        raise ModelServerError(
-            f"The model server at {ep.base_url} does not answer. Start it (python -m engine serve, or vllm serve "
-            "...), or unset LLMLAB_LLM_BASE_URL to use the embedded server."
-        )
+        raise ModelServerError("server.down", url=ep.base_url)
 
 
 class _Target:
@@ -209,7 +200,7 @@ def run_load_test(
     """
     check_load_test_args(concurrency, requests, max_tokens)
     if not 0.0 <= temperature <= 2.0:
-        raise InputError("temperature must be between 0 and 2")
+        raise InputError("serving.bad_temperature", value=temperature)
     prompts = [p for p in (prompts or PROMPTS) if p.strip()] or PROMPTS
     ep = resolve_endpoint(progress)
     _check_target(ep, allow_remote)

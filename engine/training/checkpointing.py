@@ -93,9 +93,9 @@ def compare_checkpointing(
 ) -> CheckpointingComparison:
     """The same model and batch, forward + backward without and then with checkpointing: memory and time."""
     if not 1 <= repeats <= 10:
-        raise InputError(f"repeats must be between 1 and 10, got {repeats}")
+        raise InputError("training.bad_repeats", value=repeats)
     if mode not in ("full", "lora"):
-        raise InputError("checkpointing is compared in full or lora mode")
+        raise InputError("training.checkpointing_mode")
     shape = ModelShape.from_config(model_config(source))
     name = source.name if hasattr(source, "name") else str(source)
     result = CheckpointingComparison(name, mode, batch, seq_len)

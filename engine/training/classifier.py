@@ -272,7 +272,7 @@ def classify(model, tokenizer, texts: list[str], top_k: int = 3) -> list[list[di
 
     texts = [t for t in texts if t and t.strip()]
     if not texts:
-        raise InputError("no text to classify")
+        raise InputError("training.no_text")
     clf = pipeline(
         "text-classification",
         model=model,

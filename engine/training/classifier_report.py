@@ -109,7 +109,7 @@ def classify_lines(model, tokenizer, lines: list[str]) -> list[Prediction]:
     from engine.training.classifier import classify
 
     if not lines:
-        raise InputError("no text to classify")
+        raise InputError("training.no_text")
     preds = classify(model, tokenizer, lines)
     return [Prediction(line, [(p["label"], p["score"]) for p in top]) for line, top in zip(lines, preds, strict=True)]
 

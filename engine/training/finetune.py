@@ -90,7 +90,7 @@ def model_dir(source: str | Path, progress: ProgressFn = null_progress) -> Path:
         if not (target / "config.json").exists():
             load_tokenizer("chat", progress)  # converts the packaged GGUF once
         return target
-    raise InputError(f"unknown model {source!r}; choose from {list(SOURCES)}")
+    raise InputError("training.unknown_model", value=source, choices=list(SOURCES))
 
 
 def model_config(source: str | Path):
@@ -112,7 +112,7 @@ def load_training_model(
     from transformers import AutoModelForCausalLM
 
     if mode not in ("full", "lora", "qlora"):
-        raise InputError(f"mode must be full, lora or qlora, got {mode!r}")
+        raise InputError("training.unknown_mode", value=mode)
     _quiet_transformers()
     path = model_dir(source, progress)
     lora = lora or LoraSpec()
@@ -171,9 +171,9 @@ def dummy_batch(vocab: int, batch: int, seq_len: int, seed: int = 0, device: str
 
 def check_shape(batch: int, seq_len: int) -> None:
     if not 1 <= int(batch) <= MAX_BATCH:
-        raise InputError(f"batch size must be between 1 and {MAX_BATCH}, got {batch}")
+        raise InputError("training.bad_batch", limit=MAX_BATCH, value=batch)
     if not 2 <= int(seq_len) <= MAX_SEQ_LEN:
-        raise InputError(f"sequence length must be between 2 and {MAX_SEQ_LEN}, got {seq_len}")
+        raise InputError("training.bad_seq_len", limit=MAX_SEQ_LEN, value=seq_len)
 
 
 def trainable(model) -> list[torch.nn.Parameter]:
@@ -182,7 +182,7 @@ def trainable(model) -> list[torch.nn.Parameter]:
 
 def make_optimizer(model, lr: float = 1e-4) -> torch.optim.AdamW:
     if not (math.isfinite(lr) and 0 < lr <= 1e4):
-        raise InputError(f"learning rate must be a positive number up to 1e4, got {lr}")
+        raise InputError("training.bad_lr", value=lr)
     return torch.optim.AdamW(trainable(model), lr=lr)
 
 

@@ -38,7 +38,7 @@ def accumulated_gradients(
     each loss scaled by 1/k — the book's `loss = loss / gradient_accumulation_steps`."""
     size = batch["input_ids"].shape[0]
     if micro_batch < 1 or size % micro_batch:
-        raise InputError(f"the micro-batch size ({micro_batch}) must divide the batch size ({size})")
+        raise InputError("training.micro_batch", micro_batch=micro_batch, batch=size)
     steps = size // micro_batch
     model.zero_grad(set_to_none=True)
     total_loss, peak = 0.0, 0
@@ -116,9 +116,9 @@ def run_accumulation_demo(
     from engine.training.finetune import dummy_batch, load_training_model
 
     if dtype not in ("float32", "float64"):
-        raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
+        raise InputError("training.bad_dtype", value=dtype)
     if micro_batch < 1 or batch % micro_batch:
-        raise InputError(f"the micro-batch size ({micro_batch}) must divide the batch size ({batch})")
+        raise InputError("training.micro_batch", micro_batch=micro_batch, batch=batch)
     model = load_training_model(source, "full", progress=progress).to(getattr(torch, dtype))
     data = dummy_batch(model.config.vocab_size, batch, seq_len, seed=seed)
     return compare_accumulation(model, data, micro_batch, progress)

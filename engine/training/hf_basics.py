@@ -93,10 +93,10 @@ def build_dataset(min_per_class: int = 15, test_fraction: float = 0.2, seed: int
     from datasets import ClassLabel, Dataset, Features, Value
 
     if not 0.05 <= test_fraction <= 0.5:
-        raise InputError(f"test_fraction must be between 0.05 and 0.5, got {test_fraction}")
+        raise InputError("training.bad_test_fraction", value=test_fraction)
     kept = [c for c in chapter_counts() if c["paragraphs"] >= min_per_class]
     if len(kept) < 2:
-        raise InputError(f"only {len(kept)} chapter(s) have ≥ {min_per_class} paragraphs; lower min_per_class")
+        raise InputError("training.too_few_chapters", count=len(kept), min_per_class=min_per_class)
     names = [label_name(c["chapter_no"], c["chapter"]) for c in kept]
     index = {c["chapter_no"]: i for i, c in enumerate(kept)}
     rows = [p for p in constitution_paragraphs() if p.chapter_no in index]
@@ -123,7 +123,7 @@ def wordpiece_vocab(texts: list[str], vocab_size: int = 2000, min_count: int = 2
     from tokenizers import normalizers, pre_tokenizers
 
     if not texts:
-        raise InputError("no texts to build a vocabulary from")
+        raise InputError("training.no_vocabulary_texts")
     norm, pre = normalizers.NFC(), pre_tokenizers.BertPreTokenizer()
     words: dict[str, int] = {}
     for text in texts:
@@ -193,7 +193,7 @@ def padded_batch(tokenizer, texts: list[str], max_length: int = 32, padding_side
     if not texts:
         raise InputError("no texts")
     if not 4 <= max_length <= 512:
-        raise InputError(f"max_length must be between 4 and 512, got {max_length}")
+        raise InputError("training.bad_max_length", value=max_length)
     tokenizer.padding_side = padding_side
     full = tokenizer(texts)["input_ids"]
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length)

@@ -30,16 +30,16 @@ class LoraSpec:
 
     def __post_init__(self) -> None:
         if not 1 <= self.r <= 1024:
-            raise InputError(f"LoRA rank must be between 1 and 1024, got {self.r}")
+            raise InputError("training.lora_rank", value=self.r)
         if self.alpha <= 0:
-            raise InputError(f"LoRA alpha must be positive, got {self.alpha}")
+            raise InputError("training.lora_alpha", value=self.alpha)
         if not self.targets:
-            raise InputError("choose at least one target module for LoRA")
+            raise InputError("training.lora_no_targets")
         unknown = sorted(set(self.targets) - set(LLAMA_LINEARS))
         if unknown:
-            raise InputError(f"unknown LoRA target modules {unknown}; choose from {list(LLAMA_LINEARS)}")
+            raise InputError("training.lora_unknown_targets", value=unknown, choices=list(LLAMA_LINEARS))
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+            raise InputError("training.lora_dropout", value=self.dropout)
 
     @property
     def scaling(self) -> float:
@@ -56,7 +56,7 @@ class QuantSpec:
 
     def __post_init__(self) -> None:
         if self.quant_type not in ("nf4", "fp4"):
-            raise InputError(f"4-bit quant type must be nf4 or fp4, got {self.quant_type!r}")
+            raise InputError("training.quant_type", value=self.quant_type)
 
 
 def lora_config(spec: LoraSpec):

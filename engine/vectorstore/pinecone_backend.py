@@ -32,15 +32,12 @@ def pinecone_vector_store(collection: str, dim: int) -> tuple[Any, str]:
     settings = get_settings()
     key = settings.pinecone_api_key
     if not key:
-        raise StoreError("PINECONE_API_KEY is not set; the local store needs no key")
+        raise StoreError("store.no_pinecone_key")
     try:
         from llama_index.vector_stores.pinecone import PineconeVectorStore
         from pinecone import Pinecone, ServerlessSpec
     except ImportError as exc:
-        raise StoreError(
-            "PINECONE_API_KEY is set but the Pinecone packages are missing: "
-            "pip install '.[cloud]' (pinecone, llama-index-vector-stores-pinecone)"
-        ) from exc
+        raise StoreError("store.no_pinecone_packages") from exc
     name = pinecone_index_name(collection)
     client = Pinecone(api_key=key)
     if name not in client.list_indexes().names():

@@ -15,7 +15,7 @@ def article_filter(part: str, first: int, last: int) -> list[list] | None:
     """[[field, op, value], ...] for `DocumentStore.query`; None when the controls select everything, so the
     learner's own documents (which have no `number`) are found too."""
     if part not in PARTS:
-        raise InputError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        raise InputError("store.unknown_part", choices=", ".join(PARTS), value=part)
     if (int(first), int(last), part) == (*ARTICLES, "all"):
         return None
     where: list[list] = [["number", ">=", int(first)], ["number", "<=", int(last)]]

@@ -225,16 +225,12 @@ def _open(path: Path, embed_model_name: str) -> sqlite3.Connection:
                 )
                 info = {"schema": SCHEMA_VERSION, "embed_model": embed_model_name}
     except sqlite3.DatabaseError as exc:
-        raise StoreCorruptedError(
-            f"{path} is not a readable vector store ({exc}). It was left untouched; reset the collection to move "
-            "it aside (it is kept as a .corrupt file) and start a new one."
-        ) from exc
+        raise StoreCorruptedError("store.unreadable", path=path, reason=exc) from exc
     if info.get("schema") != SCHEMA_VERSION:
-        raise StoreCorruptedError(f"{path} has schema {info.get('schema')!r}, this version reads {SCHEMA_VERSION!r}")
+        raise StoreCorruptedError("store.wrong_schema", path=path, schema=info.get("schema"), expected=SCHEMA_VERSION)
     if embed_model_name and info.get("embed_model") not in ("", embed_model_name):
         raise StoreCorruptedError(
-            f"{path} was built with the embedding model {info.get('embed_model')!r}, not {embed_model_name!r}: "
-            "vectors from two models are not comparable. Use another collection name or reset this one."
+            "store.other_embedding_model", path=path, built_with=info.get("embed_model"), model=embed_model_name
         )
     return conn
 
@@ -279,7 +275,7 @@ def filters_to_sql(filters: MetadataFilters) -> tuple[str, list]:
 
 def _one_filter(f: MetadataFilter) -> tuple[str, list]:
     if not _KEY.match(f.key):
-        raise InputError(f"metadata key {f.key!r} is not allowed (letters, digits, _ - . and spaces, ≤ 64)")
+        raise InputError("store.filter_key_not_allowed", key=f.key)
     v = "json_extract(metadata, ?)"
     path = f'$."{f.key}"'
     op, value = f.operator, f.value

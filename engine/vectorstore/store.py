@@ -73,19 +73,17 @@ class DocumentStore:
         written (use `update` to change a document)."""
         recs = [_record(r) for r in records]
         if not recs:
-            raise StoreError("nothing to add: give at least one document")
+            raise StoreError("store.nothing_to_add")
         if len(recs) > MAX_BATCH:
-            raise StoreError(f"{len(recs):,} documents in one call; the limit is {MAX_BATCH:,}")
+            raise StoreError("store.batch_too_large", count=len(recs), limit=MAX_BATCH)
         seen: set[str] = set()
         repeated = sorted({r.doc_id for r in recs if r.doc_id in seen or seen.add(r.doc_id)})
         if repeated:
-            raise DuplicateId(f"the same id appears twice in this batch: {', '.join(repeated[:5])}")
+            raise DuplicateId("store.duplicate_in_batch", ids=", ".join(repeated[:5]))
         existing = self._existing([r.doc_id for r in recs])
         if existing:
-            raise DuplicateId(
-                f"already in the store: {', '.join(sorted(existing)[:5])}"
-                f"{' …' if len(existing) > 5 else ''}. Use update to change a document."
-            )
+            more = " …" if len(existing) > 5 else ""
+            raise DuplicateId("store.already_exists", ids=", ".join(sorted(existing)[:5]) + more)
         for start in range(0, len(recs), batch):
             progress(start / len(recs), f"embedding and storing {start:,}/{len(recs):,}")
             self.index.insert_nodes([_node(r) for r in recs[start : start + batch]])
@@ -97,7 +95,7 @@ class DocumentStore:
         doc_id = _doc_id(doc_id)
         old = self.get(doc_id)
         if old is None:
-            raise MissingId(f"no document {doc_id!r} in the store to update (add it first)")
+            raise MissingId("store.missing_for_update", doc_id=doc_id)
         new = _record(
             Record(doc_id, old.text if text is None else text, old.metadata if metadata is None else metadata)
         )
@@ -108,7 +106,7 @@ class DocumentStore:
     def delete(self, doc_id: str) -> None:
         doc_id = _doc_id(doc_id)
         if not self._existing([doc_id]):
-            raise MissingId(f"no document {doc_id!r} in the store; nothing was deleted")
+            raise MissingId("store.missing_for_delete", doc_id=doc_id)
         if self.backend == "local":
             self.index.delete_ref_doc(doc_id)
         else:
@@ -150,13 +148,13 @@ class DocumentStore:
     def ids(self) -> list[str]:
         if self.backend == "local":
             return self.vector_store.ref_doc_ids()
-        raise StoreError("listing every id is not offered for Pinecone (it has no cheap full scan)")
+        raise StoreError("store.no_listing")
 
     def query(self, text: str, k: int = 5, where: Any = None) -> list[Hit]:
         """Top-k documents by cosine similarity, among those that pass the metadata filter `where`."""
         cleaned = clean_text(text, max_chars=MAX_TEXT_CHARS)  # empty -> InputError; too long -> cut
         if not 1 <= int(k) <= 100:
-            raise StoreError(f"k must be between 1 and 100 (got {k})")
+            raise StoreError("store.bad_k", value=k)
         retriever = self.index.as_retriever(similarity_top_k=int(k), filters=parse_where(where))
         hits = []
         for nws in retriever.retrieve(cleaned.text):
@@ -191,10 +189,10 @@ class DocumentStore:
 # --- input checks ---------------------------------------------------------------------------------------------
 def _doc_id(doc_id: Any) -> str:
     if not isinstance(doc_id, str) or not doc_id.strip():
-        raise InputError("a document id is required (e.g. 제1조)")
+        raise InputError("store.missing_doc_id")
     doc_id = clean_text(doc_id, max_chars=10_000).text.strip()
     if len(doc_id) > 200 or "\n" in doc_id:
-        raise InputError("a document id must be one line of at most 200 characters")
+        raise InputError("store.bad_doc_id")
     return doc_id
 
 
@@ -202,36 +200,33 @@ def _record(r: Record | dict) -> Record:
     if isinstance(r, dict):
         unknown = set(r) - {"doc_id", "text", "metadata"}
         if unknown:
-            raise StoreError(f"unknown fields {sorted(unknown)}: a document has doc_id, text and metadata")
+            raise StoreError("store.unknown_fields", fields=sorted(unknown))
         r = Record(r.get("doc_id", ""), r.get("text", ""), r.get("metadata") or {})
     doc_id = _doc_id(r.doc_id)
     try:
         cleaned = clean_text(r.text, max_chars=MAX_TEXT_CHARS)
     except InputError as exc:
-        raise InputError(f"{doc_id}: the text is empty; a document needs some text to embed") from exc
+        raise InputError("store.empty_text", doc_id=doc_id) from exc
     if cleaned.truncated:
-        raise InputError(
-            f"{doc_id}: the text has {cleaned.original_chars:,} characters; the limit is "
-            f"{MAX_TEXT_CHARS:,} (split it into several documents)"
-        )
+        raise InputError("store.text_too_long", doc_id=doc_id, chars=cleaned.original_chars, limit=MAX_TEXT_CHARS)
     return Record(doc_id, cleaned.text, _metadata(r.metadata, doc_id))
 
 
 def _metadata(meta: Any, doc_id: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
-        raise StoreError(f"{doc_id}: metadata must be a JSON object of key: value pairs")
+        raise StoreError("store.metadata_not_object", doc_id=doc_id)
     if len(meta) > 32:
-        raise StoreError(f"{doc_id}: at most 32 metadata keys")
+        raise StoreError("store.too_many_metadata_keys", doc_id=doc_id, limit=32)
     out = {}
     for key, value in meta.items():
         if not isinstance(key, str) or not re.match(r"^[\w\- .]{1,64}$", key) or key.startswith("_"):
-            raise StoreError(f"{doc_id}: metadata key {key!r} must be 1-64 letters, digits, '_', '-', '.' or spaces")
+            raise StoreError("store.bad_metadata_key", doc_id=doc_id, key=key)
         if key in ("text", "doc_id", "ref_doc_id", "document_id"):
-            raise StoreError(f"{doc_id}: metadata key {key!r} is reserved")
+            raise StoreError("store.reserved_metadata_key", doc_id=doc_id, key=key)
         if not (value is None or isinstance(value, str | int | float | bool)):
-            raise StoreError(f"{doc_id}: metadata {key!r} must be a string, number, true/false or null")
+            raise StoreError("store.bad_metadata_value", doc_id=doc_id, key=key)
         if isinstance(value, str) and len(value) > 1_000:
-            raise StoreError(f"{doc_id}: metadata {key!r} is longer than 1,000 characters")
+            raise StoreError("store.metadata_value_too_long", doc_id=doc_id, key=key, limit=1_000)
         out[key] = value
     return out
 
@@ -269,21 +264,21 @@ def parse_where(where: Any) -> MetadataFilters | None:
         elif isinstance(item, list | tuple) and len(item) == 3:
             key, op, value = item
         else:
-            raise StoreError(f"a filter is [key, operator, value]; got {item!r}")
+            raise StoreError("store.bad_filter", value=item)
         if op not in OPERATORS:
-            raise StoreError(f"unknown filter operator {op!r}; use one of {', '.join(OPERATORS)}")
+            raise StoreError("store.unknown_operator", op=op, choices=", ".join(OPERATORS))
         if op in ("in", "nin") and not isinstance(value, list):
-            raise StoreError(f'operator {op!r} needs a list of values, e.g. ["본문", "부칙"]')
+            raise StoreError("store.operator_needs_list", op=op)
         try:
             filters.append(MetadataFilter(key=str(key), value=value, operator=FilterOperator(op)))
         except Exception as exc:  # pydantic rejects e.g. a dict as value
-            raise StoreError(f"filter {key!r} {op} {value!r} is not valid: {exc}") from exc
+            raise StoreError("store.invalid_filter", key=key, op=op, value=value, reason=exc) from exc
     return MetadataFilters(filters=filters)
 
 
 def _check_collection(collection: str) -> str:
     if not isinstance(collection, str) or not _COLLECTION.match(collection):
-        raise InputError("a collection name is 1-48 characters: Latin or Hangul letters, digits, '_' or '-'")
+        raise InputError("store.bad_collection_name", name=collection)
     return collection
 
 
@@ -298,14 +293,14 @@ def open_store(collection: str = "constitution", backend: str | None = None, emb
         try:
             vs = SQLiteVectorStore(path, embed_model_name=embed_model.model_name)
         except StoreCorruptedError as exc:
-            raise StoreCorrupted(str(exc)) from exc
+            raise StoreCorrupted(exc.code, **exc.fmt) from exc
         return DocumentStore(vs, embed_model, "local", str(path), collection)
     if backend == "pinecone":
         from engine.vectorstore.pinecone_backend import pinecone_vector_store
 
         vs, where = pinecone_vector_store(collection, embed_model.dimension)
         return DocumentStore(vs, embed_model, "pinecone", where, collection)
-    raise StoreError(f"unknown backend {backend!r}: 'local' or 'pinecone'")
+    raise StoreError("store.unknown_backend", backend=backend)
 
 
 def reset_collection(collection: str) -> Path | None:

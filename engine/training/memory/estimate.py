@@ -310,7 +310,7 @@ def estimate_breakdown(
 ) -> Breakdown:
     """The four components for one training step of `shape` in `mode` ("full", "lora" or "qlora")."""
     if mode not in MODES:
-        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InputError("memory.unknown_mode", choices=MODES, value=mode)
     lora = lora or LoraSpec()
     trainable, tensors = trainable_parameters(shape, mode, lora)
     acts = activation_bytes(shape, batch, seq_len, mode, lora, checkpointing, input_requires_grad, device)

@@ -35,8 +35,8 @@ class MemoryRefused(UserError):
 
     default_code = "memory.refused"
 
-    def __init__(self, message: str, estimate: Breakdown) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, estimate: Breakdown, **fmt) -> None:
+        super().__init__(message, **fmt)
         self.estimate = estimate
 
 
@@ -64,10 +64,14 @@ def check_fits(estimate: Breakdown, label: str, available: int | None = None) ->
     if needed > available:
         parts = ", ".join(f"{c} {gib(getattr(estimate, c))}" for c in COMPONENTS)
         raise MemoryRefused(
-            f"{label} needs about {gib(estimate.total)} ({parts}); with {HEADROOM:.1f}× headroom that is "
-            f"{gib(needed)}, but only {gib(available)} is free here. Try a smaller batch, a shorter sequence, "
-            "LoRA/QLoRA or gradient checkpointing.",
+            "memory.does_not_fit",
             estimate,
+            label=label,
+            total=gib(estimate.total),
+            parts=parts,
+            headroom=HEADROOM,
+            needed=gib(needed),
+            available=gib(available),
         )
 
 
@@ -136,7 +140,7 @@ def parse_list(text: str | Iterable, cast=str) -> list:
         try:
             out.append(cast(item))
         except (TypeError, ValueError):
-            raise InputError(f"cannot read {item!r} as {cast.__name__}") from None
+            raise InputError("memory.cannot_read", value=item, type=cast.__name__) from None
     if not out:
         raise InputError("input.empty_list", name="list", example="full,lora", value="")
     return out
@@ -161,7 +165,7 @@ def estimate_rows(
     rows = []
     for mode in modes:
         if mode not in MODES:
-            raise InputError(f"mode must be one of {list(MODES)}, got {mode!r}")
+            raise InputError("memory.unknown_mode", choices=list(MODES), value=mode)
         for batch in batches:
             check_shape(batch, seq_len)
             est = estimate_breakdown(

@@ -56,13 +56,13 @@ def zero_per_gpu(
 ) -> ZeroMemory:
     """Model-state bytes per GPU for `params` parameters on `gpus` data-parallel GPUs at ZeRO `stage`."""
     if stage not in STAGES:
-        raise InputError(f"ZeRO stage must be 0, 1, 2 or 3, got {stage}")
+        raise InputError("memory.zero_stage", value=stage)
     if not 1 <= params <= MAX_PARAMS:
-        raise InputError(f"parameter count must be between 1 and {MAX_PARAMS:.0e}, got {params}")
+        raise InputError("memory.zero_params", limit=f"{MAX_PARAMS:.0e}", value=params)
     if not 1 <= gpus <= MAX_GPUS:
-        raise InputError(f"GPU count must be between 1 and {MAX_GPUS:,}, got {gpus}")
+        raise InputError("memory.zero_gpus", limit=MAX_GPUS, value=gpus)
     if not 0 <= k <= 64:
-        raise InputError(f"optimizer bytes per parameter K must be between 0 and 64, got {k}")
+        raise InputError("memory.zero_k", value=k)
     w, g, o = weight_bytes * params, grad_bytes * params, k * params
     if stage >= 1:
         o /= gpus
