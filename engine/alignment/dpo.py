@@ -54,11 +54,11 @@ class DPOConfig:
 
     def validate(self) -> None:
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError("preference.bad_lr", value=self.lr)
         if not 0 < self.beta <= 100:
-            raise InputError(f"β must be in (0, 100], got {self.beta}")
+            raise InputError("alignment.bad_beta", value=self.beta)
         if not 1 <= self.batch <= 1024:
-            raise InputError(f"batch must be between 1 and 1024, got {self.batch}")
+            raise InputError("alignment.bad_batch", low=1, high=1024, value=self.batch)
 
 
 class DPORun:
@@ -69,7 +69,7 @@ class DPORun:
     def __init__(self, setup: ToySetup, cfg: DPOConfig = DPOConfig()):
         cfg.validate()
         if not setup.pairs:
-            raise InputError("no preference pairs: DPO needs (prompt, chosen, rejected) examples")
+            raise InputError("alignment.no_pairs")
         self.setup, self.cfg = setup, cfg
         self.policy = clone_policy(setup)
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -142,13 +142,13 @@ class ChatDPOSettings:
 
     def validate(self) -> None:
         if not 1 <= self.steps <= 1000:
-            raise InputError(f"steps must be between 1 and 1000, got {self.steps}")
+            raise InputError("alignment.bad_steps", low=1, high=1000, value=self.steps)
         if not 1 <= self.batch <= 32:
-            raise InputError(f"batch must be between 1 and 32, got {self.batch}")
+            raise InputError("alignment.bad_batch", low=1, high=32, value=self.batch)
         if not 0 < self.beta <= 100:
-            raise InputError(f"β must be in (0, 100], got {self.beta}")
+            raise InputError("alignment.bad_beta", value=self.beta)
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError("preference.bad_lr", value=self.lr)
 
 
 # TRL's log names -> ours

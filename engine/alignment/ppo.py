@@ -70,15 +70,15 @@ class PPOConfig:
 
     def validate(self) -> None:
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError("preference.bad_lr", value=self.lr)
         if not 2 <= self.batch <= 1024:
-            raise InputError(f"batch must be between 2 and 1024, got {self.batch}")
+            raise InputError("alignment.bad_batch", low=2, high=1024, value=self.batch)
         if not 1 <= self.epochs <= 16:
-            raise InputError(f"epochs must be between 1 and 16, got {self.epochs}")
+            raise InputError("alignment.bad_epochs", value=self.epochs)
         if not 0 < self.clip_eps < 1:
-            raise InputError(f"clip ε must be in (0, 1), got {self.clip_eps}")
+            raise InputError("alignment.bad_clip", value=self.clip_eps)
         if not 0 <= self.kl_coef <= 100:
-            raise InputError(f"KL coefficient must be in [0, 100], got {self.kl_coef}")
+            raise InputError("alignment.bad_kl", value=self.kl_coef)
 
 
 class PPORun:

@@ -100,7 +100,7 @@ def race(
     """
     methods = tuple(dict.fromkeys(methods))
     if not methods or any(m not in METHODS for m in methods):
-        raise InputError(f"methods must be some of {', '.join(METHODS)}; got {', '.join(methods) or 'none'}")
+        raise InputError("alignment.unknown_methods", choices=", ".join(METHODS), value=", ".join(methods) or "none")
     setup = toy_setup(ToyConfig(seed=seed), _share(progress, 0, 10))
     runs = {m: make_run(m, setup, seed, lr=lr, kl_coef=kl_coef, beta=beta) for m in methods}
     return interleave(runs, steps, progress, should_stop, on_row)
@@ -142,7 +142,7 @@ def beta_sweep(
     """
     betas = tuple(dict.fromkeys(betas))
     if not betas or min(betas) <= 0:
-        raise InputError("β values must be positive")
+        raise InputError("alignment.bad_betas")
     if not 1 <= steps <= 5000:
         raise InputError("input.out_of_range", name="steps", low=1, high=5000, value=steps)
     setup = toy_setup(ToyConfig(seed=seed), _share(progress, 0, 10))
@@ -189,7 +189,7 @@ def best_of_n(ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32), prompts: int = 128, se
     the reference has a closed form, log n − (n−1)/n, shown next to it.
     """
     if not ns or min(ns) < 1 or max(ns) > 256:
-        raise InputError("n must be between 1 and 256")
+        raise InputError("alignment.bad_best_of_n")
     setup = toy_setup(ToyConfig(seed=seed))
     g = torch.Generator().manual_seed(seed + 7)
     questions = setup.questions(prompts, g)

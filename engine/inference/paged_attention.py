@@ -120,7 +120,7 @@ class BlockManager:
     def allocate(self, seq: str, n_tokens: int) -> list[int]:
         """Blocks for a new sequence's prompt (all or nothing)."""
         if seq in self.tables or seq in self.swapped:
-            raise InputError(f"sequence {seq!r} already exists")
+            raise InputError("paged.sequence_exists", seq=seq)
         if n_tokens <= 0:
             raise InputError("paged.empty_prompt")
         need = self.blocks_needed(n_tokens)
@@ -158,7 +158,7 @@ class BlockManager:
     def fork(self, parent: str, child: str) -> None:
         """A new sequence sharing every block of `parent` (parallel sampling, beam search): no copy yet."""
         if child in self.tables:
-            raise InputError(f"sequence {child!r} already exists")
+            raise InputError("paged.sequence_exists", seq=child)
         self.tables[child] = list(self.tables[parent])
         self.lengths[child] = self.lengths[parent]
         for b in self.tables[child]:
@@ -175,7 +175,7 @@ class BlockManager:
         """Preempt `seq`: copy its blocks to CPU memory and free the GPU blocks (vLLM's 'swapping')."""
         table = self.tables[seq]
         if any(self.ref_count[b] > 1 for b in table):
-            raise InputError("this simulation swaps only unshared sequences (vLLM swaps whole sequence groups)")
+            raise InputError("paged.swap_shared", seq=seq)
         free_cpu = [b for b, r in enumerate(self.cpu_ref) if r == 0]
         if len(free_cpu) < len(table):
             raise OutOfBlocks(f"{seq}: not enough CPU blocks to swap out; recompute instead")

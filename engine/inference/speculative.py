@@ -160,7 +160,7 @@ class PromptLookupDrafter:
 
     def __init__(self, max_ngram: int = 3):
         if not 1 <= max_ngram <= 8:
-            raise InputError("max_ngram must be between 1 and 8")
+            raise InputError("speculative.bad_max_ngram", value=max_ngram)
         self.max_ngram = max_ngram
 
     def reset(self) -> None:
@@ -186,7 +186,7 @@ class EarlyExitDrafter:
     def __init__(self, lm, n_layers: int = 8):
         total = lm.model.config.num_hidden_layers
         if not 1 <= n_layers < total:
-            raise InputError(f"n_layers must be between 1 and {total - 1}")
+            raise InputError("speculative.bad_exit_layers", limit=total - 1, value=n_layers)
         self.lm, self.n_layers = lm, n_layers
         self.name = f"early exit ({n_layers}/{total} layers)"
         self.reset()
@@ -416,7 +416,7 @@ def compare_methods(
     temperature 0 the three texts must be identical (the 'same_as_plain' column says whether they are).
     """
     if not 1 <= repeats <= 5:
-        raise InputError("repeats must be between 1 and 5")
+        raise InputError("speculative.bad_repeats", value=repeats)
     methods = [("plain", None), ("lookup", PromptLookupDrafter()), ("early", EarlyExitDrafter(lm, exit_layers))]
     runs: dict[str, list[GenerationResult]] = {m: [] for m, _ in methods}
     total = repeats * len(methods)

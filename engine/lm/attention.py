@@ -62,12 +62,12 @@ class BlockConfig:
 
     def __post_init__(self) -> None:
         if self.n_embd <= 0 or self.n_head <= 0:
-            raise InputError("n_embd and n_head must be positive")
+            raise InputError("attention.bad_sizes", n_embd=self.n_embd, n_head=self.n_head)
         if self.n_embd % self.n_head != 0:
             # Heads are equal slices of C; a remainder would leave part of each vector unused.
-            raise InputError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise InputError("attention.heads_do_not_divide", n_embd=self.n_embd, n_head=self.n_head)
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError("dropout must be in [0, 1)")
+            raise InputError("attention.bad_dropout", value=self.dropout)
 
     @property
     def head_dim(self) -> int:
@@ -115,9 +115,9 @@ def mask_pattern(kind: str, T: int, prefix: int | None = None) -> Tensor:
       prefix=0 gives "gpt", prefix=T gives "bert".
     """
     if kind not in MASK_KINDS:
-        raise InputError(f"unknown mask kind {kind!r}; choose from {sorted(MASK_KINDS)}")
+        raise InputError("attention.unknown_mask", value=kind, choices=sorted(MASK_KINDS))
     if T <= 0:
-        raise InputError("T must be positive")
+        raise InputError("attention.bad_t", value=T)
     if kind in ("bert", "t5-encoder", "t5-decoder-cross"):
         return torch.ones(T, T, dtype=torch.bool)
     if kind in ("gpt", "t5-decoder"):
@@ -125,7 +125,7 @@ def mask_pattern(kind: str, T: int, prefix: int | None = None) -> Tensor:
     # prefix-lm
     p = T // 2 if prefix is None else prefix
     if not 0 <= p <= T:
-        raise InputError(f"prefix must be in [0, {T}]")
+        raise InputError("attention.bad_prefix", limit=T, value=p)
     mask = causal_mask(T)
     mask[:, :p] = True  # every query can read the whole prefix
     return mask
@@ -410,7 +410,7 @@ def mlm_vs_clm_example(tokens: list[str], mask_prob: float = 0.15, seed: int = 0
     "mask" / "random" / "keep" / None per position; pairs are (context tokens, next token).
     """
     if not 0.0 <= mask_prob <= 1.0:
-        raise InputError("mask_prob must be in [0, 1]")
+        raise InputError("attention.bad_mask_prob", value=mask_prob)
     tokens = list(tokens)
     rng = random.Random(seed)
     n = len(tokens)

@@ -40,7 +40,7 @@ def sinusoidal_positions(T: int, C: int, base: float = 10000.0, dtype: torch.dty
     far ones. Nothing is learned, so it is defined for any T. dtype defaults to torch's default dtype.
     """
     if T <= 0 or C <= 0:
-        raise InputError("T and C must be positive")
+        raise InputError("positions.bad_shape", T=T, C=C)
     pos = torch.arange(T, dtype=torch.float64).unsqueeze(1)  # (T, 1)
     two_i = torch.arange(0, C, 2, dtype=torch.float64)  # (ceil(C/2),): the even column indices 2i
     angle = pos / base ** (two_i / C)  # (T, ceil(C/2))
@@ -59,7 +59,7 @@ def learned_positions(T: int, C: int, seed: int = 0, std: float = 1.0) -> Tensor
     1024 positions has no vector for position 1024.
     """
     if T <= 0 or C <= 0:
-        raise InputError("T and C must be positive")
+        raise InputError("positions.bad_shape", T=T, C=C)
     # fork_rng: seed a private copy of the RNG so the caller's global random state is left untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -77,7 +77,7 @@ def learned_positions(T: int, C: int, seed: int = 0, std: float = 1.0) -> Tensor
 def rope_inv_freq(head_dim: int, base: float = 10000.0) -> Tensor:
     """(D/2,) rotation speed of each pair of dimensions, in radians per position: base^(-2i/D)."""
     if head_dim <= 0 or head_dim % 2:
-        raise InputError("head_dim must be a positive even number (dimensions rotate in pairs)")
+        raise InputError("positions.bad_head_dim", value=head_dim)
     return 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
 
 

@@ -45,7 +45,7 @@ def alibi_slopes(n_heads: int) -> Tensor:
     every other slope of the next power of two.
     """
     if not 1 <= n_heads <= 1024:
-        raise InputError("n_heads must be between 1 and 1024")
+        raise InputError("positions.bad_alibi_heads", value=n_heads)
 
     def power_of_two(n: int) -> list[float]:
         start = 2 ** (-(2 ** -(math.log2(n) - 3)))  # = 2^(-8/n)
@@ -62,7 +62,7 @@ def alibi_slopes(n_heads: int) -> Tensor:
 def alibi_bias(n_heads: int, T: int, causal: bool = True) -> Tensor:
     """(H, T, T) additive bias: -slope_h · (i - j) for key j ≤ query i; -inf above the diagonal when causal."""
     if not 1 <= T <= 8192:
-        raise InputError("T must be between 1 and 8192")
+        raise InputError("positions.bad_alibi_t", value=T)
     pos = torch.arange(T, dtype=torch.float64)
     dist = pos[:, None] - pos[None, :]  # (T, T): i - j
     bias = -alibi_slopes(n_heads)[:, None, None] * dist.abs()  # (H, T, T)
@@ -91,7 +91,7 @@ def rope_unseen_pairs(head_dim: int, train_len: int, base: float = 10000.0) -> l
     """Per rotary pair: wavelength (positions per full turn), turns completed within train_len, and whether
     distances beyond train_len produce angles the pair never saw in training (turns < 1)."""
     if train_len <= 0:
-        raise InputError("train_len must be positive")
+        raise InputError("positions.bad_train_len", value=train_len)
     inv = rope_inv_freq(head_dim, base)  # (D/2,) radians per position
     rows = []
     for i, w in enumerate(inv.tolist()):
@@ -129,16 +129,16 @@ def position_scaling_perplexity(
     this raises Cancelled with `.partial` set.
     """
     if not text.strip():
-        raise InputError("the text is empty")
+        raise InputError("positions.empty_text")
     if not 16 <= max_tokens <= 1024:
-        raise InputError("max_tokens must be between 16 and 1024")
+        raise InputError("positions.bad_max_tokens", value=max_tokens)
     if any(s <= 0 or s > 1024 for s in scales) or any(o < 0 or o > 1_000_000 for o in offsets):
-        raise InputError("scales must be in (0, 1024] and offsets in [0, 1000000]")
+        raise InputError("positions.bad_scales")
     tok, model = lm.tokenizer, lm.model
     ids = tok(text, return_tensors="pt").input_ids[:, :max_tokens]
     T = ids.shape[1]
     if T < 8:
-        raise InputError("the text is too short (needs at least 8 tokens)")
+        raise InputError("positions.text_too_short", tokens=T)
     trained = getattr(model.config, "max_position_embeddings", None)
     settings = [("offset", o, 1.0) for o in offsets] + [("scale", 0, s) for s in scales if s != 1.0]
     rows: list[dict] = []

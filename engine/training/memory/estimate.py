@@ -60,9 +60,9 @@ class ModelShape:
     def from_config(cls, config, name: str = "") -> ModelShape:
         kind = getattr(config, "model_type", "")
         if kind not in LLAMA_LIKE:
-            raise InputError(f"the estimator knows Llama-style decoders, not {kind!r}")
+            raise InputError("memory.not_llama", kind=kind)
         if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
-            raise InputError("the estimator assumes Linear layers without bias, as in Llama")
+            raise InputError("memory.linear_bias")
         heads = config.num_attention_heads
         return cls(
             vocab=config.vocab_size,
