@@ -45,3 +45,22 @@ def emit_rows(rows: list[dict], as_json: bool, style: str = "table") -> None:
 def progress_for(quiet: bool) -> ProgressFn:
     """Progress lines on stderr, or nothing (with --json or --quiet)."""
     return null_progress if quiet else cli_progress
+
+
+def precompute_sections(args, command: str, known, make, name=lambda section: section) -> int:
+    """The `--only a,b` loop every `*-precompute` command shares: check the names, run each section with the page's
+    defaults (`make(section, progress)`), write assets/precomputed/<name(section)>.json recording its own command."""
+    import sys
+
+    from engine.core.precomputed import save_precomputed
+    from engine.core.textinput import InputError
+
+    known = tuple(known)
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else known
+    if not sections or any(s not in known for s in sections):
+        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(known))
+    for section in sections:
+        line = f"python -m engine {command} --only {section}"
+        saved = save_precomputed(name(section), make(section, progress_for(args.quiet)), line)
+        print(f"{saved.name}: written ({line})", file=sys.stderr)
+    return 0

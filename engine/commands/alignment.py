@@ -81,19 +81,9 @@ def cmd_align(args) -> int:
 
 def cmd_align_precompute(args) -> int:
     from engine.alignment import shipped
-    from engine.commands._common import progress_for
-    from engine.core.precomputed import save_precomputed
-    from engine.core.textinput import InputError
+    from engine.commands._common import precompute_sections
 
-    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else shipped.SECTIONS
-    bad = [s for s in sections if s not in shipped.SECTIONS]
-    if bad or not sections:
-        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(shipped.SECTIONS))
-    for section in sections:
-        command = f"python -m engine align-precompute --only {section}"
-        saved = save_precomputed(shipped.name(section), shipped.make(section, progress_for(args.quiet)), command)
-        print(f"{saved.name}: written ({command})", file=sys.stderr)
-    return 0
+    return precompute_sections(args, "align-precompute", shipped.SECTIONS, shipped.make, shipped.name)
 
 
 def register(subparsers) -> None:

@@ -22,7 +22,7 @@ import json
 import sys
 import time
 
-from engine.commands._common import progress_for
+from engine.commands._common import precompute_sections, progress_for
 from engine.core.progress import cli_progress
 from engine.core.textinput import InputError
 
@@ -162,18 +162,9 @@ def _methods_help() -> str:
 
 def cmd_retrieval_precompute(args) -> int:
     """Pages 10 and 11's slow demos, run once with their defaults: assets/precomputed/<section>.json."""
-    from engine.core.precomputed import save_precomputed
     from engine.retrieval import shipped
 
-    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else shipped.SECTIONS
-    bad = [s for s in sections if s not in shipped.SECTIONS]
-    if bad or not sections:
-        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(shipped.SECTIONS))
-    for section in sections:
-        command = f"python -m engine retrieval-precompute --only {section}"
-        saved = save_precomputed(section, shipped.make(section, progress_for(quiet=args.quiet)), command)
-        print(f"{saved.name}: written ({command})", file=sys.stderr)
-    return 0
+    return precompute_sections(args, "retrieval-precompute", shipped.SECTIONS, shipped.make)
 
 
 def register(sub) -> None:

@@ -63,26 +63,14 @@ def cmd_knn_vs_ann(args) -> int:
 
 
 def cmd_vector_db_precompute(args) -> int:
-    import sys
-
     from engine.ann import shipped
-    from engine.commands._common import progress_for
-    from engine.core.precomputed import save_precomputed
-    from engine.core.textinput import InputError
+    from engine.commands._common import precompute_sections
     from engine.vectorstore.shipped import store_data
 
-    known = (*shipped.SECTIONS, "store")
-    sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else known
-    bad = [s for s in sections if s not in known]
-    if bad or not sections:
-        raise InputError("input.unknown_choice", name="--only", value=args.only, choices=",".join(known))
-    for section in sections:
-        command = f"python -m engine vector-db-precompute --only {section}"
-        progress = progress_for(args.quiet)
-        data = store_data(progress) if section == "store" else shipped.make(section, progress)
-        saved = save_precomputed(shipped.name(section), data, command)
-        print(f"{saved.name}: written ({command})", file=sys.stderr)
-    return 0
+    def make(section, progress):
+        return store_data(progress) if section == "store" else shipped.make(section, progress)
+
+    return precompute_sections(args, "vector-db-precompute", (*shipped.SECTIONS, "store"), make, shipped.name)
 
 
 def cmd_vector_store(args) -> int:
