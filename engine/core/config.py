@@ -38,6 +38,13 @@ class Settings:
     train_threads: int = field(
         default=1, metadata={"env": "LLMLAB_TRAIN_THREADS", "help": "torch threads for the small live training runs."}
     )
+    instruct_model: str | None = field(
+        default=None,
+        metadata={
+            "env": "LLMLAB_INSTRUCT_MODEL",
+            "help": "Model name for applications (RAG, SQL, tools) on a configured endpoint; default LLMLAB_LLM_MODEL.",
+        },
+    )
     tracking_uri: str | None = field(
         default=None,
         metadata={
@@ -68,6 +75,7 @@ class Settings:
             offline=not _flag("LLMLAB_ONLINE") if _env("LLMLAB_OFFLINE") is None else _flag("LLMLAB_OFFLINE"),
             llm_base_url=base_url,
             llm_model=_env("LLMLAB_LLM_MODEL"),
+            instruct_model=_env("LLMLAB_INSTRUCT_MODEL"),
             openai_api_key=key,
             server_ctx=int(_env("LLMLAB_SERVER_CTX", "4096")),
             server_threads=int(_env("LLMLAB_SERVER_THREADS", str(min(os.cpu_count() or 2, 8)))),

@@ -6,6 +6,13 @@ from engine.serving.client import ModelServerError, backend_info, chat, resolve_
 from engine.serving.llama_server import LocalServer, ensure_server, server_status, stop_server
 
 _LAZY = {
+    "ROLES": "client",
+    "ToolCall": "client",
+    "ToolReply": "client",
+    "count_tokens": "client",
+    "parse_tool_calls": "client",
+    "structured_chat": "client",
+    "tool_chat": "client",
     "MAX_CONCURRENCY": "load_test",
     "PROMPTS": "load_test",
     "RESTART_MARK": "client",
@@ -15,15 +22,22 @@ __all__ = [
     "MAX_CONCURRENCY",
     "PROMPTS",
     "RESTART_MARK",
+    "ROLES",
     "LocalServer",
     "ModelServerError",
+    "ToolCall",
+    "ToolReply",
     "backend_info",
     "chat",
+    "count_tokens",
     "ensure_server",
+    "parse_tool_calls",
     "resolve_endpoint",
     "run_load_test",
     "server_status",
     "stop_server",
     "stream_chat",
+    "structured_chat",
+    "tool_chat",
 ]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)

@@ -1,10 +1,16 @@
-"""Lifecycle of the embedded llama.cpp server (`llama-cpp-python[server]`), one per machine.
+"""Lifecycle of the embedded llama.cpp servers (`llama-cpp-python[server]`): one per model role, per machine.
 
-Why a subprocess and a state file: every Streamlit session, the CLI and the tests share one server. The first
-caller starts it on a free loopback port and records {pid, port} in `<cache>/server/state.json` under a file
-lock; later callers reuse it after a health check. The starting process stops it at exit (atexit, plus
-PR_SET_PDEATHSIG so a killed parent does not leave an orphan). A server that died is restarted on the next call,
-and the restart is reported.
+Why a subprocess and a state file: every Streamlit session, the CLI and the tests share one server per role. The
+first caller starts it on a free loopback port and records {pid, port} in `<cache>/server/state.json` (`chat`) or
+`state-<role>.json` under a file lock; later callers reuse it after a health check. The starting process stops it
+at exit (atexit, plus PR_SET_PDEATHSIG so a killed parent does not leave an orphan). A server that died is
+restarted on the next call, and the restart is reported.
+
+Why one server per role rather than llama-cpp-python's multi-model config (`--config_file` with two models): that
+server keeps one model loaded and swaps on every change of `model`, measured here at 0.5 s per swap (and the
+prompt cache is lost), while a course alternates chapters 1/8 (`chat`) and 9/6/15 (`instruct`) all the time. Two
+servers cost their sum in memory, measured 345 MiB (`chat`, SmolLM2-135M) + 745 MiB (`instruct`,
+Qwen2.5-Coder-0.5B, n_ctx 4096) resident, and a laptop that never opens chapter 9 never starts the second one.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import httpx
 from engine.core.config import get_settings
 from engine.core.progress import ProgressFn, null_progress
 
-MODEL_ALIAS = "smollm2-135m-instruct"
+MODEL_ALIAS = "smollm2-135m-instruct"  # the `chat` role's name on its server
+ALIASES = {"chat": MODEL_ALIAS, "instruct": "qwen2.5-coder-0.5b-instruct"}  # role -> the model name it serves
+ROLES = tuple(ALIASES)
 START_TIMEOUT_S = 90.0
 _owned: dict[int, subprocess.Popen] = {}
 
@@ -63,8 +71,18 @@ def _locked():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _read_state() -> LocalServer | None:
-    path = _state_dir() / "state.json"
+def _state_file(role: str) -> Path:
+    if role not in ALIASES:
+        raise ValueError(f"no server role {role!r}; use one of {', '.join(ROLES)}")
+    return _state_dir() / ("state.json" if role == "chat" else f"state-{role}.json")
+
+
+def _log_file(role: str) -> Path:
+    return _state_dir() / ("server.log" if role == "chat" else f"server-{role}.log")
+
+
+def _read_state(role: str = "chat") -> LocalServer | None:
+    path = _state_file(role)
     try:
         data = json.loads(path.read_text())
         data.pop("restarted", None)
@@ -73,8 +91,8 @@ def _read_state() -> LocalServer | None:
         return None
 
 
-def _write_state(server: LocalServer | None) -> None:
-    path = _state_dir() / "state.json"
+def _write_state(server: LocalServer | None, role: str = "chat") -> None:
+    path = _state_file(role)
     if server is None:
         path.unlink(missing_ok=True)
     else:
@@ -115,7 +133,7 @@ def _die_with_parent() -> None:  # runs in the child before exec (Linux only)
         pass
 
 
-def server_command(model_path: str, port: int) -> list[str]:
+def server_command(model_path: str, port: int, role: str = "chat") -> list[str]:
     s = get_settings()
     return [
         sys.executable,
@@ -124,7 +142,7 @@ def server_command(model_path: str, port: int) -> list[str]:
         "--model",
         model_path,
         "--model_alias",
-        MODEL_ALIAS,
+        ALIASES[role],
         "--host",
         "127.0.0.1",
         "--port",
@@ -141,7 +159,7 @@ def server_command(model_path: str, port: int) -> list[str]:
     ]
 
 
-def _start(progress: ProgressFn) -> LocalServer:
+def _start(progress: ProgressFn, role: str = "chat") -> LocalServer:
     from engine.models.registry import resolve
 
     try:
@@ -150,23 +168,23 @@ def _start(progress: ProgressFn) -> LocalServer:
         raise RuntimeError(
             "llama-cpp-python is not installed; run `make install` (or pip install 'llama-cpp-python[server]')"
         ) from exc
-    model_path = str(resolve("chat").gguf_path())
+    model_path = str(resolve(role, progress).gguf_path())
     port = _free_port()
-    progress(0.1, f"starting llama.cpp server on 127.0.0.1:{port}")
-    with open(_state_dir() / "server.log", "ab") as log:  # the child keeps its own copy of the descriptor
+    progress(0.1, f"starting llama.cpp server ({role}) on 127.0.0.1:{port}")
+    with open(_log_file(role), "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            server_command(model_path, port),
+            server_command(model_path, port, role),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     _owned[proc.pid] = proc
-    server = LocalServer(proc.pid, port, MODEL_ALIAS, model_path, time.time())
+    server = LocalServer(proc.pid, port, ALIASES[role], model_path, time.time())
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (_state_dir() / "server.log").read_bytes()[-2000:].decode(errors="replace")
+            tail = _log_file(role).read_bytes()[-2000:].decode(errors="replace")
             raise RuntimeError(f"llama.cpp server exited with code {proc.returncode}:\n{tail}")
         if healthy(server.url, timeout=0.5):
             progress(1.0, "server ready")
@@ -176,36 +194,39 @@ def _start(progress: ProgressFn) -> LocalServer:
     raise RuntimeError(f"llama.cpp server did not answer within {START_TIMEOUT_S:.0f} s")
 
 
-def ensure_server(progress: ProgressFn = null_progress) -> LocalServer:
-    """Return a healthy local server, starting (or restarting) it when needed."""
+def ensure_server(progress: ProgressFn = null_progress, role: str = "chat") -> LocalServer:
+    """Return a healthy local server for `role` ("chat" or "instruct"), starting (or restarting) it when needed."""
+    _state_file(role)  # an unknown role fails before the lock
     with _locked():
-        state = _read_state()
+        state = _read_state(role)
         if state is not None and _pid_alive(state.pid) and healthy(state.url):
             return state
         restarted = state is not None
         if state is not None and _pid_alive(state.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.pid, signal.SIGKILL)  # alive but not answering: replace it
-        server = _start(progress)
-        _write_state(server)
+        server = _start(progress, role)
+        _write_state(server, role)
         server.restarted = restarted
         return server
 
 
-def server_status() -> dict:
+def server_status(role: str = "chat") -> dict:
     """Cheap status for the backend panel; never starts anything."""
-    state = _read_state()
+    state = _read_state(role)
     if state is None:
         return {"running": False, "url": None, "pid": None}
     alive = _pid_alive(state.pid)
     return {"running": alive and healthy(state.url, timeout=0.5), "url": state.url, "pid": state.pid}
 
 
-def stop_server() -> bool:
-    """Stop the recorded server (if any). Returns True if one was running."""
+def stop_server(role: str | None = None) -> bool:
+    """Stop the recorded server of `role` (every role when None). Returns True if one was running."""
+    if role is None:
+        return any([stop_server(r) for r in ROLES])  # a list: stop them all, not only up to the first
     with _locked():
-        state = _read_state()
-        _write_state(None)
+        state = _read_state(role)
+        _write_state(None, role)
     if state is None or not _pid_alive(state.pid):
         return False
     with contextlib.suppress(ProcessLookupError):
@@ -226,6 +247,7 @@ def _stop_owned() -> None:
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-        state = _read_state()
-        if state is not None and state.pid == pid:
-            _write_state(None)
+        for role in ROLES:
+            state = _read_state(role)
+            if state is not None and state.pid == pid:
+                _write_state(None, role)
