@@ -213,7 +213,8 @@ def store_section(ch) -> None:
     store = None
     with friendly_errors():
         model = embedder()
-        store = open_store(collection, embed_model=SentenceTransformerEmbedding(model))
+        # chapter 12 teaches the hand-written sqlite store (Chroma is the app's default since chapter 9)
+        store = open_store(collection, embed_model=SentenceTransformerEmbedding(model), embedded="sqlite")
         info = charts.show_store_info(store, f"{EMBED_LABEL} · {model.device}")
         if info["documents"] == 0:
             charts.shipped_hits()

@@ -374,7 +374,7 @@ def show_hits(rows) -> None:
 def show_store_info(store, produced_by: str) -> dict:
     """Which store, where, how many documents, which embeddings; returns `store.info()`."""
     info = store.info()
-    key = "ch12.store_local" if store.backend == "local" else "ch12.store_pinecone"
+    key = "ch12.store_local" if store.backend in ("sqlite", "local") else "ch12.store_pinecone"
     st.caption(t(key, path=info["location"], where=info["location"], docs=info["documents"], model=produced_by))
     return info
 

@@ -128,14 +128,14 @@ def register(sub) -> None:
     pc.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     pc.set_defaults(func=cmd_vector_db_precompute)
 
-    v = sub.add_parser("vector-store", help="the chapter-12 vector store (LlamaIndex; sqlite on disk or Pinecone)")
+    v = sub.add_parser("vector-store", help="the vector store behind LlamaIndex (Chroma, ch.12's sqlite, or Pinecone)")
     v.add_argument("action", choices=["info", "load-corpus", "add", "update", "delete", "query"])
     v.add_argument("--collection", default="constitution")
     v.add_argument(
         "--backend",
-        choices=["local", "pinecone"],
+        choices=["chroma", "sqlite", "local", "pinecone"],
         default=None,
-        help="default: pinecone if PINECONE_API_KEY is set, else local",
+        help="default: pinecone if PINECONE_API_KEY is set, else chroma; sqlite (alias: local) is ch.12's teaching store",
     )
     v.add_argument("--doc-id")
     v.add_argument("--text", default="")

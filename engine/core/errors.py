@@ -90,7 +90,7 @@ MESSAGES: dict[str, str] = {
     "store.operator_needs_list": 'operator {op!r} needs a list of values, e.g. ["본문", "부칙"]',
     "store.invalid_filter": "filter {key!r} {op} {value!r} is not valid: {reason}",
     "store.bad_collection_name": "a collection name is 1-48 characters: Latin or Hangul letters, digits, '_' or '-'",
-    "store.unknown_backend": "unknown backend {backend!r}: 'local' or 'pinecone'",
+    "store.unknown_backend": "unknown backend {backend!r}: use one of {choices}",
     "store.unreadable": (
         "{path} is not a readable vector store ({reason}). It was left untouched; reset the collection to "
         "move it aside (it is kept as a .corrupt file) and start a new one."
@@ -318,6 +318,53 @@ MESSAGES: dict[str, str] = {
     "paged.swap_shared": "this simulation swaps only unshared sequences (vLLM swaps whole sequence groups)",
     "memory.not_llama": "the estimator knows Llama-style decoders, not {kind!r}",
     "memory.linear_bias": "the estimator assumes Linear layers without bias, as in Llama",
+    # ch.9 RAG: serving (lead)
+    "server.bad_json": (
+        "the model's structured answer is not valid JSON ({chars} characters; cut off at max_tokens={max_tokens}?)"
+    ),
+    # ch.9 RAG: documents and vector database (helper A)
+    "rag.doc.empty": "{name} is empty: upload a .txt, .md or .pdf file with some text",
+    "rag.doc.too_large": "{name} is {size:,} bytes; the limit is {limit:,} bytes (nothing was read)",
+    "rag.doc.unsupported_type": "{name} is {kind}, not a document this app reads: upload .txt, .md or .pdf",
+    "rag.doc.not_text": (
+        "{name} is not readable text (neither UTF-8 nor CP949, or full of control characters): save it as UTF-8"
+    ),
+    "rag.doc.pdf_encrypted": "{name} is a password-protected PDF: remove the password and upload it again",
+    "rag.doc.pdf_broken": "{name} could not be read as a PDF ({reason}); the file may be damaged",
+    "rag.doc.pdf_no_text": (
+        "{name} has {pages} pages but no text to extract (a scanned image?): upload a PDF with a text layer, or a .txt"
+    ),
+    "rag.doc.too_many_pages": "{name} has {pages:,} pages; the limit is {limit:,}",
+    "rag.doc.too_many_passages": "{name} splits into {count:,} passages; the limit is {limit:,}: upload less text",
+    "rag.doc.no_passages": "no passages to index: add a document first",
+    "store.operator_not_supported": (
+        "filter operator {op!r} is not supported by {backend}: use ==, !=, >, >=, <, <=, in or nin"
+    ),
+    # ch.9 RAG: LLM cache (helper B)
+    "rag.cache.bad_threshold": "the cache similarity threshold must be between {low} and {high} (got {value})",
+    "rag.cache.corrupt_reset": "the LLM cache file was damaged; it was moved aside and a fresh cache started",
+    "rag.cache.unwritable": "the LLM cache directory is not writable; answers are cached in memory for this run only",
+    "rag.cache.busy": "the LLM cache was busy (another process is writing); this answer was not cached",
+    # ch.9 RAG: rails (helper C)
+    "rag.rail.threshold": "{name} must be above 0 and at most 1 (got {value}).",
+    "rag.rail.unknown": "unknown rail {rail!r}; the labelled set has {choices}.",
+    # ch.9 RAG: tracing (helper D)
+    "rag.trace.unwritable": (
+        "the tracing store {uri} cannot be written ({reason}); the answer is fine, but this call was not traced"
+    ),
+    "rag.trace.unreachable": (
+        "the tracking server {uri} does not answer ({reason}); the answer is fine, but this call was not traced. "
+        "Start the server or unset LLMLAB_TRACKING_URI to trace into the local store"
+    ),
+    "rag.trace.unreadable": "the tracing store {uri} cannot be read ({reason})",
+    "rag.trace.not_found": "no trace {trace_id!r} in the tracing store {uri}",
+    # ch.9 RAG: pipeline and CLI (lead)
+    "rag.question_too_long": (
+        "the question is {chars:,} characters long; ask a question of at most {limit:,} characters, not a document"
+    ),
+    "rag.bad_cutoff": "the similarity cutoff must be in [0, 1) (got {value})",
+    "rag.no_passages": "no passages to answer from: upload a txt, md or pdf file with text in it",
+    "rag.unknown_corpus": "unknown corpus {name!r}: use 'constitution' or the path of a txt, md or pdf file",
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

@@ -69,6 +69,20 @@ def resolve_endpoint(progress: ProgressFn = null_progress, role: str = "chat") -
     return Endpoint(server.url, server.model, "not-needed", local=True, restarted=server.restarted)
 
 
+def model_name(role: str = "chat") -> str:
+    """The model name requests for `role` carry, without starting a server (a cache key needs it before any call)."""
+    if role not in ROLES:
+        raise InputError("input.unknown_choice", name="role", value=role, choices=", ".join(ROLES))
+    s = get_settings()
+    if not s.llm_base_url:
+        return llama_server.ALIASES[role]
+    return (
+        (s.instruct_model if role == "instruct" else None)
+        or s.llm_model
+        or _first_model(s.llm_base_url, s.openai_api_key)
+    )
+
+
 def _first_model(base_url: str, api_key: str | None) -> str:
     try:
         models = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=5).models.list()

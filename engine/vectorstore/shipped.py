@@ -28,7 +28,9 @@ def store_data(progress: ProgressFn = null_progress) -> dict:
     embed = SentenceTransformerEmbedding()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "shipped.sqlite"
-        store = DocumentStore(SQLiteVectorStore(path, embed_model_name=embed.model_name), embed, "local", "", "shipped")
+        store = DocumentStore(
+            SQLiteVectorStore(path, embed_model_name=embed.model_name), embed, "sqlite", "", "shipped"
+        )
         documents = store.load_corpus(progress=progress)
         rows = hit_rows(store.query(QUERY, K))
     rows = [asdict(r) for r in rows]

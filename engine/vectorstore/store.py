@@ -1,9 +1,18 @@
 """Documents in, documents out: CRUD, metadata filters and similarity search through LlamaIndex.
 
 `open_store("constitution")` returns a `DocumentStore` whose LlamaIndex `VectorStoreIndex` sits on
-- `SQLiteVectorStore` (default): `<LLMLAB_CACHE>/vector_store/<collection>.sqlite`, persistent across restarts;
+- Chroma (default, backend="chroma"): a maintained embedded vector database with a persistent HNSW index,
+  `<LLMLAB_CACHE>/vector_store/chroma/` (chroma_store.py; measured against the others in
+  tests/bench/bench_vector_db.py);
+- `SQLiteVectorStore` (backend="sqlite", formerly "local", still accepted): chapter 12's hand-written teaching store,
+  one sqlite file `<LLMLAB_CACHE>/vector_store/<collection>.sqlite` searched by brute force;
 - Pinecone, when PINECONE_API_KEY is set (or backend="pinecone"): `llama-index-vector-stores-pinecone`, imported
   only then (`pip install '.[cloud]'`).
+
+The CRUD and filter semantics are the same on every backend (tests/engine/test_vector_store.py runs the behaviour
+tests on sqlite and Chroma): a missing metadata key matches `!=` and `nin`, filters run before the vector search,
+an update replaces the document's one vector, and `score` is the cosine similarity. One difference: Chroma has no
+substring match on metadata, so `text_match` is refused there with a message.
 
 One document = one LlamaIndex node (a constitution article is short); its node id is derived from the document id,
 so updating a document replaces its vector instead of adding a second one. Every operation checks its input first
@@ -31,6 +40,11 @@ from engine.retrieval.types import Hit  # the app's one hit type (as_dict: doc_i
 from engine.vectorstore.embedding import SentenceTransformerEmbedding, disable_llamaindex_llm
 from engine.vectorstore.errors import DuplicateId, MissingId, StoreCorrupted, StoreError
 from engine.vectorstore.sqlite_store import SQLiteVectorStore, StoreCorruptedError
+
+BACKENDS = ("chroma", "sqlite", "pinecone")
+DEFAULT_BACKEND = "chroma"  # the embedded default when no Pinecone key is set
+ALIASES = {"local": "sqlite"}  # the sqlite store's name before Chroma became the default
+EMBEDDED = ("chroma", "sqlite")
 
 MAX_TEXT_CHARS = 10_000
 MAX_BATCH = 5_000
@@ -99,7 +113,8 @@ class DocumentStore:
         new = _record(
             Record(doc_id, old.text if text is None else text, old.metadata if metadata is None else metadata)
         )
-        kwargs = {"replace_ref_docs": True} if self.backend == "local" else {}  # Pinecone upserts by node id
+        # sqlite: delete + insert in one transaction; Chroma and Pinecone upsert by node id (one node per document)
+        kwargs = {"replace_ref_docs": True} if self.backend == "sqlite" else {}
         self.index.insert_nodes([_node(new)], **kwargs)
         return new
 
@@ -107,7 +122,7 @@ class DocumentStore:
         doc_id = _doc_id(doc_id)
         if not self._existing([doc_id]):
             raise MissingId("store.missing_for_delete", doc_id=doc_id)
-        if self.backend == "local":
+        if self.backend in EMBEDDED:
             self.index.delete_ref_doc(doc_id)
         else:
             self.index.delete_nodes([node_id_for(doc_id)])
@@ -129,7 +144,7 @@ class DocumentStore:
     # --- reads ------------------------------------------------------------------------------------------------
     def get(self, doc_id: str) -> Record | None:
         doc_id = _doc_id(doc_id)
-        if self.backend == "local":
+        if self.backend in EMBEDDED:
             nodes = self.vector_store.get_nodes(node_ids=[node_id_for(doc_id)])
             if not nodes:
                 return None
@@ -141,12 +156,12 @@ class DocumentStore:
         return Record(doc_id, meta.pop("text", ""), {k: v for k, v in meta.items() if not k.startswith("_")})
 
     def count(self) -> int:
-        if self.backend == "local":
+        if self.backend in EMBEDDED:
             return self.vector_store.count()
         return int(self.vector_store._pinecone_index.describe_index_stats().total_vector_count)
 
     def ids(self) -> list[str]:
-        if self.backend == "local":
+        if self.backend in EMBEDDED:
             return self.vector_store.ref_doc_ids()
         raise StoreError("store.no_listing")
 
@@ -155,7 +170,10 @@ class DocumentStore:
         cleaned = clean_text(text, max_chars=MAX_TEXT_CHARS)  # empty -> InputError; too long -> cut
         if not 1 <= int(k) <= 100:
             raise StoreError("store.bad_k", value=k)
-        retriever = self.index.as_retriever(similarity_top_k=int(k), filters=parse_where(where))
+        filters = parse_where(where)
+        if self.backend == "chroma":
+            _check_chroma_filters(filters)
+        retriever = self.index.as_retriever(similarity_top_k=int(k), filters=filters)
         hits = []
         for nws in retriever.retrieve(cleaned.text):
             node = nws.node
@@ -179,8 +197,11 @@ class DocumentStore:
         }
 
     def _existing(self, doc_ids: list[str]) -> set[str]:
-        if self.backend == "local":
+        if self.backend == "sqlite":
             return self.vector_store.existing_ref_docs(doc_ids)
+        if self.backend == "chroma":
+            by_node = {node_id_for(d): d for d in doc_ids}
+            return {by_node[n] for n in self.vector_store.existing_node_ids(list(by_node))}
         found = self.vector_store._pinecone_index.fetch(ids=[node_id_for(d) for d in doc_ids]).vectors
         by_node = {node_id_for(d): d for d in doc_ids}
         return {by_node[n] for n in found}
@@ -276,6 +297,18 @@ def parse_where(where: Any) -> MetadataFilters | None:
     return MetadataFilters(filters=filters)
 
 
+def _check_chroma_filters(filters: MetadataFilters | None) -> None:
+    """Chroma's `where` has no substring match on metadata (its `$contains` is for documents and lists)."""
+    for f in filters.filters if filters is not None else []:
+        if isinstance(f, MetadataFilters):
+            _check_chroma_filters(f)
+        elif f.operator not in _CHROMA_OPERATORS:
+            raise StoreError("store.operator_not_supported", op=f.operator.value, backend="chroma")
+
+
+_CHROMA_OPERATORS = {FilterOperator(op) for op in ("==", "!=", ">", ">=", "<", "<=", "in", "nin")}
+
+
 def _check_collection(collection: str) -> str:
     if not isinstance(collection, str) or not _COLLECTION.match(collection):
         raise InputError("store.bad_collection_name", name=collection)
@@ -283,29 +316,75 @@ def _check_collection(collection: str) -> str:
 
 
 # --- opening ----------------------------------------------------------------------------------------------------
-def open_store(collection: str = "constitution", backend: str | None = None, embed_model: Any = None) -> DocumentStore:
-    """The local sqlite store (default), or Pinecone when PINECONE_API_KEY is set (or backend="pinecone")."""
+def resolve_backend(backend: str | None, embedded: str = DEFAULT_BACKEND) -> str:
+    """The backend a call means: an explicit name (or the old alias "local"), else Pinecone when PINECONE_API_KEY is
+    set, else the embedded default (`embedded`: chapter 12's page passes "sqlite", its teaching store)."""
+    if backend is None:
+        return "pinecone" if get_settings().pinecone_api_key else ALIASES.get(embedded, embedded)
+    backend = ALIASES.get(backend, backend)
+    if backend not in BACKENDS:
+        raise StoreError("store.unknown_backend", backend=backend, choices=", ".join((*BACKENDS, *ALIASES)))
+    return backend
+
+
+def open_store(
+    collection: str = "constitution", backend: str | None = None, embed_model: Any = None, embedded: str = "chroma"
+) -> DocumentStore:
+    """Chroma (default), the chapter-12 sqlite store (backend="sqlite" or "local"), or Pinecone when
+    PINECONE_API_KEY is set (or backend="pinecone"). `embedded` picks the store used when no backend is named and
+    no Pinecone key is set."""
     _check_collection(collection)
-    backend = backend or ("pinecone" if get_settings().pinecone_api_key else "local")
+    backend = resolve_backend(backend, embedded)
+    if backend == "pinecone":
+        embed_model = embed_model or SentenceTransformerEmbedding()
+        from engine.vectorstore.pinecone_backend import pinecone_vector_store
+
+        vs, where = pinecone_vector_store(collection, embed_model.dimension)
+        return DocumentStore(vs, embed_model, "pinecone", where, collection)
     embed_model = embed_model or SentenceTransformerEmbedding()
-    if backend == "local":
+    if backend == "sqlite":
         path = store_path(collection)
         try:
             vs = SQLiteVectorStore(path, embed_model_name=embed_model.model_name)
         except StoreCorruptedError as exc:
             raise StoreCorrupted(exc.code, **exc.fmt) from exc
-        return DocumentStore(vs, embed_model, "local", str(path), collection)
-    if backend == "pinecone":
-        from engine.vectorstore.pinecone_backend import pinecone_vector_store
+        return DocumentStore(vs, embed_model, "sqlite", str(path), collection)
+    from engine.vectorstore.chroma_store import ChromaOtherModel, ChromaStore, chroma_dir, chroma_name
 
-        vs, where = pinecone_vector_store(collection, embed_model.dimension)
-        return DocumentStore(vs, embed_model, "pinecone", where, collection)
-    raise StoreError("store.unknown_backend", backend=backend)
+    path, name = chroma_dir(), chroma_name(collection)
+    try:
+        col = _chroma_collection(path, name, embed_model.model_name)
+    except ChromaOtherModel as exc:
+        raise StoreCorrupted(
+            "store.other_embedding_model",
+            path=f"{path} ({name})",
+            built_with=exc.built_with,
+            model=embed_model.model_name,
+        ) from exc
+    return DocumentStore(ChromaStore(chroma_collection=col), embed_model, "chroma", f"{path} ({name})", collection)
 
 
-def reset_collection(collection: str) -> Path | None:
-    """Start a collection afresh. The old file is renamed (kept as `<name>.sqlite.bak-<time>`), never deleted.
-    Works on a damaged file too; returns where the old file went."""
+def _chroma_collection(path: Path, name: str, model_name: str):
+    from engine.vectorstore.chroma_store import ChromaOtherModel, open_chroma_collection
+
+    try:
+        return open_chroma_collection(path, name, model_name)
+    except ChromaOtherModel:
+        raise
+    except Exception as exc:  # chromadb raises its own (Rust-side) errors for a damaged directory
+        raise StoreCorrupted("store.unreadable", path=path, reason=exc) from exc
+
+
+def reset_collection(collection: str, backend: str = "sqlite") -> Path | str | None:
+    """Start a collection afresh; the old one is kept aside, never deleted. Returns where it went (None: nothing
+    to reset).
+
+    sqlite: the file is renamed `<name>.sqlite.bak-<time>` (works on a damaged file too). Chroma: the collection is
+    renamed `<chroma name>-bak-<time>` inside the same database (the newest KEEP_BACKUPS kept either way)."""
+    _check_collection(collection)
+    backend = ALIASES.get(backend, backend)
+    if backend == "chroma":
+        return _reset_chroma(collection)
     path = store_path(collection)
     if not path.exists():
         return None
@@ -317,4 +396,18 @@ def reset_collection(collection: str) -> Path | None:
             side.rename(backup.with_name(backup.name + suffix))
     for old in sorted(path.parent.glob(f"{path.name}.bak-*"))[:-KEEP_BACKUPS]:  # keep the newest few
         old.unlink(missing_ok=True)
+    return backup
+
+
+def _reset_chroma(collection: str) -> str | None:
+    from engine.vectorstore.chroma_store import chroma_client, chroma_dir, chroma_name
+
+    client, name = chroma_client(chroma_dir()), chroma_name(collection)
+    existing = [c.name for c in client.list_collections()]
+    if name not in existing:
+        return None
+    backup = f"{name}-bak-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1000:03d}"
+    client.get_collection(name, embedding_function=None).modify(name=backup)
+    for old in sorted(c for c in existing if c.startswith(f"{name}-bak-"))[: -(KEEP_BACKUPS - 1) or None]:
+        client.delete_collection(old)
     return backup

@@ -1,4 +1,5 @@
-"""Chapter 12 benchmarks: scratch HNSW vs hnswlib recall, the 12-setting hnswlib sweep, faiss, the vector store.
+"""Chapter 12 benchmarks: scratch HNSW vs hnswlib recall, the 12-setting hnswlib sweep, faiss, the vector store;
+and chapter 9's vector database comparison (Chroma vs the ch.12 sqlite store vs hnswlib, exact search as truth).
 
 Run through `python -m tests.bench.run_bench vector_db` (make bench). Goals from issue 4: the from-scratch HNSW
 within 0.02 recall of hnswlib at equal M / efConstruction / efSearch on ≥ 2,000 vectors; a 12-setting hnswlib
@@ -235,8 +236,55 @@ def bench_store() -> list[dict]:
     ]
 
 
+def bench_vector_databases(n: int = 20_000, dim: int = 256, n_queries: int = 100) -> list[dict]:
+    """engine.rag.vector_db.compare_stores: the same vectors into every store (the Constitution's Korean
+    embeddings with its test questions as queries; 20,000 random unit vectors; 20,000 clustered ones), then
+    insert time, median top-10 latency and recall@10 against exact search. Ratios are against chapter 12's sqlite
+    store on the same dataset (query: its latency / this one's, so > 1 means faster than the sqlite store)."""
+    from engine.rag.vector_db import compare_stores
+
+    result = compare_stores(n=n, dim=dim, n_queries=n_queries)
+    rows = []
+    for r in result.rows:
+        base = result.row("sqlite", r.dataset)
+        label = f"[{r.dataset} {r.n:,}×{r.dim}]"
+        rows.append(
+            _row(
+                f"vector DB {r.store}: median top-{r.k} query {label}",
+                r.query_ms,
+                "ms",
+                recall_at_k=r.recall_at_k,
+                insert_s=r.insert_s,
+                reference=base.query_ms if base else None,
+                ratio=round(base.query_ms / max(r.query_ms, 1e-9), 2) if base else None,
+                queries=result.queries[r.dataset],
+                note=r.note,
+                load_average=round(os.getloadavg()[0], 2),
+            )
+        )
+        rows.append(
+            _row(
+                f"vector DB {r.store}: recall@{r.k} vs exact {label}",
+                r.recall_at_k,
+                "recall",
+                reference=1.0,
+                ratio=round(r.recall_at_k, 4),
+            )
+        )
+        rows.append(
+            _row(
+                f"vector DB {r.store}: insert all vectors {label}",
+                r.insert_s,
+                "s",
+                reference=base.insert_s if base else None,
+                ratio=round(r.insert_s / max(base.insert_s, 1e-9), 2) if base else None,
+            )
+        )
+    return rows
+
+
 def run() -> list[dict]:
-    return [*bench_scratch_vs_hnswlib(), *bench_sweep(), *bench_faiss(), *bench_store()]
+    return [*bench_scratch_vs_hnswlib(), *bench_sweep(), *bench_faiss(), *bench_store(), *bench_vector_databases()]
 
 
 if __name__ == "__main__":

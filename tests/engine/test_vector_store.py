@@ -1,6 +1,8 @@
 """engine.vectorstore: the persistent LlamaIndex store — CRUD, metadata filters, persistence, bad input, safety.
 
 The real packaged MiniLM embeds the documents (no mocks); filter semantics are also tested on hand-made vectors.
+The behaviour tests run on both embedded backends — Chroma (the default) and chapter 12's sqlite store — so their
+semantics stay equal; tests of the sqlite file's internals open it with backend="sqlite".
 """
 
 from __future__ import annotations
@@ -80,11 +82,32 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(params=["sqlite", "chroma"])
+def backend(request):
+    return request.param
+
+
 @pytest.fixture
-def store(cache, embed_model):
-    s = open_store("test", backend="local", embed_model=embed_model)
+def store(cache, embed_model, backend):
+    s = open_store("test", backend=backend, embed_model=embed_model)
     s.add(DOCS)
     return s
+
+
+@pytest.fixture
+def sqlite_store(cache, embed_model):
+    s = open_store("test", backend="sqlite", embed_model=embed_model)
+    s.add(DOCS)
+    return s
+
+
+def reopen(backend: str, embed_model, collection: str = "test"):
+    """The store as after a restart: a new connection (sqlite) or a new client (Chroma)."""
+    if backend == "chroma":
+        from engine.vectorstore.chroma_store import reset_clients
+
+        reset_clients()
+    return open_store(collection, backend=backend, embed_model=embed_model)
 
 
 def ids(hits):
@@ -139,24 +162,63 @@ def test_metadata_filters(store):
     assert store.query("x", k=5, where={"topic": "nothing"}) == []
 
 
-def test_persists_across_reopen(store, cache, embed_model):
+def test_persists_across_reopen(store, cache, embed_model, backend):
     before = [(h.doc_id, round(h.score, 5)) for h in store.query("database tables", k=3)]
-    path = store_path("test")
-    assert path.is_file() and path.parent == cache / "vector_store"
-    reopened = open_store("test", backend="local", embed_model=embed_model)  # a new connection, as after restart
-    assert reopened.count() == len(DOCS)
+    if backend == "sqlite":
+        path = store_path("test")
+        assert path.is_file() and path.parent == cache / "vector_store"
+    else:
+        assert (cache / "vector_store" / "chroma" / "chroma.sqlite3").is_file()
+    reopened = reopen(backend, embed_model)
+    assert reopened.count() == len(DOCS) and reopened.ids() == [d["doc_id"] for d in DOCS]
     assert [(h.doc_id, round(h.score, 5)) for h in reopened.query("database tables", k=3)] == before
 
 
-def test_persists_across_processes(store, cache):
+def test_default_backend_is_chroma(cache, embed_model):
+    from engine.vectorstore.store import resolve_backend
+
+    assert open_store("d", embed_model=embed_model).backend == "chroma"
+    assert open_store("d", backend="local", embed_model=embed_model).backend == "sqlite"  # the old name still works
+    assert open_store("d", embed_model=embed_model, embedded="sqlite").backend == "sqlite"  # chapter 12's page
+    with pytest.raises(StoreError, match="chroma, sqlite, pinecone"):
+        resolve_backend("faiss")
+
+
+def test_chroma_refuses_text_match(store, backend):
+    if backend == "sqlite":
+        assert ids(store.query("x", k=10, where=[["lang", "text_match", "k"]])) == ["제1조"]
+    else:
+        with pytest.raises(StoreError, match="not supported by chroma"):
+            store.query("x", k=10, where=[["lang", "text_match", "k"]])
+
+
+def test_chroma_reset_keeps_a_backup(store, backend, embed_model):
+    if backend == "sqlite":
+        pytest.skip("the sqlite reset is tested with a damaged file below")
+    backup = reset_collection("test", backend="chroma")
+    assert backup and backup.startswith("llmlab-test-bak-")
+    assert open_store("test", backend="chroma", embed_model=embed_model).count() == 0
+    from engine.vectorstore.chroma_store import chroma_client, chroma_dir
+
+    assert chroma_client(chroma_dir()).get_collection(backup).count() == len(DOCS)  # kept aside, never deleted
+    assert reset_collection("never-made", backend="chroma") is None
+
+
+def test_persists_across_processes(store, cache, backend):
     """A separate Python process (a restart) reads what this one wrote."""
-    code = (
-        "from engine.vectorstore.sqlite_store import SQLiteVectorStore; import sys; "
-        "print(SQLiteVectorStore(sys.argv[1]).count())"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code, str(store_path("test"))], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    if backend == "sqlite":
+        code = (
+            "from engine.vectorstore.sqlite_store import SQLiteVectorStore; import sys; "
+            "print(SQLiteVectorStore(sys.argv[1]).count())"
+        )
+        where = str(store_path("test"))
+    else:
+        code = (
+            "from engine.vectorstore.chroma_store import chroma_client; import sys; "
+            "print(chroma_client(sys.argv[1]).get_collection('llmlab-test').count())"
+        )
+        where = str(cache / "vector_store" / "chroma")
+    r = subprocess.run([sys.executable, "-c", code, where], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.strip()) == len(DOCS)
 
@@ -197,19 +259,32 @@ def test_bad_input_changes_nothing(store):
     assert len(store.query("x" * 20_000, k=2)) == 2  # a 20,000-character query is cut, not refused
 
 
-def test_bad_collection_name(cache, embed_model):
+def test_bad_collection_name(cache, embed_model, backend):
     for name in ("", "../escape", "a" * 49, "공백 있음"):
         with pytest.raises(InputError, match="collection name"):
-            open_store(name, backend="local", embed_model=embed_model)
+            open_store(name, backend=backend, embed_model=embed_model)
 
 
-def test_korean_collection_name(cache, embed_model):
-    """The Korean page's default collection is 헌법: a Hangul name is a file of its own, next to the others."""
-    s = open_store("헌법", backend="local", embed_model=embed_model)
+def test_korean_collection_name(cache, embed_model, backend):
+    """The Korean page's default collection is 헌법: a Hangul name is a collection of its own, next to the others."""
+    s = open_store("헌법", backend=backend, embed_model=embed_model)
     s.add(DOCS[:1])
-    assert store_path("헌법") == cache / "vector_store" / "헌법.sqlite" and store_path("헌법").is_file()
-    assert open_store("헌법", backend="local", embed_model=embed_model).count() == 1
-    assert open_store("constitution", backend="local", embed_model=embed_model).count() == 0
+    if backend == "sqlite":
+        assert store_path("헌법") == cache / "vector_store" / "헌법.sqlite" and store_path("헌법").is_file()
+    assert open_store("헌법", backend=backend, embed_model=embed_model).count() == 1
+    assert open_store("법률", backend=backend, embed_model=embed_model).count() == 0
+    assert open_store("constitution", backend=backend, embed_model=embed_model).count() == 0
+
+
+def test_chroma_collection_names():
+    """Every store collection name maps to a valid Chroma name, and two names never share one."""
+    from engine.vectorstore.chroma_store import chroma_name
+
+    names = ["a", "ab", "test", "My_Notes", "x-", "x_", "헌법", "법률", "notes-헌법", "가" * 48, "a" * 48]
+    mapped = [chroma_name(n) for n in names]
+    assert len(set(mapped)) == len(names)
+    for m in mapped:
+        assert 3 <= len(m) <= 512 and m[0].isalnum() and m[-1].isalnum() and m.isascii()
 
 
 def test_pinecone_index_names():
@@ -257,7 +332,8 @@ class _FailingInsert:
         return self._conn.executemany(sql, rows)
 
 
-def test_update_is_one_transaction(store):
+def test_update_is_one_transaction(sqlite_store):
+    store = sqlite_store
     real = store.vector_store._conn
     store.vector_store._conn = _FailingInsert(real)
     try:
@@ -274,28 +350,28 @@ def test_corrupted_file_is_reported_and_left_alone(cache, embed_model):
     garbage = b"this is not a database\x00" * 100
     path.write_bytes(garbage)
     with pytest.raises(StoreCorrupted, match=r"not a readable vector store.*left untouched"):
-        open_store("broken", backend="local", embed_model=embed_model)
+        open_store("broken", backend="sqlite", embed_model=embed_model)
     assert path.read_bytes() == garbage
     moved = reset_collection("broken")
     assert moved is not None and moved.read_bytes() == garbage  # kept aside, never deleted
-    fresh = open_store("broken", backend="local", embed_model=embed_model)
+    fresh = open_store("broken", backend="sqlite", embed_model=embed_model)
     assert fresh.count() == 0
 
 
-def test_another_model_cannot_reuse_a_collection(store, cache, embed_model):
+def test_another_model_cannot_reuse_a_collection(store, cache, embed_model, backend):
     other = SentenceTransformerEmbedding(embed_model.model, model_name="some-other-model")
     with pytest.raises(StoreCorrupted, match="not comparable"):
-        open_store("test", backend="local", embed_model=other)
+        open_store("test", backend=backend, embed_model=other)
 
 
-def test_no_network_and_no_openai(cache, embed_model, monkeypatch):
+def test_no_network_and_no_openai(cache, embed_model, monkeypatch, backend):
     def refuse(*args, **kwargs):
         raise AssertionError("a network connection was attempted")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    s = open_store("offline", backend="local", embed_model=embed_model)
+    s = open_store("offline", backend=backend, embed_model=embed_model)
     s.add(DOCS[:2])
     assert s.query("purring pet", k=1)[0].doc_id == "cat"
     from llama_index.core import Settings
