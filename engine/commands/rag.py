@@ -1,8 +1,10 @@
-"""Chapter 9 command: `rag` (questions through the whole RAG application, one JSON object per answer).
+"""Chapter 9 commands: `rag` (questions through the whole RAG application, one JSON object per answer) and
+`rag-precompute` (the page's shipped results, assets/precomputed/ch09_*.json; engine/rag/shipped.py).
 
     python -m engine rag --corpus constitution --json --queries-file questions.txt
     python -m engine rag --question "대통령의 임기는 몇 년인가요?"
     python -m engine rag --corpus notes.pdf --question "..." --no-cache
+    python -m engine rag-precompute [--only ch09_answer,ch09_stores,ch09_cache,ch09_rails]
 
 `--queries-file`: one Korean question per line (blank lines and lines starting with # are skipped). Each answer is
 a line of JSON with `question`, `answer`, `sources` (document ids in rank order, e.g. 제70조), `cache`
@@ -76,8 +78,16 @@ def cmd_rag(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_rag_precompute(args) -> int:
+    from engine.commands._common import precompute_sections
+    from engine.rag import shipped
+
+    return precompute_sections(args, "rag-precompute", shipped.SECTIONS, shipped.make)
+
+
 def register(sub) -> None:
     from engine.rag.pipeline import MAX_TOKENS_RANGE, TOP_K_RANGE
+    from engine.rag.shipped import SECTIONS
 
     p = sub.add_parser("rag", help="answer questions with the chapter 9 RAG application (LlamaIndex, cache, rails)")
     p.add_argument("--corpus", default="constitution", help="'constitution' or a txt/md/pdf file")
@@ -94,3 +104,8 @@ def register(sub) -> None:
     p.add_argument("--no-rails", action="store_true", help="turn the input/passage/output rails off")
     p.add_argument("--json", action="store_true", help="one JSON object per answer on stdout")
     p.set_defaults(func=cmd_rag)
+
+    pc = sub.add_parser("rag-precompute", help="run chapter 9's slow demos once, write assets/precomputed/ch09_*.json")
+    pc.add_argument("--only", default="", help="comma-separated sections (default all): " + ", ".join(SECTIONS))
+    pc.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    pc.set_defaults(func=cmd_rag_precompute)

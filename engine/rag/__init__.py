@@ -49,6 +49,8 @@ _LAZY = {
     "qa_template": "prompts",
     # cache
     "CacheHit": "cache",
+    "CachePair": "cache",
+    "score_pairs": "cache",
     "CacheMetrics": "cache",
     "CacheStats": "cache",
     "CacheVerdict": "cache",

@@ -89,6 +89,7 @@ class RagAnswer:
     trace_id: str | None = None
     cache_verdict: CacheVerdict | None = None
     warnings: list[str] = field(default_factory=list)  # codes: tracing or cache problems (the answer still came)
+    warning_fmt: dict[str, dict] = field(default_factory=dict)  # code -> the values its ko/en message needs
 
     @property
     def sources(self) -> list[str]:
@@ -383,6 +384,7 @@ def _close(run: RagRun, tr) -> None:
     run.result.trace_id = tr.trace_id
     if tr.warning and tr.warning not in run.result.warnings:
         run.result.warnings.append(tr.warning)
+        run.result.warning_fmt[tr.warning] = dict(getattr(tr, "warning_fmt", None) or {})
 
 
 def _topic_scores(question: str, corpus: Corpus, retrieved: list[Passage]) -> list[float]:
