@@ -6,8 +6,10 @@ import dataclasses
 
 import streamlit as st
 
+from engine.models import installed
 from engine.rag import (
     DEFAULT_THRESHOLD,
+    MODELS,
     RETRIEVERS,
     THRESHOLD_RANGE,
     TOP_K_RANGE,
@@ -49,6 +51,7 @@ def settings_from_state(question: str, **changes) -> RagSettings:
         cache_guard=SS.get("ca_guard", True),
         rails=SS["rg_rails"],
         lang=view.prompt_lang(question),
+        model=SS.get("rg_model", "instruct") if installed(SS.get("rg_model", "instruct")) else "instruct",
     )
     return dataclasses.replace(base, **changes)
 
@@ -67,6 +70,10 @@ def rag_section(ch) -> None:
     c1.radio(t("ch09.corpus"), ["constitution", "upload"], key="rg_corpus", format_func=lambda v: t(f"ch09.corpus_{v}"))
     c2.radio(t("ch09.retriever"), list(RETRIEVERS), key="rg_retriever", format_func=lambda v: t(f"ch09.retriever_{v}"))
     corpus = constitution() if SS["rg_corpus"] == "constitution" else view.uploaded_corpus()
+    models = [m for m in MODELS if installed(m)]  # instruct-large only with `make install-large`
+    if len(models) > 1:
+        param("rg_model", "instruct", str, choices=MODELS)
+        st.radio(t("ch09.model"), models, key="rg_model", horizontal=True, format_func=lambda m: t(f"ch09.model_{m}"))
     k1, k2, k3, k4 = st.columns(4)
     k1.slider("top_k", *TOP_K_RANGE, key="rg_top_k", help=t("ch09.top_k_help"))
     k2.slider(t("ch09.cutoff"), 0.0, 0.9, step=0.05, key="rg_cutoff", help=t("ch09.cutoff_help"))

@@ -2,7 +2,7 @@
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
 from engine.core.faces import lazy_face
-from engine.models.registry import ROLES, ModelRole, ModelUnavailable, ResolvedModel, resolve
+from engine.models.registry import ROLES, ModelRole, ModelUnavailable, ResolvedModel, installed, resolve
 
 _LAZY = {
     "LoadedLM": "loading",
@@ -16,6 +16,7 @@ __all__ = [
     "ModelRole",
     "ModelUnavailable",
     "ResolvedModel",
+    "installed",
     "load_causal_lm",
     "load_sentence_embedder",
     "load_tokenizer",

@@ -203,6 +203,22 @@ def _assemble(spec: ModelRole, progress: ProgressFn) -> Path:
     return target
 
 
+def installed(role: str) -> bool:
+    """Whether `role` can be resolved here without a download (its packages are installed, or the hub is allowed);
+    cheap: nothing is joined or hashed. Pages use it to offer optional roles only where they exist."""
+    spec = ROLES.get(role)
+    if spec is None:
+        return False
+    if not get_settings().offline:
+        return True
+    try:
+        for pf in spec.parts or (spec.offline,):
+            md.distribution(pf.package)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
 def resolve(role: str, progress: ProgressFn = null_progress) -> ResolvedModel:
     if role not in ROLES:
         raise ModelUnavailable("model.unknown_role", role=role, choices=", ".join(ROLES))

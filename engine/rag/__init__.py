@@ -21,6 +21,7 @@ _LAZY = {
     "RagRun": "pipeline",
     "RagSettings": "pipeline",
     "MAX_QUESTION_CHARS": "pipeline",
+    "MODELS": "pipeline",
     "TOP_K_RANGE": "pipeline",
     "answer": "pipeline",
     "answer_without_rag": "pipeline",

@@ -35,6 +35,7 @@ from engine.core.textinput import InputError
 from engine.rag import prompts, rails, tracing
 from engine.rag.cache import DEFAULT_THRESHOLD, CacheVerdict, LLMCache, cache_scope
 from engine.rag.documents import CONSTITUTION, Passage, constitution_passages
+from engine.rag.focus import ClauseFocus
 from engine.rag.llm import ServingLLM
 from engine.serving.client import count_tokens, model_name
 
@@ -56,11 +57,19 @@ class RagSettings:
     rails: bool = True
     max_tokens: int = 256
     lang: str = "ko"  # the prompt's language (the Constitution is Korean; an English upload may want "en")
+    focus: int = 2  # clauses kept per passage for the prompt (focus.py); 0 = whole passages
     model: str = "instruct"  # the serving role: "instruct" (0.5B, default) or "instruct-large" (1.5B, optional extra)
 
     def retrieval_key(self, corpus_id: str) -> dict:
         """What the cache scope depends on besides the model and the template: a change here is a new scope."""
-        return {"corpus": corpus_id, "retriever": self.retriever, "top_k": self.top_k, "cutoff": round(self.cutoff, 4)}
+        return {
+            "corpus": corpus_id,
+            "retriever": self.retriever,
+            "top_k": self.top_k,
+            "cutoff": round(self.cutoff, 4),
+            "focus": self.focus,
+            "model": self.model,
+        }
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,8 @@ def check_settings(settings: RagSettings) -> RagSettings:
     lo, hi = MAX_TOKENS_RANGE
     if not lo <= settings.max_tokens <= hi:
         raise InputError("input.out_of_range", name="max_tokens", low=lo, high=hi, value=settings.max_tokens)
+    if not 0 <= settings.focus <= 10:
+        raise InputError("input.out_of_range", name="focus", low=0, high=10, value=settings.focus)
     if settings.model not in MODELS:
         raise InputError("input.unknown_choice", name="model", value=settings.model, choices=", ".join(MODELS))
     if settings.lang not in LANGS:
@@ -198,7 +209,8 @@ def query_engine(corpus: Corpus, settings: RagSettings = RagSettings()) -> Retri
         response_synthesizer=synthesizer(
             ServingLLM(role=settings.model, max_tokens=settings.max_tokens), settings.lang
         ),
-        node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=settings.cutoff)],
+        node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=settings.cutoff)]
+        + ([ClauseFocus(keep=settings.focus)] if settings.focus else []),
     )
 
 
@@ -341,7 +353,10 @@ def _run(run: RagRun, question: str, corpus: Corpus, settings: RagSettings) -> I
                 run.result = finish(tr, text, [], retrieved, "miss", True, cache_verdict=verdict)
                 _close(run, tr)
                 return
-        passages = [_passage(n) for n in prompts.tag_nodes(kept_nodes)]
+        passages = [_passage(n) for n in kept_nodes]  # whole passages: what the page opens and the rails check
+        if settings.focus:  # the model gets each passage's best clauses only (focus.py: shorter, fewer to mis-copy)
+            kept_nodes = ClauseFocus(keep=settings.focus).postprocess_nodes(kept_nodes, query_str=asked)
+        prompts.tag_nodes(kept_nodes)
         # llm: LlamaIndex's synthesizer fills the template and streams from the instruct model
         text = ""
         llm_start = time.perf_counter()

@@ -18,11 +18,11 @@ GOALS = {"top3": 0.92, "fact": 0.85, "grounded": 0.90}
 FIRST_TOKEN_GOAL_S = 1.5
 
 
-def evaluate(limit: int | None = None, verbose: bool = False) -> dict:
+def evaluate(limit: int | None = None, verbose: bool = False, **settings_kw) -> dict:
     from engine.rag import RagSettings, answer, load_heldout, phrase_found
 
     rows = load_heldout()[:limit]
-    settings = RagSettings(cache=False)
+    settings = RagSettings(cache=False, **settings_kw)
     top3 = fact = grounded = cited = 0
     first: list[float] = []
     for r in rows:
@@ -74,4 +74,12 @@ def rag_quality_rows() -> list[dict]:
 
 
 if __name__ == "__main__":
-    print(evaluate(int(sys.argv[1]) if len(sys.argv) > 1 else None, verbose=True))
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--model", default="instruct")
+    ap.add_argument("--focus", type=int, default=2)
+    a = ap.parse_args()
+    print(evaluate(a.limit, verbose=True, top_k=a.top_k, model=a.model, focus=a.focus))
