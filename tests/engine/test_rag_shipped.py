@@ -39,7 +39,7 @@ def test_shipped_answer_is_a_real_rag_run():
     assert rag["answer"].strip() and data["no_rag"].strip()
     assert rag["sources"] == [p["doc_id"] for p in data["passages"]] and rag["sources"]
     assert set(rag["cited"]) <= set(rag["sources"])
-    assert [m["role"] for m in data["messages"]] == ["system", "user"]
+    assert [m["role"] for m in data["messages"]] == ["system", "user", "assistant", "user"]  # with the worked example
     assert all(f"[{i}]" in data["messages"][-1]["content"] for i in rag["sources"])  # the passages, tagged
     assert rag["prompt_tokens"] > 0 and 0 < rag["first_token_s"] < rag["latency_s"]
     assert all(0.0 <= p["score"] <= 1.0 for p in data["retrieved"])
