@@ -12,7 +12,15 @@ import pytest
 import torch
 
 # Tests only ever use the packaged weights, whatever the developer's shell says.
-for _name in ("LLMLAB_ONLINE", "LLMLAB_OFFLINE", "LLMLAB_LLM_BASE_URL", "LLMLAB_LLM_MODEL", "OPENAI_API_KEY", "LLMLAB_TRACKING_URI", "LLMLAB_INSTRUCT_MODEL"):
+for _name in (
+    "LLMLAB_ONLINE",
+    "LLMLAB_OFFLINE",
+    "LLMLAB_LLM_BASE_URL",
+    "LLMLAB_LLM_MODEL",
+    "OPENAI_API_KEY",
+    "LLMLAB_TRACKING_URI",
+    "LLMLAB_INSTRUCT_MODEL",
+):
     os.environ.pop(_name, None)
 
 # One compute thread by default (LLMLAB_TEST_THREADS overrides). The test machine's 2 cores are shared with

@@ -11,9 +11,8 @@ import pytest
 from llama_index.core.query_engine import RetrieverQueryEngine
 
 from engine.core.textinput import InputError
-from engine.rag import LLMCache, RagSettings, answer, ask, constitution, query_engine
+from engine.rag import LLMCache, RagSettings, answer, ask, constitution, prompts, query_engine, tracing
 from engine.rag import pipeline as rag_pipeline
-from engine.rag import prompts, tracing
 from engine.serving import ModelServerError
 
 pytestmark = pytest.mark.server
@@ -76,7 +75,7 @@ def test_query_engine_is_the_book_shape_over_the_same_retriever():
     response = engine.query(QUESTION)
     text = "".join(response.response_gen)
     assert text.strip()
-    assert [n.node.metadata["doc_id"] for n in response.source_nodes][0] == "제70조"
+    assert response.source_nodes[0].node.metadata["doc_id"] == "제70조"
 
 
 def test_bad_questions_fail_fast_with_codes():
@@ -118,13 +117,13 @@ def test_unwritable_tracing_store_costs_the_trace_not_the_answer(monkeypatch, tm
 def test_cli_contract_one_json_object_per_question(tmp_path):
     questions = tmp_path / "q.txt"
     questions.write_text(f"{QUESTION}\n\n# a comment\n{'가' * 2000}\n", encoding="utf-8")
+    command = ["rag", "--corpus", "constitution", "--json", "--queries-file", str(questions), "--no-cache"]
+    command += ["--max-tokens", "24"]
     out = subprocess.run(
-        [sys.executable, "-m", "engine", "rag", "--corpus", "constitution", "--json", "--queries-file", str(questions)]
-        + ["--no-cache", "--max-tokens", "24"],
+        [sys.executable, "-m", "engine", *command],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**__import__("os").environ},
     )
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 2 and out.returncode == 1  # the over-long question is reported, the run goes on

@@ -100,7 +100,10 @@ def test_stop_server_without_a_role_stops_both():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "서울"}}\n</tool_call>', [("get_weather", "서울")]),
+        (
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": "서울"}}\n</tool_call>',
+            [("get_weather", "서울")],
+        ),
         ('```json\n{"name": "get_weather", "arguments": {"city": "부산"}}\n```', [("get_weather", "부산")]),
         ('{"name": "get_weather", "arguments": "{\\"city\\": \\"대구\\"}"}', [("get_weather", "대구")]),
         ('{"name": "rm_rf", "arguments": {"path": "/"}}', []),  # not an offered tool: stays text
