@@ -12,10 +12,10 @@ from engine.core.progress import cli_progress
 
 def cmd_models(args) -> int:
     from engine.models.loading import load_causal_lm, load_sentence_embedder
-    from engine.models.registry import ROLES, ModelUnavailable, resolve
+    from engine.models.registry import ROLES, ModelUnavailable, installed, resolve
 
     status = 0
-    for role in args.roles or list(ROLES):
+    for role in args.roles or [r for r in ROLES if installed(r)]:  # optional roles (instruct-large) when installed
         row = {"role": role}
         try:
             resolved = resolve(role, progress_for(quiet=args.json))
@@ -26,7 +26,9 @@ def cmd_models(args) -> int:
                 sha256_ok=resolved.sha256_ok,
                 bytes=resolved.bytes,
             )
-            if not args.no_load:
+            if resolved.spec.served_only and not args.no_load:
+                row["load_seconds"] = None  # run by the llama.cpp server only, never loaded in-process
+            elif not args.no_load:
                 loader = load_sentence_embedder if resolved.spec.kind == "sentence-embedding" else load_causal_lm
                 loader(role)  # first load may convert; the reported time is the warm load below
                 start = time.perf_counter()
@@ -97,7 +99,7 @@ def cmd_attention(args) -> int:
 
 def register(sub) -> None:
     m = sub.add_parser("models", help="resolve every model role, verify hashes, time a warm load")
-    m.add_argument("roles", nargs="*", help="roles to check (default: all)")
+    m.add_argument("roles", nargs="*", help="roles to check (default: all installed)")
     m.add_argument("--json", action="store_true", help="one JSON object per line")
     m.add_argument("--no-load", action="store_true", help="resolve and hash only, do not load")
     m.set_defaults(func=cmd_models)

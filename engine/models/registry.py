@@ -45,6 +45,7 @@ class ModelRole:
     gguf_name: str | None = None
     description: str = ""
     license: str = ""
+    served_only: bool = False  # run by llama.cpp only; never dequantized into transformers (too large for that)
 
 
 ROLES: dict[str, ModelRole] = {
@@ -105,6 +106,7 @@ ROLES: dict[str, ModelRole] = {
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         description="Qwen2.5-Coder-1.5B-Instruct: the optional larger application model (about 3x slower)",
         license="Apache-2.0",
+        served_only=True,  # 6 GB once dequantized to fp32: it is only ever run by the llama.cpp server
     ),
     "embed": ModelRole(
         role="embed",
