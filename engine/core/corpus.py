@@ -181,6 +181,21 @@ def _paragraphs(text: str, min_chars: int = 20) -> list[str]:
     return paras
 
 
+def decode_korean(data: bytes) -> str | None:
+    """UTF-8 (with or without BOM), else CP949 — how Korean text files are saved; None if neither decodes."""
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def looks_like_text(text: str) -> bool:
+    """At least 95 % printable characters: a binary file that happens to decode is still refused."""
+    return sum(ch.isprintable() or ch in "\n\r\t" for ch in text) >= 0.95 * len(text)
+
+
 def decode_text_file(data: bytes, name: str = "file") -> str:
     """Bytes of an uploaded file -> text, or an InputError a learner can act on."""
     if not data or not data.strip():
@@ -192,16 +207,10 @@ def decode_text_file(data: bytes, name: str = "file") -> str:
             f"{name} looks like a binary file (it contains NUL bytes), not text. "
             "Upload a .txt or .md file saved as UTF-8."
         )
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    text = decode_korean(data)
+    if text is None:
         raise InputError(f"{name} is not valid UTF-8 (or CP949) text; save it as UTF-8 and upload again.")
-    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
-    if printable < 0.95 * len(text):
+    if not looks_like_text(text):
         raise InputError(f"{name} does not look like text (too many control characters).")
     if not text.strip():
         raise InputError(f"{name} is empty: upload a UTF-8 text file with at least one paragraph.")

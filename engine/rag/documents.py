@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from engine.core.corpus import decode_korean, looks_like_text
 from engine.core.textinput import InputError
 
 MAX_UPLOAD_BYTES = 20_000_000  # 20 MB
@@ -147,16 +148,8 @@ def sniff(data: bytes) -> str:
 
 
 def decode_text(label: str, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InputError("rag.doc.not_text", name=label)
-    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
-    if printable < 0.95 * len(text):
+    text = decode_korean(data)
+    if text is None or not looks_like_text(text):
         raise InputError("rag.doc.not_text", name=label)
     return text
 

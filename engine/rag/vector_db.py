@@ -378,34 +378,23 @@ def _measure_chroma(tmp: Path, data, queries, k):
 def _measure_chroma_llamaindex(tmp: Path, data, queries, k):
     import chromadb
     from chromadb.config import Settings
-    from llama_index.core.schema import TextNode
-    from llama_index.core.vector_stores.types import VectorStoreQuery
 
     from engine.vectorstore.chroma_store import ChromaStore
 
     client = chromadb.PersistentClient(str(tmp), settings=Settings(anonymized_telemetry=False))
     col = client.create_collection("bench", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-    store = ChromaStore(chroma_collection=col)
-    start = time.perf_counter()
-    store.add([TextNode(id_=str(i), text=f"v{i}", embedding=v.tolist()) for i, v in enumerate(data)])
-    insert_s = time.perf_counter() - start
-
-    def search(q):
-        res = store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=k))
-        return [int(x) for x in res.ids]
-
-    out = (insert_s, *_timed_queries(queries, search), "ChromaVectorStore (nodes, metadata, similarity)")
+    out = _measure_llamaindex_store(
+        ChromaStore(chroma_collection=col), data, queries, k, "ChromaVectorStore (nodes, metadata, similarity)"
+    )
     client.close()
     return out
 
 
-def _measure_sqlite(tmp: Path, data, queries, k):
+def _measure_llamaindex_store(store, data, queries, k, what: str):
+    """Insert as LlamaIndex nodes and query through `VectorStoreQuery`: the path a LlamaIndex app pays for."""
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    from engine.vectorstore.sqlite_store import SQLiteVectorStore
-
-    store = SQLiteVectorStore(tmp / "bench.sqlite")
     start = time.perf_counter()
     store.add([TextNode(id_=str(i), text=f"v{i}", embedding=v.tolist()) for i, v in enumerate(data)])
     insert_s = time.perf_counter() - start
@@ -414,7 +403,16 @@ def _measure_sqlite(tmp: Path, data, queries, k):
         res = store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=k))
         return [int(x) for x in res.ids]
 
-    out = (insert_s, *_timed_queries(queries, search), "chapter 12's store: sqlite rows, exact numpy scan per query")
+    return (insert_s, *_timed_queries(queries, search), what)
+
+
+def _measure_sqlite(tmp: Path, data, queries, k):
+    from engine.vectorstore.sqlite_store import SQLiteVectorStore
+
+    store = SQLiteVectorStore(tmp / "bench.sqlite")
+    out = _measure_llamaindex_store(
+        store, data, queries, k, "chapter 12's store: sqlite rows, exact numpy scan per query"
+    )
     store.close()
     return out
 
