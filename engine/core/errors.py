@@ -365,6 +365,48 @@ MESSAGES: dict[str, str] = {
     "rag.bad_cutoff": "the similarity cutoff must be in [0, 1) (got {value})",
     "rag.no_passages": "no passages to answer from: upload a txt, md or pdf file with text in it",
     "rag.unknown_corpus": "unknown corpus {name!r}: use 'constitution' or the path of a txt, md or pdf file",
+    # ch.6 Text2SQL: databases, executor, synthetic data (helper A)
+    "text2sql.db.not_found": "no SQLite database file at {path}",
+    "text2sql.db.empty": "{file} is empty (0 bytes): upload a SQLite database file (.sqlite, .db)",
+    "text2sql.db.too_big": "{file} is {size_mb:.1f} MB; the limit is {limit_mb} MB",
+    "text2sql.db.text_file": (
+        "{file} is a text file (a SQL script or a CSV?), not a SQLite database: load it into SQLite first "
+        "(sqlite3 my.db < script.sql) and upload the .db file"
+    ),
+    "text2sql.db.not_sqlite": "{file} is not a SQLite database (it does not start with the 'SQLite format 3' header)",
+    "text2sql.db.damaged": "{file} is a damaged SQLite database ({detail}); upload an intact copy",
+    "text2sql.db.no_tables": "{file} has no tables to ask questions about",
+    "text2sql.exec.sql_error": "SQLite could not run the SQL: {detail}",
+    "text2sql.exec.timeout": "the SQL ran too long and was stopped: {detail}",
+    "text2sql.exec.denied": (
+        "only reading queries (SELECT) may run; this SQL tried to change the database or reach outside it: {detail}"
+    ),
+    "text2sql.exec.not_one_statement": "give one SQL statement, not several separated by ';': {detail}",
+    "text2sql.exec.empty": "there is no SQL to run ({detail})",
+    "text2sql.synthetic.bad_count": "the number of pairs must be between 1 and {limit:,} (got {value})",
+    # ch.6 Text2SQL: questions (helper B)
+    # ch.6 Text2SQL: evaluation and judge (helper C)
+    "text2sql.eval.spider_unparsable": (
+        "Spider's SQL parser cannot read this query ({sql}), so its Spider hardness is not defined; Spider's parser "
+        "knows no WITH, CASE, window functions or column aliases used later"
+    ),
+    "text2sql.judge.no_openai_key": (
+        "the OpenAI judge needs OPENAI_API_KEY (and no other LLMLAB_LLM_BASE_URL); use the local judge (instruct)"
+    ),
+    # ch.6 Text2SQL: Spider (helper D)
+    "text2sql.spider.unknown_db": "{name} is not one of the 20 Spider dev databases ({known})",
+    # ch.6 Text2SQL: fine-tuning (helper F)
+    "text2sql.finetune.bad_role": "model role {value!r} cannot be fine-tuned here; choose one of {roles}",
+    "text2sql.finetune.bad_steps": "steps must be between {low} and {high}, got {value}",
+    "text2sql.finetune.bad_batch": "batch size must be between {low} and {high}, got {value}",
+    "text2sql.finetune.bad_lr": "the learning rate must be a number above 0 and at most 1, got {value}",
+    "text2sql.finetune.bad_lora": "LoRA rank must be 1-256 and alpha 1-1024, got r={r}, alpha={alpha}",
+    "text2sql.finetune.bad_max_length": "max length must be between {low} and {high} tokens, got {value}",
+    "text2sql.finetune.no_pairs": "there are no (DDL, question, SQL) examples to train on",
+    "text2sql.finetune.too_many_pairs": "at most {limit} training examples, got {value}",
+    "text2sql.finetune.bad_pair": "training example {pair} needs a DDL, a question and an SQL query, none empty",
+    "text2sql.finetune.no_adapter": "no fine-tuned adapter for {role!r} yet: train one first",
+    # ch.6 Text2SQL: generation, strategies and CLI (lead)
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

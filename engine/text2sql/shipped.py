@@ -1,0 +1,104 @@
+"""Chapter 6's shipped results (assets/precomputed/ch06_*.json, read with `engine.core.load_precomputed`), each made
+once by `python -m engine text2sql-precompute --only <name>` on the reference machine:
+
+- `ch06_answer`: the page's default question through the default strategy and through zero-shot: SQL, rows, every
+  attempt, the examples and linked tables, the prompt as sent.
+- `ch06_strategies`: every strategy's execution accuracy on the 60 held-out Korean Chinook questions (per
+  difficulty, error codes, median seconds), and on a fixed Spider dev sample (EX and exact-set match).
+
+Why ship them: each needs the model server, and a strategy table is ~10–30 minutes of generation on 2 cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from engine.core.progress import ProgressFn, null_progress
+
+SECTIONS = ("ch06_answer", "ch06_strategies")
+QUESTION = "장르가 Rock인 트랙은 몇 개인가요?"  # the page's default question (ui/strings/06_text2sql.yaml)
+ROWS_SHOWN = 20
+SPIDER_SAMPLE = 100  # Spider dev questions per strategy (the first 100, a fixed sample over several schemas)
+
+
+def prediction_data(pred) -> dict:
+    """A Prediction as the page draws it (plain JSON)."""
+    result = pred.result
+    return {
+        "strategy": pred.strategy,
+        "sql": pred.sql,
+        "columns": list(result.columns) if result else [],
+        "rows": [list(r) for r in (result.rows[:ROWS_SHOWN] if result else [])],
+        "error": result.error if result else None,
+        "detail": result.detail if result else "",
+        "seconds": round(pred.seconds, 3),
+        "attempts": [asdict(a) for a in pred.attempts],
+        "examples": [asdict(e) for e in pred.examples],
+        "tables": list(pred.tables),
+        "messages": pred.messages,
+        "votes": pred.votes,
+    }
+
+
+def answer_data(progress: ProgressFn = null_progress) -> dict:
+    from engine.serving.client import model_name
+    from engine.text2sql.databases import chinook
+    from engine.text2sql.strategies import DEFAULT_STRATEGY, predict
+
+    db = chinook()
+    progress(0.0, DEFAULT_STRATEGY)
+    best = predict(db, QUESTION, DEFAULT_STRATEGY)
+    progress(0.5, "zero-shot")
+    zero = predict(db, QUESTION, "zero-shot")
+    progress(1.0, "done")
+    return {"question": QUESTION, "model": model_name("instruct"), **prediction_data(best), "zero_shot": prediction_data(zero)}
+
+
+def strategies_data(
+    strategies: list[str] | None = None, spider: bool = True, progress: ProgressFn = null_progress
+) -> dict:
+    from engine.serving.client import model_name
+    from engine.text2sql.pipeline import evaluate_set
+    from engine.text2sql.strategies import STRATEGIES
+
+    names = strategies or list(STRATEGIES)
+    rows, spider_rows, reports = [], [], {}
+    for i, name in enumerate(names):
+        report = evaluate_set("chinook-test", name, progress=lambda f, m, i=i: progress((i + f) / len(names) / 2, m))
+        summary = report.to_json()
+        reports[name] = summary["rows"]
+        rows.append(
+            {
+                "strategy": name,
+                "ex": report.ex,
+                "median_s": report.median_seconds,
+                "by_difficulty": {d: [n, ex] for d, (n, ex) in report.by_difficulty().items()},
+                "errors": dict(report.errors()),
+            }
+        )
+    if spider:
+        for i, name in enumerate(n for n in names if n in ("zero-shot", "schema-linking", "few-shot+linking+repair")):
+            report = evaluate_set(
+                "spider-dev", name, limit=SPIDER_SAMPLE, progress=lambda f, m, i=i: progress(0.5 + (i + f) / 6, m)
+            )
+            spider_rows.append({"strategy": name, "ex": report.ex, "em": report.em, "median_s": report.median_seconds})
+    return {
+        "set": "chinook-test",
+        "n": len(reports[names[0]]) if names else 0,
+        "model": model_name("instruct"),
+        "rows": rows,
+        "questions": reports,
+        "spider": {"n": SPIDER_SAMPLE, "rows": spider_rows},
+    }
+
+
+def make(name: str, progress: ProgressFn = null_progress):
+    from engine.core.precomputed import save_precomputed
+
+    if name == "ch06_answer":
+        data = answer_data(progress)
+    elif name == "ch06_strategies":
+        data = strategies_data(progress=progress)
+    else:
+        raise ValueError(name)
+    return save_precomputed(name, data, f"python -m engine text2sql-precompute --only {name}")

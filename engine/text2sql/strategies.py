@@ -1,0 +1,307 @@
+"""Prompt strategies for Text2SQL with a small model, each a lever the book names (6.2–6.4), measured on held-out
+Korean Chinook questions (tests/bench/bench_text2sql.py; figures in the module constants' comments and the README).
+
+A strategy is a set of switches, so the page can turn one on at a time and the benchmark can measure each:
+
+    examples  k solved questions retrieved from the train split (BM25 over Kiwi morphemes of the question): the
+              model sees how *this* database's Korean words map to its names ("미국" → Country = 'USA').
+    linking   schema linking: only the tables the question needs go into the prompt — the tables of the retrieved
+              examples plus the tables a Korean/English glossary finds in the question, closed over the foreign
+              keys that join them. A shorter prompt is faster and leaves the model fewer columns to invent.
+    samples   self-consistency: n answers sampled at T=0.7 besides the greedy one, executed, and the result that
+              most answers agree on wins (a vote on what the SQL *returns*, not on its text).
+    repair    execution-guided repair: when the SQL fails (or returns nothing), SQLite's own error goes back to the
+              model with its SQL, up to `repair` times.
+
+Nothing here needs the model to be good at following instructions: every switch changes the *input* (examples,
+schema) or checks the *output* by running it. The executor is read-only (executor.py), so a generated
+`DROP TABLE` is refused, not run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from engine.core.progress import ProgressFn, null_progress
+from engine.core.textinput import InputError
+from engine.text2sql.databases import Database
+from engine.text2sql.executor import ExecResult, run_sql
+from engine.text2sql.prompts import Example, extract_sql, make_messages
+
+MAX_QUESTION_CHARS = 500  # a question, not a document
+MAX_SAMPLES = 8
+MAX_REPAIRS = 3
+MAX_EXAMPLES = 8
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    examples: int = 0  # k retrieved few-shot examples (0 = zero-shot)
+    linking: bool = False  # schema linking: only the needed tables' DDL
+    samples: int = 0  # self-consistency: extra samples at T=0.7, voted by execution result
+    repair: int = 0  # execution-guided repair rounds
+
+    def validate(self) -> None:
+        if not 0 <= self.examples <= MAX_EXAMPLES:
+            raise InputError("text2sql.bad_setting", name="examples", value=self.examples, low=0, high=MAX_EXAMPLES)
+        if not 0 <= self.samples <= MAX_SAMPLES:
+            raise InputError("text2sql.bad_setting", name="samples", value=self.samples, low=0, high=MAX_SAMPLES)
+        if not 0 <= self.repair <= MAX_REPAIRS:
+            raise InputError("text2sql.bad_setting", name="repair", value=self.repair, low=0, high=MAX_REPAIRS)
+
+
+# The named strategies, in the order the page and the benchmark show them (each adds one lever).
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("zero-shot"),
+        Strategy("few-shot", examples=4),
+        Strategy("schema-linking", linking=True),
+        Strategy("few-shot+linking", examples=4, linking=True),
+        Strategy("few-shot+linking+repair", examples=4, linking=True, repair=2),
+        Strategy("self-consistency", examples=4, linking=True, samples=4, repair=1),
+    )
+}
+DEFAULT_STRATEGY = "few-shot+linking+repair"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One SQL the model wrote and what running it gave."""
+
+    kind: str  # "greedy", "sample", "repair"
+    sql: str
+    error: str | None  # an executor code, or None
+    detail: str
+    n_rows: int
+
+
+@dataclass
+class Prediction:
+    sql: str  # the chosen SQL ("" when the model wrote none)
+    seconds: float
+    strategy: str
+    attempts: list[Attempt] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)  # the tables in the prompt
+    messages: list[dict] = field(default_factory=list)  # the prompt as sent (the page's "show the prompt")
+    votes: dict[str, int] = field(default_factory=dict)  # self-consistency: result signature -> votes
+    result: ExecResult | None = None  # the chosen SQL's execution
+
+
+# --- few-shot examples -------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _example_index(db_name: str):
+    """BM25 over Kiwi content morphemes of the train questions (the same tokenizer ch.10 measured best)."""
+    from engine.retrieval.bm25 import BM25Index
+    from engine.retrieval.tokenizers import kiwi_content
+    from engine.text2sql.questions import chinook_questions
+
+    train = chinook_questions("train") if db_name == "chinook" else []
+    if not train:
+        return None, []
+    tokens = [kiwi_content(q.question) + _latin_words(q.question) for q in train]
+    return BM25Index.build(tokens), train
+
+
+def _latin_words(text: str) -> list[str]:
+    return [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z/&'.-]*", text)]
+
+
+def retrieve_examples(db: Database, question: str, k: int) -> list:
+    """The k train questions most like `question` (empty for a database without a train split)."""
+    if k <= 0:
+        return []
+    from engine.retrieval.tokenizers import kiwi_content
+
+    index, train = _example_index(db.name)
+    if index is None:
+        return []
+    scores = index.scores(kiwi_content(question) + _latin_words(question))
+    order = sorted(range(len(train)), key=lambda i: (-scores[i], i))[:k]
+    # most similar last: the example nearest the question is the one the model copies from most
+    return [train[i] for i in reversed(order) if scores[i] > 0]
+
+
+# --- schema linking ----------------------------------------------------------------------------------------------
+
+# Korean (and common English) words for Chinook's tables: what a learner says → where it lives. Only used for the
+# Chinook database; for any other database linking falls back to the names that appear in the question.
+CHINOOK_GLOSSARY: dict[str, tuple[str, ...]] = {
+    "Track": ("트랙", "곡", "노래", "음악", "작곡", "재생 시간", "길이", "용량", "바이트", "track", "song"),
+    "Album": ("앨범", "album"),
+    "Artist": ("아티스트", "가수", "밴드", "음악가", "artist"),
+    "Genre": ("장르", "genre", "록", "재즈", "메탈", "블루스", "팝", "라틴", "클래식"),
+    "MediaType": ("미디어", "형식", "포맷", "파일 형식", "media"),
+    "Playlist": ("재생목록", "재생 목록", "플레이리스트", "playlist"),
+    "Customer": ("고객", "손님", "회원", "customer"),
+    "Employee": ("직원", "사원", "담당", "상사", "매니저", "관리자", "employee", "입사", "고용"),
+    "Invoice": ("송장", "인보이스", "주문", "구매", "매출", "결제", "청구", "invoice", "판매", "금액", "총액"),
+    "InvoiceLine": ("판매량", "판매된", "팔린", "수량", "구매한 트랙", "invoice line"),
+}
+
+
+def _fk_edges(db: Database) -> list[tuple[str, str]]:
+    """(table, referenced table) pairs from the DDL's REFERENCES clauses."""
+    edges = []
+    for table in db.tables:
+        block = db.table_ddl([table])
+        for ref in re.findall(r"REFERENCES\s+\"?(\w+)\"?", block, re.I):
+            match = next((t for t in db.tables if t.lower() == ref.lower()), None)
+            if match and match != table:
+                edges.append((table, match))
+    return edges
+
+
+def _connect(db: Database, tables: set[str]) -> set[str]:
+    """Add the bridge tables that join the chosen ones (InvoiceLine between Invoice and Track, ...): breadth-first
+    over foreign keys, shortest paths between each pair of chosen tables."""
+    if len(tables) < 2:
+        return tables
+    graph: dict[str, set[str]] = {t: set() for t in db.tables}
+    for a, b in _fk_edges(db):
+        graph[a].add(b)
+        graph[b].add(a)
+    out = set(tables)
+    chosen = sorted(tables)
+    for i, start in enumerate(chosen):
+        for goal in chosen[i + 1 :]:
+            prev: dict[str, str | None] = {start: None}
+            queue = [start]
+            while queue and goal not in prev:
+                node = queue.pop(0)
+                for nxt in sorted(graph.get(node, ())):
+                    if nxt not in prev:
+                        prev[nxt] = node
+                        queue.append(nxt)
+            node = goal if goal in prev else None
+            while node is not None:
+                out.add(node)
+                node = prev[node]
+    return out
+
+
+def link_tables(db: Database, question: str, examples: Sequence = ()) -> list[str]:
+    """The tables the question needs: glossary and name matches in the question, the examples' tables, joined."""
+    text = question.lower()
+    found: set[str] = set()
+    glossary = CHINOOK_GLOSSARY if db.name == "chinook" else {}
+    for table in db.tables:
+        words = (table.lower(), *glossary.get(table, ()))
+        if any(w.lower() in text for w in words):
+            found.add(table)
+    for ex in examples:
+        found.update(t for t in getattr(ex, "tables", ()) if t in db.tables)
+    if not found:
+        return list(db.tables)  # nothing recognised: the whole schema, rather than a guess
+    return [t for t in db.tables if t in _connect(db, found)]
+
+
+# --- the model call ----------------------------------------------------------------------------------------------
+
+
+def _ask(messages: list[dict], role: str, temperature: float, seed: int, progress: ProgressFn) -> str:
+    from engine.serving.client import RESTART_MARK, stream_chat
+
+    text = "".join(
+        p
+        for p in stream_chat(
+            messages, max_tokens=200, temperature=temperature, top_p=0.95, seed=seed, role=role, progress=progress
+        )
+        if p != RESTART_MARK
+    )
+    return extract_sql(text)
+
+
+def _signature(result: ExecResult) -> str:
+    """What a vote compares: the result as a multiset of rows (order-free), so equal answers written differently
+    count together."""
+    return repr(sorted(Counter(map(repr, result.rows)).items()))
+
+
+def _repair_messages(messages: list[dict], sql: str, result: ExecResult) -> list[dict]:
+    problem = f"실행 오류: {result.detail}" if result.error else "실행 결과가 비어 있습니다 (0행)."
+    return [
+        *messages,
+        {"role": "assistant", "content": sql or "(SQL 없음)"},
+        {"role": "user", "content": f"{problem}\n위 DDL의 테이블과 컬럼 이름만 사용해서 고친 SQL 쿼리 하나만 쓰세요."},
+    ]
+
+
+def check_question(question: str) -> str:
+    question = " ".join((question or "").split())
+    if not question:
+        raise InputError("text2sql.empty_question")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError("text2sql.question_too_long", chars=len(question), limit=MAX_QUESTION_CHARS)
+    return question
+
+
+def predict(
+    db: Database,
+    question: str,
+    strategy: Strategy | str = DEFAULT_STRATEGY,
+    *,
+    role: str = "instruct",
+    progress: ProgressFn = null_progress,
+    exclude_ids: frozenset[str] = frozenset(),
+) -> Prediction:
+    """Write SQL for `question` over `db` with `strategy`; every candidate is executed (read-only) and kept."""
+    if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise InputError("input.unknown_choice", name="strategy", value=strategy, choices=", ".join(STRATEGIES))
+        strategy = STRATEGIES[strategy]
+    strategy.validate()
+    question = check_question(question)
+    start = time.perf_counter()
+    found = [
+        q for q in retrieve_examples(db, question, strategy.examples + len(exclude_ids)) if q.id not in exclude_ids
+    ]
+    found = found[-strategy.examples :] if strategy.examples else []
+    tables = link_tables(db, question, found) if strategy.linking else list(db.tables)
+    ddl = db.table_ddl(tables) if strategy.linking else db.ddl
+    examples = [Example(q.question, q.sql) for q in found]
+    messages = make_messages(ddl, question, examples)
+    pred = Prediction("", 0.0, strategy.name, examples=examples, tables=tables, messages=messages)
+
+    def attempt(kind: str, sql: str) -> ExecResult:
+        result = (
+            run_sql(db, sql) if sql else ExecResult([], [], "text2sql.exec.empty", "no SQL in the answer", 0.0, False)
+        )
+        pred.attempts.append(Attempt(kind, sql, result.error, result.detail, len(result.rows)))
+        return result
+
+    progress(0.1, "writing SQL")
+    sql = _ask(messages, role, 0.0, 0, progress)
+    result = attempt("greedy", sql)
+    candidates = [(sql, result)]
+    for i in range(strategy.samples):
+        progress(0.2 + 0.5 * i / max(strategy.samples, 1), f"sample {i + 1}/{strategy.samples}")
+        s = _ask(messages, role, 0.7, i + 1, progress)
+        candidates.append((s, attempt("sample", s)))
+    if strategy.samples:
+        good = [(s, r) for s, r in candidates if r.ok and r.rows]
+        if good:
+            pred.votes = dict(Counter(_signature(r) for _, r in good).most_common())
+            winner = next(iter(pred.votes))
+            sql, result = next((s, r) for s, r in good if _signature(r) == winner)  # greedy first among equals
+    for i in range(strategy.repair):
+        if result.ok and result.rows:
+            break
+        progress(0.75 + 0.2 * i / strategy.repair, f"repair {i + 1}/{strategy.repair}")
+        fixed = _ask(_repair_messages(messages, sql, result), role, 0.0, 0, progress)
+        fixed_result = attempt("repair", fixed)
+        if fixed_result.ok and (fixed_result.rows or not result.ok):
+            sql, result = fixed, fixed_result
+    pred.sql, pred.result = sql, result
+    pred.seconds = time.perf_counter() - start
+    progress(1.0, "done")
+    return pred
