@@ -407,6 +407,15 @@ MESSAGES: dict[str, str] = {
     "text2sql.finetune.bad_pair": "training example {pair} needs a DDL, a question and an SQL query, none empty",
     "text2sql.finetune.no_adapter": "no fine-tuned adapter for {role!r} yet: train one first",
     # ch.6 Text2SQL: generation, strategies and CLI (lead)
+    "text2sql.empty_question": "type a question about the database",
+    "text2sql.question_too_long": (
+        "the question is {chars:,} characters long; ask one question of at most {limit:,} characters"
+    ),
+    "text2sql.bad_setting": "{name} must be between {low} and {high} (got {value})",
+    "text2sql.unknown_model": (
+        "{model!r} is neither a serving role (instruct, instruct-large, chat) nor a folder with a fine-tuned "
+        "model or LoRA adapter (text2sql-finetune saves one)"
+    ),
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

@@ -8,7 +8,8 @@ Three ways to say "this SQL is right", and why the page shows all three:
   test-suite evaluation's rule); floats are compared rounded to 6 decimals (1e-6), so `AVG()` and `SUM()/COUNT()`
   agree. A differently written but equivalent query passes; a query that happens to return the same rows on this
   data passes too (EX is an upper bound of "correct" — the test-suite evaluation distils several databases for
-  that reason; helper D's Spider databases follow it).
+  that reason; the Spider databases of spider.py follow it). Ties under the gold's ORDER BY may come back in
+  another order from an equivalent query and then count as a miss (the test-suite evaluation has the same limit).
 - **Exact set match (EM)** is Spider's official metric: both queries are parsed into Spider's structure and
   compared clause by clause as sets (SELECT, WHERE, GROUP BY, HAVING, ORDER BY, AND/OR, IUEN, keywords), values
   ignored, foreign-key columns identified. It rejects correct queries written differently (a JOIN instead of an
@@ -17,9 +18,14 @@ Three ways to say "this SQL is right", and why the page shows all three:
   `{"resolve_yn": "yes"|"no"}`. It needs no database, which is its appeal; `evaluate` measures how often it agrees
   with EX and lists its false accepts (says yes, execution says no).
 
-Measured here (`tests/bench/bench_text2sql_judge.py`, Chinook, the local `instruct` model Qwen2.5-Coder-0.5B,
-greedy): see that module's docstring for the numbers; the short version is that the 0.5B judge says "yes" to
-most pairs, wrong or right, so its agreement with EX mostly reflects how many predictions are right.
+Measured (`tests/bench/bench_text2sql_judge.py`: 40 hand-made Chinook pairs, 20 wrong-but-plausible and 20
+right-but-differently-written, execution deciding which is which; the local `instruct` model Qwen2.5-Coder-0.5B,
+greedy, full Chinook DDL): the 0.5B judge says "no" to almost everything — 1 false accept of 20 wrong pairs
+(5 %), but 17 false rejects of 20 right pairs (85 %; even `COUNT(TrackId)` for `COUNT(*)`), agreement with EX
+0.55, ~27 s per call on 2 busy cores (~1,000 prompt tokens). A judge that rejects what is right makes a model look
+worse than it is; its "yes" is rare and then mostly right. Spider's EM on the same pairs: True for 4 of the 20
+*wrong* ones (it compares neither JOIN ... ON conditions nor DISTINCT, nor values) and 1 of the 20 right ones;
+None for golds with `strftime(...)` (Spider's parser knows no function calls but the aggregates).
 
 Deviations from the interface sketch, on purpose: `exact_set_match` returns None only when Spider's parser cannot
 read the *gold* query; a prediction it cannot read scores False, exactly as Spider's official script scores it

@@ -96,6 +96,13 @@ class FinetuneResult:
     examples: int = 0  # training pairs available (each step draws `batch` of them, in a seeded shuffle)
 
 
+def fast_attention(model):
+    """Switch a private copy of a model from eager attention (loaded so lessons can show attention weights) to
+    PyTorch's SDPA kernel: measured 2x faster for generating SQL from ~600-token prompts on the 135M model."""
+    model.set_attn_implementation("sdpa")
+    return model
+
+
 def uses_chat(tokenizer) -> bool:
     """A tokenizer with a chat template gets the prompt as a chat; a base model's tokenizer (none) as plain text."""
     return bool(getattr(tokenizer, "chat_template", None))
@@ -169,7 +176,7 @@ def train_lora(
         from engine.models.loading import load_causal_lm
 
         lm = load_causal_lm(settings.role, progress)
-        model, tokenizer = lm.model, lm.tokenizer
+        model, tokenizer = fast_attention(lm.model), lm.tokenizer
     model.config.use_cache = False  # no KV cache while training (it is turned back on for generation)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -383,8 +390,13 @@ def accuracy(rows: Sequence[Scored]) -> float:
 ADAPTERS = asset("text2sql", "adapters")
 
 
-def save_adapter(model, directory: Path) -> Path:
-    """Save the LoRA weights in fp16 (half the size; they were trained in fp32 and load back into it)."""
+def save_adapter(model, directory: Path, base_name: str | None = None) -> Path:
+    """Save the LoRA weights in fp16 (half the size; they were trained in fp32 and load back into it).
+
+    `base_name` (e.g. the hub id) replaces the converted model's local cache path in adapter_config.json.
+    """
+    import copy
+
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -392,7 +404,11 @@ def save_adapter(model, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, str(directory / "adapter_model.safetensors"))
-    model.peft_config["default"].save_pretrained(str(directory))
+    (directory / "adapter_model.safetensors").chmod(0o644)  # safetensors writes 0600; the app reads it as any user
+    config = copy.copy(model.peft_config["default"])
+    if base_name:
+        config.base_model_name_or_path = base_name
+    config.save_pretrained(str(directory))
     return directory
 
 
@@ -412,7 +428,7 @@ def load_tuned(role: str, directory: Path | None = None, progress: ProgressFn = 
     if directory is None or not (Path(directory) / "adapter_model.safetensors").is_file():
         raise InputError("text2sql.finetune.no_adapter", role=role)
     lm = load_causal_lm(role, progress)
-    model = PeftModel.from_pretrained(lm.model, str(directory))
+    model = PeftModel.from_pretrained(fast_attention(lm.model), str(directory))
     model.eval()
     return model, lm.tokenizer
 

@@ -27,6 +27,7 @@ def evaluate_set(
     with_judge: bool = False,
     progress: ProgressFn = null_progress,
     should_stop: Callable[[], bool] | None = None,
+    on_row: Callable | None = None,
 ):
     """Execution accuracy (and optionally the judge) of `strategy` on the set `name`; an EvalReport."""
     from engine.text2sql.databases import chinook
@@ -50,6 +51,7 @@ def evaluate_set(
             with_judge=with_judge,
             progress=progress,
             should_stop=should_stop,
+            on_row=on_row,
         )
     from engine.text2sql.spider import spider_database, spider_dev
 
@@ -68,6 +70,7 @@ def evaluate_set(
             with_judge=with_judge,
             progress=lambda f, m, n=len(items), d=done: progress((d + f * n) / len(examples), m),
             should_stop=should_stop,
+            on_row=on_row,
         )
         rows.extend(part.rows)
         done += len(items)

@@ -51,7 +51,12 @@ def answer_data(progress: ProgressFn = null_progress) -> dict:
     progress(0.5, "zero-shot")
     zero = predict(db, QUESTION, "zero-shot")
     progress(1.0, "done")
-    return {"question": QUESTION, "model": model_name("instruct"), **prediction_data(best), "zero_shot": prediction_data(zero)}
+    return {
+        "question": QUESTION,
+        "model": model_name("instruct"),
+        **prediction_data(best),
+        "zero_shot": prediction_data(zero),
+    }
 
 
 def strategies_data(

@@ -46,12 +46,15 @@ class Strategy:
     linking: bool = False  # schema linking: only the needed tables' DDL
     samples: int = 0  # self-consistency: extra samples at T=0.7, voted by execution result
     repair: int = 0  # execution-guided repair rounds
+    pool: str = "train"  # where few-shot examples come from: POOLS
 
     def validate(self) -> None:
         if not 0 <= self.examples <= MAX_EXAMPLES:
             raise InputError("text2sql.bad_setting", name="examples", value=self.examples, low=0, high=MAX_EXAMPLES)
         if not 0 <= self.samples <= MAX_SAMPLES:
             raise InputError("text2sql.bad_setting", name="samples", value=self.samples, low=0, high=MAX_SAMPLES)
+        if self.pool not in POOLS:
+            raise InputError("input.unknown_choice", name="pool", value=self.pool, choices=", ".join(POOLS))
         if not 0 <= self.repair <= MAX_REPAIRS:
             raise InputError("text2sql.bad_setting", name="repair", value=self.repair, low=0, high=MAX_REPAIRS)
 
@@ -98,37 +101,69 @@ class Prediction:
 # --- few-shot examples -------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _example_index(db_name: str):
-    """BM25 over Kiwi content morphemes of the train questions (the same tokenizer ch.10 measured best)."""
-    from engine.retrieval.bm25 import BM25Index
-    from engine.retrieval.tokenizers import kiwi_content
+@dataclass(frozen=True)
+class PoolItem:
+    """One solved example the few-shot retriever can pick."""
+
+    id: str
+    question: str
+    sql: str
+    tables: tuple[str, ...]
+    source: str  # "train" (hand-written) or "synthetic" (synthetic.py, filtered by execution)
+
+
+POOLS = ("train", "train+synthetic")
+
+
+def example_pool(db_name: str, pool: str = "train") -> list[PoolItem]:
+    """The solved examples for a database: Chinook's hand-written train split, optionally with the synthetic pairs
+    (never the dev or test questions; synthetic pairs whose result equals a held-out answer were dropped when the
+    set was made, synthetic.filter_pairs)."""
+    if db_name != "chinook":
+        return []
     from engine.text2sql.questions import chinook_questions
 
-    train = chinook_questions("train") if db_name == "chinook" else []
-    if not train:
+    items = [PoolItem(q.id, q.question, q.sql, tuple(q.tables), "train") for q in chinook_questions("train")]
+    if pool == "train+synthetic":
+        from engine.text2sql.synthetic import shipped_synthetic
+
+        for i, pair in enumerate(shipped_synthetic()):
+            used = tuple(sorted(set(re.findall(r"\b(?:FROM|JOIN)\s+([A-Za-z_]+)", pair.sql, re.I))))
+            items.append(PoolItem(f"synthetic-{i:04d}", pair.question, pair.sql, used, "synthetic"))
+    return items
+
+
+@lru_cache(maxsize=8)
+def _example_index(db_name: str, pool: str = "train"):
+    """BM25 over Kiwi content morphemes (+ Latin words) of the pool's questions: the tokenizer ch.10 measured best
+    for Korean questions."""
+    from engine.retrieval.bm25 import BM25Index
+    from engine.retrieval.tokenizers import kiwi_content
+
+    items = example_pool(db_name, pool)
+    if not items:
         return None, []
-    tokens = [kiwi_content(q.question) + _latin_words(q.question) for q in train]
-    return BM25Index.build(tokens), train
+    tokens = [kiwi_content(q.question) + _latin_words(q.question) for q in items]
+    return BM25Index.build(tokens), items
 
 
 def _latin_words(text: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z/&'.-]*", text)]
 
 
-def retrieve_examples(db: Database, question: str, k: int) -> list:
-    """The k train questions most like `question` (empty for a database without a train split)."""
+def retrieve_examples(db: Database, question: str, k: int, pool: str = "train") -> list[PoolItem]:
+    """The k solved examples most like `question` (empty for a database without a train split)."""
     if k <= 0:
         return []
     from engine.retrieval.tokenizers import kiwi_content
 
-    index, train = _example_index(db.name)
+    index, items = _example_index(db.name, pool)
     if index is None:
         return []
     scores = index.scores(kiwi_content(question) + _latin_words(question))
-    order = sorted(range(len(train)), key=lambda i: (-scores[i], i))[:k]
+    order = sorted(range(len(items)), key=lambda i: (-scores[i], i))[:k]
     # most similar last: the example nearest the question is the one the model copies from most
-    return [train[i] for i in reversed(order) if scores[i] > 0]
+    return [items[i] for i in reversed(order) if scores[i] > 0]
 
 
 # --- schema linking ----------------------------------------------------------------------------------------------
@@ -208,8 +243,61 @@ def link_tables(db: Database, question: str, examples: Sequence = ()) -> list[st
 # --- the model call ----------------------------------------------------------------------------------------------
 
 
+def is_served(model: str) -> bool:
+    """A serving role (llama.cpp / vLLM / OpenAI through engine.serving), as opposed to a tuned model's folder."""
+    from engine.serving.client import ROLES
+
+    return model in ROLES
+
+
+@lru_cache(maxsize=2)
+def _local_model(path: str):
+    """A fine-tuned model folder, in-process: a LoRA adapter (finetune.save_adapter; its base role read from
+    adapter_config.json) or a whole saved model. Cached: loading is seconds, a question is one call."""
+    import json
+    from pathlib import Path
+
+    folder = Path(path)
+    config = folder / "adapter_config.json"
+    if config.is_file():
+        from engine.models.registry import ROLES
+        from engine.text2sql.finetune import load_tuned
+
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+        role = next((r for r in ROLES if f"/{r}-" in base or base.endswith(f"/{r}") or base == r), None)
+        if role is None:
+            raise InputError("text2sql.unknown_model", model=path)
+        return load_tuned(role, folder)
+    if (folder / "config.json").is_file():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        return AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    raise InputError("text2sql.unknown_model", model=path)
+
+
+def _ask_local(messages: list[dict], path: str, temperature: float, seed: int) -> str:
+    import torch
+
+    model, tokenizer = _local_model(path)
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(
+            **ids,
+            max_new_tokens=200,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=0.95 if temperature > 0 else None,
+            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        )
+    return extract_sql(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+
+
 def _ask(messages: list[dict], role: str, temperature: float, seed: int, progress: ProgressFn) -> str:
     from engine.serving.client import RESTART_MARK, stream_chat
+
+    if not is_served(role):
+        return _ask_local(messages, role, temperature, seed)
 
     text = "".join(
         p

@@ -4,21 +4,32 @@ The book makes fine-tuning data by asking a large model to write (question, SQL)
 only what runs. Two sources here, side by side, because they fail differently:
 
 - **templates** (`template_pairs`): hand-written Korean question patterns, each with its SQL, filled with values
-  read from the database itself (artist names, genres, countries, years, employees, playlists...). 37 templates in
-  14 SQL shapes (filter, count, aggregate, distinct, LIKE, NULL test, BETWEEN, IN, dates, group by, order/limit,
-  joins of 2-4 tables, self-join, having, subqueries), one to three phrasings each. They are always correct SQL but
+  read from the database itself (artist names, genres, countries, years, employees, playlists...). 38 templates in
+  17 SQL shapes (filter, count, aggregate, distinct, LIKE, NULL test, BETWEEN, IN, dates, group by, order/limit,
+  joins of 2-4 tables, self-join, having, subqueries), one to three phrasings each. Always correct SQL, but
   repetitive: a model trained only on them learns the templates.
-- **the model** (`model_pairs`): the `instruct` model (Qwen2.5-Coder-0.5B) writes a pair from a few tables' DDL, a
-  handful of real values and one example, through a JSON schema (engine.serving.structured_chat). Varied, but a
-  0.5B model invents columns and values: most of its pairs do not survive the filter (measured below).
+- **the model** (`model_pairs`): the `instruct` model (Qwen2.5-Coder-0.5B) writes one pair per call from a few
+  tables' DDL, a handful of real values and two template examples, through a JSON schema
+  (engine.serving.structured_chat). Varied, but a 0.5B model invents columns, copies its examples, echoes its
+  instructions or answers in English: about one pair in five survives the filter.
 
 `filter_pairs` is the book's cleaning step made explicit: a pair is kept only if its SQL runs (read-only,
 executor.run_sql) and returns rows, and it is not a duplicate; each drop says why ("sql_error", "no_rows",
-"duplicate", "not_korean", "unsafe", "timeout", "in_test"). "in_test" is leakage control: a pair whose SQL or
-whose *result* equals a held-out question's gold result is dropped, so a tuned model cannot have seen the answer.
+"duplicate", "not_korean", "unsafe", "timeout", "in_test"), plus two checks a run cannot make: a value the SQL
+filters on must appear in the question ("value_not_in_question": the model asked "고객의 이름, 성과를 알려주세요"
+and filtered `City = 'Porto'`), and the question must not echo the prompt ("not_a_question"). "in_test" is
+leakage control: a pair whose SQL equals a held-out gold query, or whose result from the same tables equals a
+held-out gold result, is dropped, so a tuned model cannot have seen the answer.
 
-The shipped set (assets/text2sql/chinook_synthetic.jsonl, `python -m engine.text2sql.synthetic --out ...`),
-measured on 2 busy cores: see SHIPPED_NOTE below, filled in by the run that made the file.
+The shipped set (assets/text2sql/chinook_synthetic.jsonl, `python -m engine.text2sql.synthetic --out ...`,
+held-out = the test and dev splits of chinook_ko.yaml, 90 gold queries), measured on 2 cores shared with four
+other model processes:
+- templates: 960 drawn → 753 pass (dropped: 156 duplicate, 42 in_test, 9 no_rows) → the first 600 shipped;
+  join2 161, filter 103, join3 83, in 43, subquery 38, date 33, like 24, count 22, aggregate 21, null 20,
+  distinct 18, having 9, between 8, order_limit 6, group_order 5, group 4, self_join 2.
+- model: 28 calls in 15 minutes (32 s a call with one server thread) → 6 shipped (21 %); dropped: 6 sql_error
+  (`no such column: ArtistId` on Track), 6 duplicate (a copied example), 3 not_a_question, 3
+  value_not_in_question, 2 in_test, 1 not_korean, 1 no_rows.
 """
 
 from __future__ import annotations
@@ -43,7 +54,6 @@ from engine.text2sql.executor import run_sql
 
 SHIPPED = asset("text2sql", "chinook_synthetic.jsonl")
 MAX_PAIRS = 5000  # per call: a teaching set, not a corpus
-SHIPPED_NOTE = "not generated yet"  # replaced by the generating run's summary (see main())
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
@@ -59,7 +69,8 @@ class SyntheticPair:
 @dataclass(frozen=True)
 class Dropped:
     pair: SyntheticPair
-    reason: str  # "sql_error", "no_rows", "duplicate", "in_test", "not_korean", "unsafe", "timeout", "empty"
+    reason: str  # "sql_error", "no_rows", "duplicate", "in_test", "not_korean", "unsafe", "timeout", "empty",
+    #              "value_not_in_question", "not_a_question"
     detail: str = ""  # SQLite's message for sql_error/unsafe/timeout
 
 
@@ -688,6 +699,13 @@ def filter_pairs(
         if not _HANGUL.search(question):
             dropped.append(Dropped(pair, "not_korean"))
             continue
+        if any(marker in question for marker in _PROMPT_ECHO):
+            dropped.append(Dropped(pair, "not_a_question"))
+            continue
+        missing = _values_not_in_question(question, sql)
+        if missing:
+            dropped.append(Dropped(pair, "value_not_in_question", ", ".join(missing)))
+            continue
         key = _norm_sql(sql)
         if key in seen_sql or question in seen_q:
             dropped.append(Dropped(pair, "duplicate"))
@@ -711,6 +729,32 @@ def filter_pairs(
         seen_q.add(question)
         kept.append(SyntheticPair(question, sql, pair.source, pair.shape))
     return kept, dropped
+
+
+# Phrases of the generation prompt: a question that contains one is the model echoing its instructions.
+_PROMPT_ECHO = ("JSON", "SQLite", "SQL을", "질문 하나", "답변을 제공", "실제 값")
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _values_not_in_question(question: str, sql: str) -> list[str]:
+    """String values the SQL filters on that the question never mentions.
+
+    A pair that runs can still be wrong: the model wrote "고객의 이름을 알려주세요" with `WHERE City = 'Porto'`.
+    Every quoted value must appear in the question (case-insensitive; a country may appear in Korean, 브라질 for
+    'Brazil'). Dates, numbers and strftime formats are exempt ('2010-07' is asked as "2010년 7월"), and a LIKE
+    pattern is checked without its % signs."""
+    asked = question.lower()
+    missing = []
+    for raw in _LITERAL.findall(sql):
+        if re.fullmatch(r"(%[A-Za-z][\s:./-]?)+", raw):  # a strftime format: '%Y', '%Y-%m'
+            continue
+        value = raw.replace("''", "'").strip("%").strip()
+        if not value or re.fullmatch(r"[\d\s:./-]+", value):
+            continue
+        if value.lower() in asked or COUNTRY_KO.get(value, "\0") in question:
+            continue
+        missing.append(value)
+    return missing
 
 
 def _norm_sql(sql: str) -> str:
@@ -776,6 +820,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--role", default="instruct")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exclude", default="test,dev", help="held-out splits whose results are excluded")
+    parser.add_argument("--save-precomputed", action="store_true", help="also write assets/precomputed/ch06_synthetic")
     args = parser.parse_args(argv)
 
     db = chinook()
@@ -811,6 +856,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     examples = [asdict(d.pair) | {"reason": d.reason, "detail": d.detail} for d in dropped if d.pair.source == "model"]
     print(json.dumps(examples[:10], ensure_ascii=False, indent=1), file=sys.stderr)
+    if args.save_precomputed:
+        from engine.core.precomputed import save_precomputed
+
+        shown = [asdict(p) for source in ("template", "model") for p in [k for k in kept if k.source == source][:8]]
+        by_reason: dict[str, int] = {}
+        for d in [*dropped_t, *dropped]:  # up to 3 examples of each reason, model pairs first
+            if by_reason.get(d.reason, 0) < 3 and (d.pair.source == "model" or d.reason != "duplicate"):
+                by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
+                shown.append(asdict(d.pair) | {"reason": d.reason, "detail": d.detail})
+        command = "python -m engine.text2sql.synthetic " + " ".join(argv if argv is not None else sys.argv[1:])
+        save_precomputed("ch06_synthetic", summary | {"examples": shown}, command)
     return 0
 
 
