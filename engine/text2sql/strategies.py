@@ -264,7 +264,8 @@ def _local_model(path: str):
         from engine.text2sql.finetune import load_tuned
 
         base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
-        role = next((r for r in ROLES if f"/{r}-" in base or base.endswith(f"/{r}") or base == r), None)
+        # the hub id (what finetune.save_adapter writes) or a converted folder <cache>/models/<role>-<sha>
+        role = next((r for r, spec in ROLES.items() if base in (spec.hub_id, r) or f"/{r}-" in base), None)
         if role is None:
             raise InputError("text2sql.unknown_model", model=path)
         return load_tuned(role, folder)

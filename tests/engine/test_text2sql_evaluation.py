@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 
 import pytest
 
@@ -295,12 +294,11 @@ def instruct_server(tmp_path_factory):
 
 
 @pytest.mark.server
-def test_judge_returns_a_verdict_in_time(db, instruct_server):
-    start = time.perf_counter()
+def test_judge_returns_a_verdict(db, instruct_server):
     verdict = judge("프랑스 가수의 이름은?", db.ddl, ITEMS[1][2], "SELECT name FROM singer", role="instruct")
     assert isinstance(verdict, JudgeVerdict) and verdict.yes in (True, False, None)
     assert verdict.yes is None or verdict.raw.startswith("{")
-    assert 0 < verdict.seconds < 30 and time.perf_counter() - start < 120  # incl. the server's first start
+    assert verdict.seconds > 0  # its speed is a benchmark (tests/bench/bench_text2sql_judge.py), not a test
     report = evaluate(lambda q: _Pred(ANSWERS[q], 0.1), ITEMS[:2], db, with_judge=True)
     assert report.judge_role == "instruct" and all(r.judge in (True, False, None) for r in report.rows)
     assert len(report.false_accepts) + len(report.false_rejects) <= 2

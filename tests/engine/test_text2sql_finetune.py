@@ -197,3 +197,18 @@ def test_lora_on_the_real_chat_model_learns_and_round_trips(tmp_path):
     before = generate_sql(res.model, res.tokenizer, DDL, PAIRS[1][1], max_new_tokens=24)
     model, tokenizer = load_tuned("chat", tmp_path / "adapter")
     assert generate_sql(model, tokenizer, DDL, PAIRS[1][1], max_new_tokens=24) == before
+
+
+def test_the_shipped_adapter_loads_and_answers_in_sql(db):
+    """The adapter shipped for the page (assets/text2sql/adapters/chat/) turns the chat model into one that answers
+    with an SQL statement (untuned, it answered none of the 60 test questions with SQL)."""
+    from engine.text2sql.finetune import shipped_adapter
+
+    if shipped_adapter("chat") is None:
+        pytest.skip("no adapter shipped for chat")
+    model, tokenizer = load_tuned("chat")
+    sql = generate_sql(model, tokenizer, db.table_ddl(["Genre", "Track"]), "장르는 모두 몇 개인가요?", 48)
+    assert sql.upper().startswith("SELECT") and " FROM " in sql.upper()
+    with pytest.raises(InputError) as info:
+        load_tuned("base-ko")
+    assert info.value.code == "text2sql.finetune.no_adapter"

@@ -127,3 +127,17 @@ def test_cli_contract_one_json_object_per_question(tmp_path):
     assert {"question", "sql", "rows", "error", "seconds"} <= set(row)
     assert row["question"] == "장르는 모두 몇 개인가요?" and isinstance(row["rows"], list) and len(row["rows"]) <= 20
     assert row["error"] is None or row["error"].startswith("text2sql.exec.")
+
+
+def test_a_tuned_adapter_folder_is_a_model_in_process(db, tmp_path):
+    """`--model PATH`: the shipped LoRA adapter (finetune.py) answers through the same strategies, in-process."""
+    from engine.text2sql.finetune import shipped_adapter
+
+    folder = shipped_adapter("chat")
+    if folder is None:
+        pytest.skip("no adapter shipped for chat")
+    pred = predict(db, "장르는 모두 몇 개인가요?", "schema-linking", role=str(folder))
+    assert pred.attempts[0].kind == "greedy" and pred.result is not None
+    with pytest.raises(InputError) as info:
+        predict(db, "장르는 모두 몇 개인가요?", "zero-shot", role=str(tmp_path))  # an empty folder
+    assert info.value.code == "text2sql.unknown_model"

@@ -79,7 +79,7 @@ def test_filter_says_why_each_pair_was_dropped(db):
         SyntheticPair("록 장르 트랙 수", "SELECT  count(*)  FROM Track WHERE GenreId = 1", "model"),  # same SQL
         SyntheticPair("앨범의 장르는?", "SELECT T1.GenreId FROM Album AS T1", "model"),
         SyntheticPair("없는 장르의 트랙 수는?", "SELECT count(*) FROM Track WHERE GenreId = 999", "model"),
-        SyntheticPair("없는 아티스트", "SELECT Name FROM Artist WHERE Name = 'Nobody'", "model"),
+        SyntheticPair("'Nobody' 아티스트", "SELECT Name FROM Artist WHERE Name = 'Nobody'", "model"),
         SyntheticPair("How many tracks?", "SELECT count(*) FROM Track", "model"),
         SyntheticPair("트랙을 지워줘", "DELETE FROM Track", "model"),
         SyntheticPair("두 문장", "SELECT 1; SELECT 2", "model"),
@@ -101,6 +101,26 @@ def test_filter_says_why_each_pair_was_dropped(db):
     assert drop_counts(dropped) == {
         "model": {"unsafe": 2, "no_rows": 2, "duplicate": 1, "sql_error": 1, "not_korean": 1, "empty": 1, "timeout": 1}
     }
+
+
+def test_a_pair_that_runs_can_still_be_wrong(db):
+    pairs = [
+        # runs and returns rows, but filters on a city the question never names
+        SyntheticPair("고객의 이름을 알려주세요.", "SELECT FirstName FROM Customer WHERE City = 'Porto'", "model"),
+        SyntheticPair(
+            "이번 주어진 질문에서 실제 값을 JSON으로 답합니다.", "SELECT Title FROM Employee", "model"
+        ),  # the model echoing its instructions
+        SyntheticPair("브라질 고객의 이름은?", "SELECT FirstName FROM Customer WHERE Country = 'Brazil'", "model"),
+        SyntheticPair(
+            "2010년 7월 송장 수는?",
+            "SELECT count(*) FROM Invoice WHERE strftime('%Y-%m', InvoiceDate) = '2010-07'",
+            "model",
+        ),
+        SyntheticPair("이름에 'Love'가 들어간 트랙 수", "SELECT count(*) FROM Track WHERE Name LIKE '%love%'", "model"),
+    ]
+    kept, dropped = filter_pairs(pairs, db)
+    assert [(d.reason, d.detail) for d in dropped] == [("value_not_in_question", "Porto"), ("not_a_question", "")]
+    assert [p.question for p in kept] == [p.question for p in pairs[2:]]  # Korean country names, dates, LIKE pass
 
 
 def test_held_out_results_are_excluded(db):
