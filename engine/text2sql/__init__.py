@@ -74,6 +74,14 @@ _LAZY = {
     "gold_is_ordered": "evaluation",
     "hardness": "evaluation",
     "spider_parses": "evaluation",
+    # fine-tuning
+    "FinetuneResult": "finetune",
+    "FinetuneSettings": "finetune",
+    "generate_sql": "finetune",
+    "linked_ddl": "finetune",
+    "load_tuned": "finetune",
+    "shipped_adapter": "finetune",
+    "train_lora": "finetune",
     "SETS": "pipeline",
     "evaluate_set": "pipeline",
 }

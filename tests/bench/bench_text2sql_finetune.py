@@ -1,18 +1,20 @@
 """Book 6.3 measured: LoRA fine-tuning for Text2SQL on 2 CPU cores, base vs tuned on the 60 held-out Korean Chinook
 test questions (execution accuracy), the effect of cleaning the synthetic data (6.3.3) and of the base model (6.3.4).
 
-Every prompt (training and evaluation) carries schema-linked DDL: the tables the gold SQL uses plus two seeded
-distractor tables (`finetune.linked_ddl`), so sequences stay ~350 tokens instead of ~950; base and tuned models see
-exactly the same prompts. Greedy decoding, in-process (transformers), batch 8.
+Every prompt (training and evaluation) carries schema-linked DDL: the tables the gold SQL uses plus one seeded
+distractor table (`finetune.linked_ddl`), so a whole example is ~480 tokens for SmolLM2's tokenizer (~310 for
+Qwen's) instead of ~1,100 with the full DDL; base and tuned models see exactly the same prompts. Greedy decoding,
+in-process (transformers fp32, SDPA attention), batch 8, at most 128 new tokens.
 
 Runs (each a fresh copy of the model; the same seed, steps and batch within a comparison):
 - `chat` (SmolLM2-135M-Instruct): base; tuned on the filtered synthetic pairs; tuned on the raw pairs (6.3.3);
 - `instruct` (Qwen2.5-Coder-0.5B-Instruct): base; tuned on the filtered pairs, fewer steps (6.3.4);
 - `base-ko` (Gemma-3-270M, a base model: plain prompt, no chat template): base; tuned (6.3.4), if not skipped.
 
-    LLMLAB_TRAIN_THREADS=2 OMP_NUM_THREADS=2 .venv/bin/python -m tests.bench.bench_text2sql_finetune --save
+    LLMLAB_TRAIN_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python -m tests.bench.bench_text2sql_finetune --save
     # --save writes assets/precomputed/ch06_finetune.json (after every run, so a stopped bench keeps what it did)
-    # --only chat,instruct   --steps 20   --instruct-steps 10   --limit 20 (questions, for a quick look)
+    # --only chat,instruct   --variants base,filtered,raw   --steps 20   --instruct-steps 10   --limit 20 (questions)
+    # --part F (write this process's runs to F) and --merge F1 F2 ... (join parts into the shipped file)
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from pathlib import Path
 from tests.bench.rows import bench_row
 
 NAME = "ch06_finetune"
-COMMAND = "LLMLAB_TRAIN_THREADS=2 OMP_NUM_THREADS=2 python -m tests.bench.bench_text2sql_finetune --save"
+COMMAND = "LLMLAB_TRAIN_THREADS=1 OMP_NUM_THREADS=1 python -m tests.bench.bench_text2sql_finetune --save"
+# How the shipped file was made on the busy reference machine: the same runs as one-thread processes side by side,
+# each `--only ROLE --variants V --part /tmp/part_ROLE_V.json`, then `--merge /tmp/part_*.json` (seeded: the same
+# numbers as one sequential run, only sooner).
+MADE_AS = "parallel one-thread processes per role/variant with --part, joined with --merge"
 SEED = 0
 DISTRACTORS = 1
 
@@ -77,6 +83,7 @@ def _eval(model, tokenizer, db, items, label: str, chat: bool | None = None) -> 
         "correct": sum(r.ex for r in rows),
         "n": len(rows),
         "errors": errors,
+        "executed": sum(r.error is None for r in rows),  # predictions that ran (right or wrong)
         "empty": sum(not r.pred_sql for r in rows),
         "seconds": round(seconds, 1),
         "seconds_per_question": round(seconds / max(1, len(rows)), 2),
@@ -185,6 +192,8 @@ def rows_of(data: dict) -> list[dict]:
         ev = run["eval"]
         rows.append(bench_row(f"text2sql.finetune.{key}", "execution_accuracy", ev["ex"], "fraction"))
         rows.append(bench_row(f"text2sql.finetune.{key}", "seconds_per_question", ev["seconds_per_question"], "s"))
+        executed = ev.get("executed", ev["n"] - sum(ev["errors"].values()))
+        rows.append(bench_row(f"text2sql.finetune.{key}", "executable_rate", executed / ev["n"], "fraction"))
         if "losses" in run:
             rows.append(
                 bench_row(
@@ -207,8 +216,12 @@ def merge(parts: list[str]) -> dict:
     data: dict = {}
     for name in parts:
         one = json.loads(Path(name).read_text(encoding="utf-8"))
+        for run in one["runs"].values():  # parts made before "executed" was recorded
+            ev = run["eval"]
+            ev.setdefault("executed", ev["n"] - sum(ev["errors"].values()))
         runs = {**data.get("runs", {}), **one["runs"]}
         data = {**one, "runs": runs}
+    data["made_as"] = MADE_AS
     save_precomputed(NAME, data, COMMAND)
     return data
 
