@@ -22,6 +22,7 @@ home = st.Page(str(ROOT / "pages" / "00_home.py"), title=t("home.nav"), icon=":m
 chapters = [
     st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in catalog.live_chapters()
 ]
-page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters})
+# expanded: every live chapter listed (Streamlit folds a menu of more than 12 pages to 10 behind "View more")
+page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters}, expanded=True)
 page.run()
 state.sync()
