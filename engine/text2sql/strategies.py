@@ -47,6 +47,8 @@ class Strategy:
     samples: int = 0  # self-consistency: extra samples at T=0.7, voted by execution result
     repair: int = 0  # execution-guided repair rounds
     pool: str = "train"  # where few-shot examples come from: POOLS
+    values: bool = False  # value hints: the few values a short text column holds, as comments under the DDL
+    plain_names: bool = False  # examples written with table names (Track.Name), not Spider's aliases (T1.Name)
 
     def validate(self) -> None:
         if not 0 <= self.examples <= MAX_EXAMPLES:
@@ -240,6 +242,92 @@ def link_tables(db: Database, question: str, examples: Sequence = ()) -> list[st
     return [t for t in db.tables if t in _connect(db, found)]
 
 
+_ALIAS = re.compile(r"\b([A-Za-z_]\w*)\s+AS\s+(T\d+)\b", re.I)
+_ALIAS_USE = re.compile(r"\b(T\d+)\.")
+
+
+def plain_names(sql: str) -> str:
+    """`SELECT T2.Name FROM Track AS T1 JOIN Genre AS T2 ON ...` -> `SELECT Genre.Name FROM Track JOIN Genre ON ...`.
+
+    Spider's gold SQL (and so the train split's) names every table T1, T2, ...; a 0.5B model copying such an
+    example mixes up which alias is which (measured on dev: `Genre AS T1 JOIN Track AS T2 ... T2.Name` for the
+    genre's name). Written with the tables' own names there is nothing to mix up. Only rewritten when each alias
+    stands for one table and each table has one alias (a self-join such as Employee AS T1 JOIN Employee AS T2
+    keeps its aliases); the rewritten query returns exactly what the original does (tested on every split)."""
+    pairs = _ALIAS.findall(sql)
+    if not pairs or re.search(r"'[^']*\bT\d+\.", sql):  # an alias-like text inside a literal: leave it
+        return sql
+    by_alias: dict[str, set[str]] = {}
+    by_table: dict[str, set[str]] = {}
+    for table, alias in pairs:
+        by_alias.setdefault(alias.upper(), set()).add(table)
+        by_table.setdefault(table.lower(), set()).add(alias.upper())
+    if any(len(v) > 1 for v in (*by_alias.values(), *by_table.values())):
+        return sql
+    used = {m.upper() for m in _ALIAS_USE.findall(sql)}
+    if not used <= set(by_alias):
+        return sql  # an alias used but never defined: leave the query as written
+    out = _ALIAS.sub(lambda m: m.group(1), sql)
+    return _ALIAS_USE.sub(lambda m: next(iter(by_alias[m.group(1).upper()])) + ".", out)
+
+
+# --- value hints ------------------------------------------------------------------------------------------------
+
+MAX_HINT_VALUES = 30  # a column with more distinct values is a name, not a category: no hint
+MAX_HINT_CHARS = 40  # long texts (titles, addresses) are never categories either
+
+
+_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+@lru_cache(maxsize=16)
+def _column_values(db: Database) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(table, column) -> its distinct values, for the category-like text columns: at most MAX_HINT_VALUES short
+    values, not dates, and repeated (at most 0.8 values per filled row) unless the table is a lookup table
+    of an id and a name or two (Genre, MediaType, Playlist), where every name is its own category. This keeps
+    Genre.Name, Customer.Country and Employee.Title, and drops what is unique per row (names, phones, addresses)."""
+    import contextlib
+
+    from engine.text2sql.databases import connect_readonly
+
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    with contextlib.closing(connect_readonly(db.path)) as conn:
+        for table, columns in db.tables.items():
+            for col in columns:
+                try:
+                    filled = conn.execute(f'SELECT COUNT("{col}") FROM "{table}"').fetchone()[0]
+                    rows = conn.execute(
+                        f'SELECT DISTINCT "{col}" FROM "{table}" WHERE typeof("{col}") = \'text\' LIMIT ?',
+                        (MAX_HINT_VALUES + 1,),
+                    ).fetchall()
+                except Exception:  # an odd upload (a view that fails, a virtual table): no hint for it
+                    continue
+                values = sorted(str(r[0]) for r in rows)
+                if not 0 < len(values) <= MAX_HINT_VALUES or any(len(v) > MAX_HINT_CHARS for v in values):
+                    continue
+                if any(_DATE_LIKE.match(v) for v in values):
+                    continue
+                if len(values) > 0.8 * filled and len(columns) > 3:
+                    continue
+                out[(table, col)] = tuple(values)
+    return out
+
+
+def value_hints(db: Database, tables: Sequence[str]) -> str:
+    """SQL comments listing the values of the category-like text columns of `tables`:
+
+        -- Genre.Name: 'Alternative', 'Blues', ..., 'Rock', ...
+
+    A small model cannot know that this database spells the United States 'USA' or rock music 'Rock' (the Korean
+    question says "미국", "록"); shown the few values a column holds, it copies the right literal. Columns with many
+    or long values (track names, addresses) are left out: they would cost hundreds of tokens and teach nothing."""
+    lines = []
+    for (table, col), values in _column_values(db).items():
+        if table in tables:
+            lines.append(f"-- {table}.{col}: " + ", ".join("'" + v.replace("'", "''") + "'" for v in values))
+    return "\n".join(lines)
+
+
 # --- the model call ----------------------------------------------------------------------------------------------
 
 
@@ -350,6 +438,10 @@ def predict(
         strategy = STRATEGIES[strategy]
     strategy.validate()
     question = check_question(question)
+    if role.startswith("models:/"):  # a registered model (chapter 13): the folder its alias or version names now
+        from engine.llmops.registry import model_path
+
+        role = str(model_path(role))
     start = time.perf_counter()
     found = [
         q for q in retrieve_examples(db, question, strategy.examples + len(exclude_ids)) if q.id not in exclude_ids
@@ -357,7 +449,9 @@ def predict(
     found = found[-strategy.examples :] if strategy.examples else []
     tables = link_tables(db, question, found) if strategy.linking else list(db.tables)
     ddl = db.table_ddl(tables) if strategy.linking else db.ddl
-    examples = [Example(q.question, q.sql) for q in found]
+    if strategy.values and (hints := value_hints(db, tables)):
+        ddl = f"{ddl}\n\n{hints}"
+    examples = [Example(q.question, plain_names(q.sql) if strategy.plain_names else q.sql) for q in found]
     messages = make_messages(ddl, question, examples)
     pred = Prediction("", 0.0, strategy.name, examples=examples, tables=tables, messages=messages)
 
@@ -386,7 +480,12 @@ def predict(
         if result.ok and result.rows:
             break
         progress(0.75 + 0.2 * i / strategy.repair, f"repair {i + 1}/{strategy.repair}")
-        fixed = _ask(_repair_messages(messages, sql, result), role, 0.0, 0, progress)
+        repair_messages = _repair_messages(messages, sql, result)
+        fixed = _ask(repair_messages, role, 0.0, 0, progress)
+        if fixed in {a.sql for a in pred.attempts}:
+            # Greedy decoding given the same error often writes the same SQL again (measured: the page's default
+            # question repeated `T2.TrackId` twice); a sampled answer at least tries something else.
+            fixed = _ask(repair_messages, role, 0.7, 100 + i, progress)
         fixed_result = attempt("repair", fixed)
         if fixed_result.ok and (fixed_result.rows or not result.ok):
             sql, result = fixed, fixed_result

@@ -20,8 +20,10 @@ from engine.text2sql.strategies import (
     Strategy,
     example_pool,
     link_tables,
+    plain_names,
     predict,
     retrieve_examples,
+    value_hints,
 )
 
 
@@ -77,6 +79,49 @@ def test_schema_linking_finds_tables_and_the_bridges_between_them(db):
     assert "Playlist" not in tables and "Employee" not in tables
     assert link_tables(db, "hello?") == list(db.tables)  # nothing recognised: the whole schema
     assert len(db.table_ddl(link_tables(db, "장르 이름을 알려줘"))) < len(db.ddl) / 3
+
+
+def test_plain_names_rewrite_aliases_and_return_the_same_rows(db):
+    from engine.text2sql.evaluation import execution_match, gold_is_ordered
+    from engine.text2sql.executor import run_sql
+
+    sql = "SELECT T2.Name, count(*) FROM Track AS T1 JOIN Genre AS T2 ON T1.GenreId = T2.GenreId GROUP BY T2.GenreId"
+    assert plain_names(sql) == (
+        "SELECT Genre.Name, count(*) FROM Track JOIN Genre ON Track.GenreId = Genre.GenreId GROUP BY Genre.GenreId"
+    )
+    self_join = "SELECT T1.FirstName FROM Employee AS T1 JOIN Employee AS T2 ON T1.ReportsTo = T2.EmployeeId"
+    assert plain_names(self_join) == self_join  # two aliases for one table: kept
+    assert plain_names("SELECT Name FROM Genre") == "SELECT Name FROM Genre"
+    rewritten = 0
+    for split in ("train", "dev", "test"):
+        for q in chinook_questions(split):
+            plain = plain_names(q.sql)
+            if plain != q.sql:
+                rewritten += 1
+                assert " AS T" not in plain
+                assert execution_match(run_sql(db, plain), run_sql(db, q.sql), gold_is_ordered(q.sql)), q.sql
+    assert rewritten == 70
+
+
+def test_value_hints_list_the_categories_not_the_names(db):
+    hints = value_hints(db, ["Genre", "Track", "Customer", "Employee"])
+    lines = {line.split(":")[0]: line for line in hints.splitlines()}
+    # lookup tables and repeated short texts are categories ...
+    assert set(lines) == {
+        "-- Genre.Name",
+        "-- Customer.Country",
+        "-- Employee.Title",
+        "-- Employee.City",
+        "-- Employee.State",
+        "-- Employee.Country",
+    }
+    assert "'Rock'" in lines["-- Genre.Name"] and "'USA'" in lines["-- Customer.Country"]
+    assert lines["-- Employee.Title"] == (
+        "-- Employee.Title: 'General Manager', 'IT Manager', 'IT Staff', 'Sales Manager', 'Sales Support Agent'"
+    )
+    # ... track names, composers, e-mails, phones and dates are not; tables not asked for give nothing
+    assert "Track." not in hints and "Email" not in hints and "Date" not in hints
+    assert value_hints(db, ["PlaylistTrack"]) == ""
 
 
 def test_bad_strategy_settings_and_questions_are_clear_errors(db):
