@@ -313,15 +313,80 @@ def _column_values(db: Database) -> dict[tuple[str, str], tuple[str, ...]]:
     return out
 
 
-def value_hints(db: Database, tables: Sequence[str]) -> str:
-    """SQL comments listing the values of the category-like text columns of `tables`:
+MAX_VALUE_CHARS = 60  # longer texts are never typed into a question word for word
+MAX_VALUES_PER_COLUMN = 20_000  # an uploaded database's huge text column is only partly indexed
+_LATIN_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'&.\-/]*(?:\s+[A-Za-z0-9][A-Za-z0-9'&.\-/]*)*")
 
+
+@lru_cache(maxsize=16)
+def _value_index(db: Database) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """lower(value) -> ((table, column, value), ...) for every short text value in the database, categories (the
+    columns with fewest distinct values) first."""
+    import contextlib
+
+    from engine.text2sql.databases import connect_readonly
+
+    found: dict[str, list[tuple[int, str, str, str]]] = {}
+    with contextlib.closing(connect_readonly(db.path)) as conn:
+        for table, columns in db.tables.items():
+            for col in columns:
+                try:
+                    rows = conn.execute(
+                        f'SELECT DISTINCT "{col}" FROM "{table}" WHERE typeof("{col}") = \'text\' '
+                        f'AND length("{col}") <= ? LIMIT ?',
+                        (MAX_VALUE_CHARS, MAX_VALUES_PER_COLUMN),
+                    ).fetchall()
+                except Exception:  # an odd upload (a view that fails, a virtual table): not indexed
+                    continue
+                for (value,) in rows:
+                    if not _DATE_LIKE.match(value):
+                        found.setdefault(value.strip().lower(), []).append((len(rows), table, col, value))
+    return {k: tuple((t, c, v) for _, t, c, v in sorted(hits)) for k, hits in found.items()}
+
+
+def match_values(db: Database, question: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The database values the question spells out word for word, longest first: [(value, [(table, column)])].
+
+    Korean questions name artists, albums, playlists and countries in Latin script ("Metallica 곡들의 평균 재생
+    시간", "Brazilian Music 플레이리스트"); a 0.5B model then guesses where that name lives (measured on dev:
+    `Genre.Name = 'Metallica'`, `Album.Name = 'Brazilian Music'`). Looking the words up in the data says it:
+    'Metallica' is an Artist.Name. Runs of Latin words are tried longest first, so "Brazilian Music" wins over
+    "Music"; single words under 3 letters and numbers are skipped (too many accidental hits)."""
+    index = _value_index(db)
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    taken: list[tuple[int, int]] = []
+    for run in _LATIN_RUN.finditer(question):
+        words = [(m.start() + run.start(), m.end() + run.start()) for m in re.finditer(r"\S+", run.group())]
+        spans = [(i, j) for i in range(len(words)) for j in range(len(words), i, -1)]
+        for i, j in sorted(spans, key=lambda ij: ij[0] - ij[1]):  # longest first
+            a, b = words[i][0], words[j - 1][1]
+            if any(a < y and x < b for x, y in taken):
+                continue
+            text = question[a:b].strip(".,?!'\"")
+            if j - i == 1 and (len(text) < 3 or text.isdigit()):
+                continue
+            hits = index.get(text.lower())
+            if hits:
+                taken.append((a, b))
+                out.append((hits[0][2] if len(hits) == 1 else text, [(t, c) for t, c, _ in hits[:3]]))
+    return out
+
+
+def value_hints(db: Database, tables: Sequence[str], question: str = "") -> str:
+    """SQL comments under the DDL: where the question's own words live in the data, then the values of the
+    category-like text columns of `tables`:
+
+        -- 'Metallica' = Artist.Name
         -- Genre.Name: 'Alternative', 'Blues', ..., 'Rock', ...
 
     A small model cannot know that this database spells the United States 'USA' or rock music 'Rock' (the Korean
     question says "미국", "록"); shown the few values a column holds, it copies the right literal. Columns with many
-    or long values (track names, addresses) are left out: they would cost hundreds of tokens and teach nothing."""
+    or long values (track names, addresses) are left out of the lists: they would cost hundreds of tokens and teach
+    nothing — for those only the values the question itself names are shown (match_values)."""
     lines = []
+    for value, where in match_values(db, question) if question else []:
+        quoted = "'" + value.replace("'", "''") + "'"
+        lines.append(f"-- {quoted} = " + ", ".join(f"{t}.{c}" for t, c in where))
     for (table, col), values in _column_values(db).items():
         if table in tables:
             lines.append(f"-- {table}.{col}: " + ", ".join("'" + v.replace("'", "''") + "'" for v in values))
@@ -448,8 +513,12 @@ def predict(
     ]
     found = found[-strategy.examples :] if strategy.examples else []
     tables = link_tables(db, question, found) if strategy.linking else list(db.tables)
+    if strategy.values and strategy.linking:  # the tables holding the question's named values belong in the prompt
+        named = {t for _, where in match_values(db, question) for t, _ in where[:1]}
+        if named - set(tables):
+            tables = [t for t in db.tables if t in _connect(db, set(tables) | named)]
     ddl = db.table_ddl(tables) if strategy.linking else db.ddl
-    if strategy.values and (hints := value_hints(db, tables)):
+    if strategy.values and (hints := value_hints(db, tables, question)):
         ddl = f"{ddl}\n\n{hints}"
     examples = [Example(q.question, plain_names(q.sql) if strategy.plain_names else q.sql) for q in found]
     messages = make_messages(ddl, question, examples)

@@ -20,6 +20,7 @@ from engine.text2sql.strategies import (
     Strategy,
     example_pool,
     link_tables,
+    match_values,
     plain_names,
     predict,
     retrieve_examples,
@@ -122,6 +123,19 @@ def test_value_hints_list_the_categories_not_the_names(db):
     # ... track names, composers, e-mails, phones and dates are not; tables not asked for give nothing
     assert "Track." not in hints and "Email" not in hints and "Date" not in hints
     assert value_hints(db, ["PlaylistTrack"]) == ""
+
+
+def test_values_the_question_names_are_found_in_the_data(db):
+    assert match_values(db, "Brazilian Music 플레이리스트 곡들의 재생 시간 합은?") == [
+        ("Brazilian Music", [("Playlist", "Name")])  # the longest run wins over "Music" (also a playlist)
+    ]
+    assert match_values(db, "Metallica 곡들의 평균 재생 시간은?") == [
+        ("Metallica", [("Artist", "Name"), ("Track", "Composer")])  # fewer distinct values (artists) first
+    ]
+    assert match_values(db, "Jazz나 Blues 장르") == [("Jazz", [("Genre", "Name")]), ("Blues", [("Genre", "Name")])]
+    assert match_values(db, "장르는 몇 개인가요? 10 개 이상?") == []  # no Latin words; numbers never match
+    hints = value_hints(db, ["Artist"], "Metallica 곡들의 평균 재생 시간은?")
+    assert hints.splitlines()[0] == "-- 'Metallica' = Artist.Name, Track.Composer"
 
 
 def test_bad_strategy_settings_and_questions_are_clear_errors(db):
