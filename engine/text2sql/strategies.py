@@ -49,6 +49,7 @@ class Strategy:
     pool: str = "train"  # where few-shot examples come from: POOLS
     values: bool = False  # value hints: the few values a short text column holds, as comments under the DDL
     plain_names: bool = False  # examples written with table names (Track.Name), not Spider's aliases (T1.Name)
+    fix: bool = False  # a failing SQL first goes through the parser's fixes (missing joins, YEAR()): sqlfix.py
 
     def validate(self) -> None:
         if not 0 <= self.examples <= MAX_EXAMPLES:
@@ -80,7 +81,7 @@ DEFAULT_STRATEGY = "few-shot+linking+repair"
 class Attempt:
     """One SQL the model wrote and what running it gave."""
 
-    kind: str  # "greedy", "sample", "repair"
+    kind: str  # "greedy", "sample", "fix", "repair"
     sql: str
     error: str | None  # an executor code, or None
     detail: str
@@ -545,6 +546,21 @@ def predict(
             pred.votes = dict(Counter(_signature(r) for _, r in good).most_common())
             winner = next(iter(pred.votes))
             sql, result = next((s, r) for s, r in good if _signature(r) == winner)  # greedy first among equals
+
+    def parser_fix(bad_sql: str, bad: ExecResult) -> tuple[str, ExecResult] | None:
+        # joins the query forgot and YEAR(): fixed by the parser from the foreign keys, no model call (sqlfix.py)
+        if not strategy.fix or bad.ok or not bad_sql:
+            return None
+        from engine.text2sql.sqlfix import fix_sql
+
+        fixed_sql = fix_sql(db, bad_sql)
+        if not fixed_sql or fixed_sql in {a.sql for a in pred.attempts}:
+            return None
+        fixed_run = attempt("fix", fixed_sql)
+        return (fixed_sql, fixed_run) if fixed_run.ok else None
+
+    if found_fix := parser_fix(sql, result):
+        sql, result = found_fix
     for i in range(strategy.repair):
         if result.ok and result.rows:
             break
@@ -556,6 +572,8 @@ def predict(
             # question repeated `T2.TrackId` twice); a sampled answer at least tries something else.
             fixed = _ask(repair_messages, role, 0.7, 100 + i, progress)
         fixed_result = attempt("repair", fixed)
+        if found_fix := parser_fix(fixed, fixed_result):
+            fixed, fixed_result = found_fix
         if fixed_result.ok and (fixed_result.rows or not result.ok):
             sql, result = fixed, fixed_result
     pred.sql, pred.result = sql, result
