@@ -60,7 +60,11 @@ def answer_data(progress: ProgressFn = null_progress) -> dict:
 
 
 def strategies_data(
-    strategies: list[str] | None = None, spider: bool = True, progress: ProgressFn = null_progress
+    strategies: list[str] | None = None,
+    spider: bool = True,
+    progress: ProgressFn = null_progress,
+    spider_limit: int = SPIDER_SAMPLE,
+    spider_strategies: tuple[str, ...] = ("zero-shot", "schema-linking", "few-shot+linking+repair"),
 ) -> dict:
     from engine.serving.client import model_name
     from engine.text2sql.pipeline import evaluate_set
@@ -82,28 +86,58 @@ def strategies_data(
             }
         )
     if spider:
-        for i, name in enumerate(n for n in names if n in ("zero-shot", "schema-linking", "few-shot+linking+repair")):
+        for i, name in enumerate(n for n in names if n in spider_strategies):
             report = evaluate_set(
-                "spider-dev", name, limit=SPIDER_SAMPLE, progress=lambda f, m, i=i: progress(0.5 + (i + f) / 6, m)
+                "spider-dev", name, limit=spider_limit, progress=lambda f, m, i=i: progress(0.5 + (i + f) / 6, m)
             )
-            spider_rows.append({"strategy": name, "ex": report.ex, "em": report.em, "median_s": report.median_seconds})
+            row = {"strategy": name, "ex": report.ex, "em": report.em, "median_s": report.median_seconds}
+            spider_rows.append({**row, "n": len(report.rows)})
     return {
         "set": "chinook-test",
         "n": len(reports[names[0]]) if names else 0,
         "model": model_name("instruct"),
         "rows": rows,
         "questions": reports,
-        "spider": {"n": SPIDER_SAMPLE, "rows": spider_rows},
+        "spider": {"n": spider_limit, "rows": spider_rows},
     }
 
 
-def make(name: str, progress: ProgressFn = null_progress):
+def add_strategies(names: list[str], progress: ProgressFn = null_progress) -> dict:
+    """The shipped comparison with `names` measured now and added (or replaced); the other rows stay as they were
+    measured (each row keeps the commit it was measured at, so the page can say which run a number comes from)."""
+    import subprocess
+
+    from engine.core.precomputed import load_precomputed
+
+    old = load_precomputed("ch06_strategies")
+    if old is None:
+        return strategies_data(names, progress=progress)
+    base = old.data
+    new = strategies_data(names, progress=progress, spider_limit=base["spider"]["n"], spider_strategies=tuple(names))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for row in [*new["rows"], *new["spider"]["rows"]]:
+        row["commit"] = commit or None
+    keep = [r for r in base["rows"] if r["strategy"] not in names]
+    keep_spider = [r for r in base["spider"]["rows"] if r["strategy"] not in names]
+    questions = {k: v for k, v in base["questions"].items() if k not in names} | new["questions"]
+    return {
+        **base,
+        "rows": keep + new["rows"],
+        "questions": questions,
+        "spider": {"n": base["spider"]["n"], "rows": keep_spider + new["spider"]["rows"]},
+        "note": "each row is one full pass over the 60 test questions; rows with a commit were measured at it, the "
+        "others at eb20c6a (same questions, same model, same executor)",
+    }
+
+
+def make(name: str, progress: ProgressFn = null_progress, add: list[str] | None = None):
     from engine.core.precomputed import save_precomputed
 
     if name == "ch06_answer":
         data = answer_data(progress)
     elif name == "ch06_strategies":
-        data = strategies_data(progress=progress)
+        data = add_strategies(add, progress) if add else strategies_data(progress=progress)
     else:
         raise ValueError(name)
-    return save_precomputed(name, data, f"python -m engine text2sql-precompute --only {name}")
+    command = f"python -m engine text2sql-precompute --only {name}" + (f" --add {','.join(add)}" if add else "")
+    return save_precomputed(name, data, command)
