@@ -9,6 +9,8 @@ length and method-specific numbers). Without --json, a readable line per step an
 
 runs each of the page's five demos once with its default settings and writes assets/precomputed/ch04_<section>.json
 (what the page shows before a learner runs anything; engine/alignment/shipped.py).
+With --track the run goes to MLflow (experiment llmlab-ch04: one child run per method, the preference data's
+version) and every JSON line gets `run_id` (its method's run) and `tracking_uri`.
 """
 
 from __future__ import annotations
@@ -42,14 +44,20 @@ def _clean(row: dict) -> dict:
 
 def cmd_align(args) -> int:
     from engine.alignment import runs
+    from engine.llmops.tracking import track_run
 
     methods = _methods(args.method)
+    params = {"experiment": args.experiment, "methods": ",".join(methods), "steps": args.steps, "seed": args.seed}
+    params |= {"beta": args.beta, "kl_coef": args.kl_coef, "lr": args.lr}
+    tracked = track_run(
+        "ch04", f"align {args.experiment}", params, enabled=args.track, command="python -m engine align"
+    )
 
     def emit(row: dict) -> None:
         if row.get("kind", "train") != "train":
             return
         if args.json:
-            print(json.dumps(_clean(row), ensure_ascii=False), flush=True)
+            print(json.dumps({**_clean(row), **tracked.fields(row)}, ensure_ascii=False), flush=True)
         else:
             print(
                 f"{row['method']:>12} step {row['step']:>4}  reward {row['reward_mean']:7.3f}  "
@@ -58,10 +66,16 @@ def cmd_align(args) -> int:
                 flush=True,
             )
 
-    if args.experiment == "race":
-        logs = runs.race(methods, args.steps, args.seed, lr=args.lr, kl_coef=args.kl_coef, beta=args.beta, on_row=emit)
-    else:  # hacking: PPO with the KL penalty off and on
-        logs = runs.reward_hacking(args.steps, args.seed, kl_coefs=(0.0, args.kl_coef), on_row=emit)
+    with tracked:
+        on_row = tracked.tee(emit, by="run")
+        if args.experiment == "race":
+            logs = runs.race(
+                methods, args.steps, args.seed, lr=args.lr, kl_coef=args.kl_coef, beta=args.beta, on_row=on_row
+            )
+        else:  # hacking: PPO with the KL penalty off and on
+            logs = runs.reward_hacking(args.steps, args.seed, kl_coefs=(0.0, args.kl_coef), on_row=on_row)
+        if args.track:
+            _track_result(tracked, logs, args.seed)
     status = 0
     for s in runs.summary(logs):
         if s["status"] == "diverged":
@@ -76,7 +90,20 @@ def cmd_align(args) -> int:
             )
         else:
             print(f"{s['run']}: {s['status']} · {s['message']}", file=sys.stderr)
+    if tracked.warning_message:
+        print(f"tracking: {tracked.warning_message}", file=sys.stderr)
     return status
+
+
+def _track_result(tracked, logs: dict, seed: int) -> None:
+    """The preference pairs' version (the toy setup is cached per seed: no second build) and each run's status."""
+    from engine.alignment.toy import ToyConfig, toy_setup
+    from engine.llmops.tracking import dataset_version
+
+    setup = toy_setup(ToyConfig(seed=seed))
+    source = f"engine.alignment.toy.preference_pairs(ToyConfig(seed={seed}))"
+    tracked.log_dataset(dataset_version("toy-preferences", setup.pairs, source))
+    tracked.set_statuses({label: log.status for label, log in logs.items()})
 
 
 def cmd_align_precompute(args) -> int:
@@ -101,6 +128,7 @@ def register(subparsers) -> None:
         help="race: the methods side by side; hacking: PPO with KL off vs on (--kl-coef)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per step on stdout")
+    p.add_argument("--track", action="store_true", help="log the runs to MLflow (llmlab-ch04); adds run_id to the JSON")
     p.set_defaults(func=cmd_align)
 
     p = subparsers.add_parser(

@@ -6,6 +6,8 @@ prints one JSON object per training step or evaluation of each loop (run, kind, 
 summary object (kind="summary") with both final accuracies and the largest loss gap between the two loops.
 With --save-precomputed (default settings only) it also writes assets/precomputed/ch03_loops.json: what the page
 shows before a learner trains anything.
+With --track the run goes to MLflow (experiment llmlab-ch03: a child run per loop, the dataset version) and every
+JSON line gets `run_id` (the run holding its numbers; the parent run for the summary) and `tracking_uri`.
 """
 
 from __future__ import annotations
@@ -23,13 +25,23 @@ def cmd_hf_train(args) -> int:
         print("--save-precomputed writes the default run only (no --epochs/--lr/--dropout/--seed)", file=sys.stderr)
         return 2
 
+    from dataclasses import asdict
+
+    from engine.llmops.tracking import track_run
+
+    tracked = track_run("ch03", "hf-train", asdict(cfg), enabled=args.track, command="python -m engine hf-train")
+
     def emit(row: dict) -> None:
         if args.json:
-            print(json.dumps({k: v for k, v in row.items() if isinstance(v, int | float | str)}), flush=True)
+            line = {k: v for k, v in row.items() if isinstance(v, int | float | str)}
+            print(json.dumps({**line, **tracked.fields(row)}), flush=True)
         elif row.get("kind") == "eval":
             print(f"{row['run']:>13} epoch {row['epoch']:.0f}  accuracy {row['accuracy']:.3f}", flush=True)
 
-    result = compare_loops(cfg, on_row=emit)
+    with tracked:
+        result = compare_loops(cfg, on_row=tracked.tee(emit, by="run"))
+        if args.track:
+            _track_result(tracked, result)
     summary = {
         "kind": "summary",
         "labels": result.prep.labels,
@@ -40,11 +52,14 @@ def cmd_hf_train(args) -> int:
         "max_loss_gap": None if math.isnan(result.max_loss_gap) else result.max_loss_gap,
         "seconds": result.seconds,
         "status": {"trainer": result.trainer.status, "loop": result.loop.status},
+        **tracked.fields(),
     }
     print(json.dumps(summary, ensure_ascii=False) if args.json else json.dumps(summary, ensure_ascii=False, indent=2))
     for log in (result.trainer, result.loop):
         if log.message:
             print(f"{log.label}: {log.message}", file=sys.stderr)
+    if tracked.warning_message:
+        print(f"tracking: {tracked.warning_message}", file=sys.stderr)
     if args.save_precomputed:
         from engine.core.precomputed import save_precomputed
         from engine.training.classifier_report import shipped_loops
@@ -53,6 +68,22 @@ def cmd_hf_train(args) -> int:
         save_precomputed("ch03_loops", shipped_loops(result), command)
         print(f"ch03_loops: written ({command})", file=sys.stderr)
     return 1 if "diverged" in summary["status"].values() else 0
+
+
+def _track_result(tracked, result) -> None:
+    """The data version (train and test paragraphs), each loop's status and the final accuracies."""
+    from engine.llmops.tracking import dataset_version
+
+    source = (
+        f"engine.training.hf_basics.build_dataset(min_per_class={result.cfg.min_per_class}, seed={result.cfg.seed})"
+    )
+    for split, context in (("train", "train"), ("test", "eval")):
+        rows = ({k: r[k] for k in ("text", "label")} for r in result.prep.raw[split])
+        tracked.log_dataset(dataset_version("constitution-chapters", rows, source, context))
+    tracked.set_statuses({log.label: log.status for log in (result.trainer, result.loop)})
+    final = {"accuracy_trainer": result.final_accuracy("trainer"), "accuracy_loop": result.final_accuracy("loop")}
+    tracked.log_metrics({k: v for k, v in final.items() if v is not None} | {"max_loss_gap": result.max_loss_gap}, 0)
+    tracked.log_dict({"labels": result.prep.labels, **final, "seconds": result.seconds}, "summary.json")
 
 
 def register(subparsers) -> None:
@@ -65,4 +96,5 @@ def register(subparsers) -> None:
     p.add_argument(
         "--save-precomputed", action="store_true", help="also write assets/precomputed/ch03_loops.json (the page's)"
     )
+    p.add_argument("--track", action="store_true", help="log the run to MLflow (llmlab-ch03); adds run_id to the JSON")
     p.set_defaults(func=cmd_hf_train)

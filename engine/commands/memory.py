@@ -4,6 +4,9 @@ python -m engine memory --model chat --batch 1,4 --mode full,lora,qlora --json
 python -m engine zero --params 7.5e9 --gpus 64 --json
 python -m engine finetune --model tiny --mode lora --steps 5 --lr 1e-3 --json
 python -m engine memory-demo accumulation --save-precomputed   (the chapter 5 page's shipped results)
+
+`finetune --track` logs the run to MLflow (experiment llmlab-ch05: settings, loss per step, the batch's version,
+the LoRA/QLoRA adapter folder as the artifact `adapter`) and adds `run_id` and `tracking_uri` to each JSON line.
 """
 
 from __future__ import annotations
@@ -116,31 +119,39 @@ def cmd_zero(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    from engine.llmops.tracking import track_run
     from engine.training.finetune import dummy_batch, load_training_model, train_steps
 
     progress = progress_for(quiet=args.json)
     model = load_training_model(args.model, args.mode, _lora(args), _quant(args), args.checkpointing)
     batch = dummy_batch(model.config.vocab_size, args.batch, args.seq_len, seed=args.seed)
+    tracked = track_run(
+        "ch05", f"finetune {args.mode}", _finetune_params(args), enabled=args.track, command="python -m engine finetune"
+    )
 
     def on_step(log) -> None:
+        row = {
+            "mode": args.mode,
+            "step": log.finished_steps,
+            "loss": log.losses[-1],
+            "seconds": round(log.seconds[-1], 4),
+        }
+        tracked.log_row(row)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "mode": args.mode,
-                        "step": log.finished_steps,
-                        "loss": log.losses[-1],
-                        "seconds": round(log.seconds[-1], 4),
-                    }
-                ),
-                flush=True,
-            )
+            print(json.dumps({**row, **tracked.fields()}), flush=True)
 
     try:
-        log = train_steps(model, batch, args.steps, args.lr, mode=args.mode, progress=progress, on_step=on_step)
+        with tracked:
+            if args.track:
+                _track_batch(tracked, batch, args)
+            log = train_steps(model, batch, args.steps, args.lr, mode=args.mode, progress=progress, on_step=on_step)
+            if args.track:
+                _track_adapter(tracked, model, log)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    if tracked.warning_message:
+        print(f"tracking: {tracked.warning_message}", file=sys.stderr)
     if not args.json:
         print(json.dumps(log.as_dict(), indent=2))
     if log.diverged_at is not None:
@@ -151,6 +162,36 @@ def cmd_finetune(args) -> int:
         )
         return 3
     return 0
+
+
+def _finetune_params(args) -> dict:
+    keys = ("model", "mode", "steps", "lr", "batch", "seq_len", "checkpointing", "seed")
+    params = {k: getattr(args, k) for k in keys}
+    if args.mode != "full":
+        params |= {"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_targets": args.lora_targets}
+        params |= {"lora_dropout": args.lora_dropout}
+    if args.mode == "qlora":
+        params |= {"quant_type": args.quant_type, "double_quant": args.double_quant}
+    return params
+
+
+def _track_batch(tracked, batch, args) -> None:
+    from engine.llmops.tracking import dataset_version
+
+    ids = batch["input_ids"].tolist()
+    source = f"engine.training.finetune.dummy_batch(batch={args.batch}, seq_len={args.seq_len}, seed={args.seed})"
+    tracked.log_dataset(dataset_version("dummy-batch", ids, source))
+
+
+def _track_adapter(tracked, model, log) -> None:
+    """The run's status; for LoRA/QLoRA the adapter folder (a few MB; a full model is not copied)."""
+    import tempfile
+
+    tracked.set_status("diverged" if log.diverged_at is not None else "cancelled" if log.cancelled else "finished")
+    if hasattr(model, "peft_config"):
+        with tempfile.TemporaryDirectory(prefix="llmlab-adapter-") as out:
+            model.save_pretrained(out)
+            tracked.log_artifacts(out, "adapter")
 
 
 def cmd_memory_demo(args) -> int:
@@ -202,6 +243,7 @@ def register(sub) -> None:
     f.add_argument("--steps", type=int, default=5)
     f.add_argument("--lr", type=float, default=1e-3)
     f.add_argument("--batch", type=int, default=2)
+    f.add_argument("--track", action="store_true", help="log the run to MLflow (llmlab-ch05); adds run_id to the JSON")
     _add_model_args(f)
     f.set_defaults(func=cmd_finetune)
 

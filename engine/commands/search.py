@@ -5,8 +5,13 @@
     python -m engine eval --questions assets/constitution_test_questions.yaml --json
     python -m engine build-index [--no-reranker] [--cross-encoder]
     python -m engine retrieval-precompute [--only ch10_word2vec,ch10_hybrid,...]
+    python -m engine mnr-train --pairs 192 --epochs 1 --lr 1e-4 [--track] --json
 
 `search` prints one JSON line per query: {"query": ..., "results": [{"doc_id": "제70조", "score": ...}, ...]}.
+
+`mnr-train` is chapter 11's MNR fine-tuning of the `embed` model (the page's run, engine.retrieval.views
+.mnr_experiment): one JSON line per logged loss, then a summary with dev hit rates before and after; `--track` logs
+it to MLflow (llmlab-ch11, with the synthetic pairs' version) and adds `run_id` and `tracking_uri`.
 
 `--method` takes the engine's pipeline names (engine/retrieval/pipeline.py: bm25, dense, hybrid, rerank). On the
 command line `hybrid` is the documented alias of the engine's best pipeline, `rerank` (`BEST_PIPELINE`: BM25 +
@@ -18,6 +23,7 @@ names as they are: there `hybrid` is the plain fusion and `rerank` is what `sear
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -167,8 +173,60 @@ def cmd_retrieval_precompute(args) -> int:
     return precompute_sections(args, "retrieval-precompute", shipped.SECTIONS, shipped.make)
 
 
+def cmd_mnr_train(args) -> int:
+    from engine.core import load_constitution
+    from engine.llmops.tracking import dataset_version, track_run
+    from engine.models import load_sentence_embedder
+    from engine.retrieval import DEV_QUESTIONS, finetune_mnr, load_questions, synthetic_text_pairs
+
+    for name, value, low, high in (("pairs", args.pairs, args.batch_size, 5000), ("epochs", args.epochs, 1, 20)):
+        if not low <= value <= high:  # MNR drops a last incomplete batch: fewer pairs than a batch train nothing
+            raise InputError("input.out_of_range", name=f"--{name}", low=low, high=high, value=value)
+    progress = progress_for(quiet=args.json)
+    params = {"model": "embed", "pairs": args.pairs, "epochs": args.epochs, "lr": args.lr, "seed": args.seed}
+    params |= {"batch_size": args.batch_size}
+    tracked = track_run("ch11", "mnr-train", params, enabled=args.track, command="python -m engine mnr-train")
+    with tracked:
+        docs = load_constitution()
+        pairs = synthetic_text_pairs(docs, args.pairs, seed=args.seed)
+        if args.track:
+            rows = ((q, docs[d].doc_id) for q, d in pairs)
+            source = (
+                f"engine.retrieval.korean_dense.synthetic_text_pairs(constitution, n={args.pairs}, seed={args.seed})"
+            )
+            tracked.log_dataset(dataset_version("constitution-mnr-pairs", rows, source))
+        model = load_sentence_embedder("embed")  # a fresh copy, as the page's run
+        dev = load_questions(DEV_QUESTIONS)
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log dicts: stdout stays JSON
+            res = finetune_mnr(
+                model, docs, pairs, dev, args.epochs, args.batch_size, args.lr, seed=args.seed, progress=progress
+            )
+        for row in res.losses:  # the trainer's logged losses (every 2 steps), after the run
+            tracked.log_row(row)
+            if args.json:
+                print(json.dumps({**row, **tracked.fields()}), flush=True)
+        tracked.log_metrics({f"dev_{k}_before": v for k, v in res.before.items()}, 0)
+        tracked.log_metrics({f"dev_{k}": v for k, v in res.after.items()}, res.steps)
+    summary = {"kind": "summary", "steps": res.steps, "pairs": res.pairs, "before": res.before, "after": res.after}
+    summary |= {"seconds": round(res.seconds, 2), **tracked.fields()}
+    print(json.dumps(summary, ensure_ascii=False) if args.json else json.dumps(summary, ensure_ascii=False, indent=2))
+    if tracked.warning_message:
+        print(f"tracking: {tracked.warning_message}", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     from engine.retrieval.pipeline import METHODS
+
+    m = sub.add_parser("mnr-train", help="ch.11: fine-tune the embed model with MNR loss (dev hit rates before/after)")
+    m.add_argument("--pairs", type=int, default=192, help="synthetic (query, article) pairs (default 192)")
+    m.add_argument("--epochs", type=int, default=1)
+    m.add_argument("--lr", type=float, default=1e-4)
+    m.add_argument("--batch-size", type=int, default=16)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--json", action="store_true", help="one JSON object per logged loss, then a summary")
+    m.add_argument("--track", action="store_true", help="log the run to MLflow (llmlab-ch11); adds run_id to the JSON")
+    m.set_defaults(func=cmd_mnr_train)
 
     s = sub.add_parser("search", help="search a corpus (bm25 | dense | hybrid | rerank); one JSON line per query")
     s.add_argument("--corpus", default="constitution", help="constitution, kobill, or a UTF-8 .txt file")

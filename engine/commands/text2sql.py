@@ -7,17 +7,25 @@
     python -m engine text2sql-eval --set chinook-test --strategy few-shot+linking+repair [--judge] [--limit N]
     python -m engine text2sql-eval --set spider-dev --limit 100 --strategy zero-shot
     python -m engine text2sql-precompute [--only ch06_answer,ch06_strategies]
+    python -m engine text2sql-finetune --model chat --steps 20 [--out DIR] [--track] --json
 
 `--queries-file`: one question per line (blank lines and lines starting with # are skipped). Each line of output is
 `{"question", "sql", "rows" (the first 20), "columns", "error" (a code or null), "detail", "seconds", "strategy",
 "attempts"}`. A question the engine refuses (empty, too long) gets a line with `error` and the run goes on; the exit
 code is then 1. `--db` is `chinook`, `spider/<db_id>`, or the path of a SQLite file (opened read-only, never
 modified). `--model` is a serving role (`instruct`, default; `instruct-large`; `chat`) or the path of a LoRA adapter
-or model directory trained by `text2sql-finetune` (run in-process).
+or model directory trained by `text2sql-finetune` (run in-process), or a registered model, e.g.
+`models:/text2sql-chat@champion` (chapter 13's registry: the version that alias points at now).
+
+`text2sql-finetune` is the page's LoRA run from the command line (book 6.3: the shipped synthetic pairs with
+schema-linked DDL, engine.text2sql.finetune.train_lora): one JSON line per step, then a summary; `--out` keeps the
+adapter; `--track` logs the run to MLflow (llmlab-ch06, the adapter as the artifact `adapter`, ready for
+`python -m engine register-model --run <run_id> --name text2sql-chat`) and adds `run_id` and `tracking_uri`.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from engine.commands._common import print_obj
@@ -114,7 +122,11 @@ def register(sub) -> None:
     group.add_argument("--question")
     group.add_argument("--queries-file", help="one question per line")
     p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
-    p.add_argument("--model", default="instruct", help="a serving role, or a fine-tuned model/adapter directory")
+    p.add_argument(
+        "--model",
+        default="instruct",
+        help="a serving role, a fine-tuned model/adapter directory, or a registered model (models:/NAME@champion)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_text2sql)
 
@@ -128,6 +140,85 @@ def register(sub) -> None:
     e.add_argument("--out", help="write the report as JSON here")
     e.set_defaults(func=cmd_text2sql_eval)
     register_precompute(sub)
+    register_finetune(sub)
+
+
+def cmd_text2sql_finetune(args) -> int:
+    import tempfile
+    from dataclasses import asdict
+
+    from engine.commands._common import progress_for
+    from engine.core.textinput import InputError
+    from engine.llmops.tracking import dataset_version, track_run
+    from engine.models.registry import ROLES
+    from engine.text2sql import chinook, shipped_synthetic
+    from engine.text2sql.finetune import FinetuneSettings, linked_ddl, save_adapter, train_lora
+
+    given = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "lora_r": args.lora_r}
+    given |= {"lora_alpha": args.lora_alpha, "seed": args.seed}
+    settings = FinetuneSettings(role=args.model, **{k: v for k, v in given.items() if v is not None})
+    settings.validate()
+    if args.pairs < 0:
+        raise InputError("input.too_small", name="--pairs", limit=0, value=args.pairs)
+    db = chinook()
+    pairs = shipped_synthetic()[: args.pairs] if args.pairs else shipped_synthetic()
+    triples = [(linked_ddl(db, p.sql), p.question, p.sql) for p in pairs]  # as the page's live run
+    params = asdict(settings) | {"pairs": len(triples)}
+    name = f"text2sql-finetune {args.model}"
+    tracked = track_run("ch06", name, params, enabled=args.track, command="python -m engine text2sql-finetune")
+
+    def emit(row: dict) -> None:
+        if args.json:
+            print_obj({k: v for k, v in row.items() if isinstance(v, int | float | str)} | tracked.fields(), True)
+
+    with tracked, tempfile.TemporaryDirectory(prefix="llmlab-t2s-adapter-") as tmp:
+        if args.track:
+            source = "assets/text2sql/chinook_synthetic.jsonl, finetune.linked_ddl(db, sql)"
+            tracked.log_dataset(dataset_version("chinook_synthetic", triples, source))
+        result = train_lora(triples, settings, progress_for(args.json), on_row=tracked.tee(emit))
+        out = Path(args.out) if args.out else Path(tmp) / "adapter"
+        if args.out or args.track:
+            save_adapter(result.model, out, ROLES[args.model].hub_id)
+        if args.track:
+            tracked.set_status(result.log.status)
+            tracked.log_artifacts(out, "adapter")
+    summary = {
+        "kind": "summary",
+        "model": args.model,
+        "steps": len(result.losses),
+        "loss_first": result.losses[0] if result.losses else None,
+        "loss_last": result.losses[-1] if result.losses else None,
+        "trainable": result.trainable,
+        "total": result.total,
+        "examples": result.examples,
+        "seconds": round(result.seconds, 2),
+        "status": result.log.status,
+        "adapter_dir": str(Path(args.out).absolute()) if args.out else None,
+        **tracked.fields(),
+    }
+    print_obj(summary, args.json)
+    if result.log.message:
+        print(result.log.message, file=sys.stderr)
+    if tracked.warning_message:
+        print(f"tracking: {tracked.warning_message}", file=sys.stderr)
+    return 1 if result.log.status == "diverged" else 0
+
+
+def register_finetune(sub) -> None:
+    # defaults None: FinetuneSettings' own (its module imports torch, too slow for building the parser)
+    f = sub.add_parser("text2sql-finetune", help="ch.6: LoRA SFT of a small model on the synthetic pairs (book 6.3)")
+    f.add_argument("--model", default="chat", help="the base model role: chat (default), instruct, base-ko")
+    f.add_argument("--steps", type=int, default=None, help="optimizer steps (default 20)")
+    f.add_argument("--batch", type=int, default=None, help="examples per step (default 2)")
+    f.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-3)")
+    f.add_argument("--lora-r", type=int, default=None, help="LoRA rank (default 16)")
+    f.add_argument("--lora-alpha", type=int, default=None, help="LoRA alpha (default 32)")
+    f.add_argument("--seed", type=int, default=None, help="default 0")
+    f.add_argument("--pairs", type=int, default=0, help="use the first N shipped pairs (default all)")
+    f.add_argument("--out", default=None, help="save the adapter in this folder")
+    f.add_argument("--json", action="store_true", help="one JSON object per step, then a summary")
+    f.add_argument("--track", action="store_true", help="log the run to MLflow (llmlab-ch06); adds run_id to the JSON")
+    f.set_defaults(func=cmd_text2sql_finetune)
 
 
 def cmd_text2sql_precompute(args) -> int:
@@ -135,7 +226,7 @@ def cmd_text2sql_precompute(args) -> int:
     from engine.text2sql.shipped import SECTIONS, make
 
     for name in args.only.split(",") if args.only else SECTIONS:
-        made = make(name, cli_progress)
+        made = make(name, cli_progress, add=args.add.split(",") if args.add and name == "ch06_strategies" else None)
         print(f"wrote {name} ({made.made}, {made.machine})")
     return 0
 
@@ -143,4 +234,5 @@ def cmd_text2sql_precompute(args) -> int:
 def register_precompute(sub) -> None:
     p = sub.add_parser("text2sql-precompute", help="ch.6: the page's shipped results (assets/precomputed/ch06_*)")
     p.add_argument("--only", help="comma-separated: ch06_answer,ch06_strategies")
+    p.add_argument("--add", help="ch06_strategies: measure only these strategies and add them to the shipped rows")
     p.set_defaults(func=cmd_text2sql_precompute)

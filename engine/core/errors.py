@@ -416,6 +416,119 @@ MESSAGES: dict[str, str] = {
         "{model!r} is neither a serving role (instruct, instruct-large, chat) nor a folder with a fine-tuned "
         "model or LoRA adapter (text2sql-finetune saves one)"
     ),
+    # ch.13 LLMOps (monitoring):
+    "llmops.monitor.too_many_buckets": (
+        "{buckets:,} {bucket} buckets between the first and the last trace; the limit is {limit:,}: "
+        "choose a coarser bucket"
+    ),
+    "llmops.monitor.no_traces": "the tracing store has no RAG traces yet: ask a question on the chapter 9 page first",
+    "llmops.cost.local_free": (
+        "local models run on this machine and cost 0 in money (electricity and hardware are not counted)"
+    ),
+    "llmops.cost.unpriced": "a model with no published price in the table: its calls are not counted in the cost",
+    "llmops.cost.no_tokens": "the endpoint did not report token counts for some calls, so their cost is unknown",
+    "llmops.cost.projection": (
+        "an estimate: the local calls' token counts at a hosted price (a hosted tokenizer counts differently)"
+    ),
+    "llmops.drift.too_few": (
+        "drift needs at least {need} questions in each window (reference {reference}, recent {recent})"
+    ),
+    "llmops.drift.one_window": "give both windows (reference and recent), or neither to split the traces in half",
+    "llmops.pairs.bad_line": "{path}, line {line}: not a valid pair ({reason})",
+    "llmops.labels.bad_label": "{kind} label {value!r} is not one of {choices}",
+    "llmops.labels.bad_learner": "a learner id is one line of 1 to {limit} characters (got {value!r})",
+    "llmops.labels.unknown_learner": "no learner {learner!r} yet: add the learner before labelling",
+    "llmops.labels.unknown_item": "there is no {kind} item {item_id!r} to label",
+    "llmops.labels.corrupt": (
+        "the labels file {path} is damaged ({reason}); it was left untouched: copy it away (or try "
+        "`sqlite3 labels.sqlite .recover`) and delete it to start a fresh one"
+    ),
+    "llmops.labels.unwritable": "the labels file {path} cannot be written ({reason})",
+    "llmops.labels.busy": "the labels file {path} stayed locked by other writers; the label was not saved: try again",
+    "llmops.labels.none_yet": "no labels yet: label a few items first",
+    "llmops.kappa.one_class": (
+        "kappa is undefined: every label is {label} (one class only), so chance agreement is 1 and kappa "
+        "divides 0 by 0; raw agreement is {agreement:.0%}"
+    ),
+    "llmops.kappa.too_few": "kappa needs at least {need} items labelled by the raters compared (got {items})",
+    "llmops.kappa.unequal": "the raters' label lists differ in length ({left} vs {right})",
+    # ch.13 LLMOps (tracking):
+    "llmops.tracking.bad_chapter": "{value!r} is not a chapter key: use ch and two digits, e.g. {example}",
+    "llmops.tracking.unwritable": (
+        "the tracking store {uri} cannot be written ({reason}); nothing was recorded there (a training run still "
+        "finishes and prints its result)"
+    ),
+    "llmops.tracking.unreachable": (
+        "the tracking server {uri} does not answer ({reason}); nothing was recorded there (a training run still "
+        "finishes). Start the server, or unset LLMLAB_TRACKING_URI to use the local store"
+    ),
+    "llmops.tracking.unreadable": "the tracking store {uri} cannot be read ({reason})",
+    "llmops.tracking.write_failed": (
+        "writing to the tracking store {uri} failed during the run ({reason}); the training went on, but the rest "
+        "of this run was not recorded"
+    ),
+    "llmops.tracking.no_run": "no run {run_id!r} in the tracking store {uri}",
+    "llmops.registry.bad_name": (
+        "{value!r} is not a model name: use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    ),
+    "llmops.registry.bad_uri": (
+        "{value!r} is not a registered model URI: use models:/NAME@ALIAS or models:/NAME/VERSION"
+    ),
+    "llmops.registry.bad_alias": "alias {value!r} is not one of {choices}",
+    "llmops.registry.no_artifact": "run {run_id} has no artifact folder {path!r} to register",
+    "llmops.registry.no_model": "no registered model {name!r} in the store {uri}",
+    "llmops.registry.no_version": "model {name!r} has no version {version}",
+    "llmops.registry.no_alias": (
+        "no version of model {name!r} has the alias {alias!r} yet (store {uri}): promote one first"
+    ),
+    "llmops.registry.no_who": "a promotion records who made it: give a name of 1 to {limit} characters",
+    "llmops.registry.no_why": "a promotion records why: give a reason of 1 to {limit} characters",
+    # ch.13 LLMOps (judge):
+    "llmops.judge.not_json": (
+        "the judge's answer is not JSON (cut off, or a model that ignored the schema): counted as an invalid verdict"
+    ),
+    "llmops.judge.not_object": "the judge's answer is JSON but not an object with a winner: counted as invalid",
+    "llmops.judge.bad_winner": "the judge named no winner among A, B and tie: counted as an invalid verdict",
+    "llmops.judge.no_openai_key": (
+        "the OpenAI judge needs OPENAI_API_KEY (and no other LLMLAB_LLM_BASE_URL); use the local judge (instruct)"
+    ),
+    "llmops.judge.no_pairs": "{path} has no pairs to judge",
+    "llmops.rag_eval.bad_configs": (
+        "{value!r}: name one or more RAG configurations, comma-separated and without repeats, from {choices}"
+    ),
+    # ch.13 LLMOps (mc-eval):
+    "llmops.metrics.not_a_list": "give the predictions and the references as two lists of texts, one pair per position",
+    "llmops.metrics.unequal_lengths": (
+        "{predictions} predictions but {references} references: give exactly one reference per prediction"
+    ),
+    "llmops.metrics.no_pairs": "there are no (prediction, reference) pairs to score",
+    "llmops.metrics.too_many_pairs": "score at most {limit:,} pairs at once (got {value:,})",
+    "llmops.metrics.not_text": "pair {index}: the prediction and the reference must both be text",
+    "llmops.metrics.empty_reference": (
+        "pair {index}: the reference is empty or has no words, so there is nothing to compare the prediction with"
+    ),
+    "llmops.metrics.bad_line": "line {line}: not a JSON object with a prediction and a reference ({reason})",
+    "llmops.mc.empty_context": "item {item_id}: the context is empty; the choices need a text to continue",
+    "llmops.mc.too_few_choices": "item {item_id}: a multiple-choice item needs at least 2 choices (got {choices})",
+    "llmops.mc.empty_choice": "item {item_id}: a choice is empty",
+    "llmops.mc.duplicate_choice": "item {item_id}: two choices are the same text, so the answer is ambiguous",
+    "llmops.mc.bad_label": (
+        "item {item_id}: the answer index {label!r} is not a choice (the item has {choices} choices, counted from 0)"
+    ),
+    "llmops.mc.bad_line": "line {line}: not a valid multiple-choice item ({reason})",
+    "llmops.mc.no_items": "no multiple-choice items in {path}",
+    "llmops.mc.duplicate_id": "{path}: two items share an id; each item needs its own",
+    "llmops.mc.empty_tokens": "the context or a choice tokenizes to no tokens at all",
+    "llmops.mc.online_role": (
+        "role {role!r} resolves to the hub (LLMLAB_ONLINE is set); the harness comparison runs on a packaged local "
+        "model only"
+    ),
+    "llmops.mc.harness_missing": "lm-evaluation-harness (the `lm-eval` package) is not installed: run `make install`",
+    "llmops.mc.harness_error": "lm-evaluation-harness: {detail}",
+    "llmops.mc.harness_failed": "lm-evaluation-harness stopped with exit code {code}: {detail}",
+    "llmops.mc.harness_timeout": "lm-evaluation-harness did not finish within {seconds} s",
+    "llmops.mc.no_samples": "lm-evaluation-harness wrote no per-item results (--log_samples) under {path}",
+    "llmops.mc.item_missing": "lm-evaluation-harness returned no result for item {item_id}",
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
