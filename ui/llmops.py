@@ -1212,7 +1212,15 @@ def two_orders(pairs) -> str:
     c1, c2 = st.columns(2)
     c1.selectbox(t("ch13.pick_pair"), list(by_id), key="jd_pair", format_func=lambda i: pair_choice(by_id[i]))
     c2.selectbox(t("ch13.judge_role"), list(JUDGE_ROLES), key="jd_role", format_func=role_label)
-    pair, role = by_id[SS["jd_pair"]], SS["jd_role"]
+    # After a language switch Streamlit can hand back the option's *label* (which changed language) instead of the
+    # option (found by the monkey test): map a label back to its pair id ("p001 · ..."), else the first pair.
+    picked = str(SS["jd_pair"])
+    pair = by_id.get(picked) or by_id.get(picked.split(" · ")[0]) or pairs[0]
+    role = (
+        SS["jd_role"]
+        if SS["jd_role"] in JUDGE_ROLES
+        else next((r for r in JUDGE_ROLES if role_label(r) == SS["jd_role"]), JUDGE_ROLES[0])
+    )
     show_pair(pair)
     if st.button(t("ch13.ask_both"), key="jd_ask"):
         with friendly_errors(), st.spinner(t("ch13.judging")):
