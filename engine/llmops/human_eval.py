@@ -323,6 +323,11 @@ def default_path() -> Path:
     return get_settings().cache_dir / "llmops" / "labels.sqlite"
 
 
+def labels_exist(path: Path | str | None = None) -> bool:
+    """Whether the labels file is there (checking creates nothing; opening a LabelStore creates the file)."""
+    return Path(path).is_file() if path is not None else default_path().is_file()
+
+
 @dataclass(frozen=True)
 class LabelRow:
     learner: str
@@ -692,6 +697,9 @@ def agreement(
     Likert), Fleiss' kappa over the items every chosen rater labelled, and (pairwise) each learner against the
     developers' reference labels."""
     _check_kind(kind)
+    if store is None and not labels_exist():  # nobody has labelled yet: report that, create no file
+        none = Kappa("fleiss", None, None, None, 0, 0, "llmops.kappa.too_few", {"items": 0, "need": 2})
+        return AgreementReport(kind, [], 0, [], none, [], ["llmops.labels.none_yet"])
     own = store is None
     store = store or LabelStore()
     try:
@@ -757,11 +765,13 @@ __all__ = [
     "ReferenceAgreement",
     "agreement",
     "check_label",
+    "check_learner",
     "cohen_kappa",
     "default_path",
     "fleiss_kappa",
     "fleiss_kappa_table",
     "item_ids",
+    "labels_exist",
     "likert_items",
     "load_pairs",
 ]

@@ -114,8 +114,17 @@ def test_labels_per_learner_latest_wins_history_kept(store, pairs):
 
 def test_default_path_is_under_the_cache(tmp_path, monkeypatch, pairs):
     monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path / "cache"))
+    # looking creates nothing: no file yet, and the agreement of nobody's labels says so
+    assert not he.labels_exist()
+    empty = he.agreement(kind="pairwise")
+    assert empty.notes == ["llmops.labels.none_yet"] and empty.learners == [] and not he.labels_exist()
+    assert not (tmp_path / "cache").exists()
     with he.LabelStore(pairs=pairs) as s:
         assert s.path == tmp_path / "cache" / "llmops" / "labels.sqlite" and s.path.exists()
+    assert he.labels_exist() and he.labels_exist(tmp_path / "cache" / "llmops" / "labels.sqlite")
+    from engine.llmops import check_learner, labels_exist, labels_path
+
+    assert labels_path() == he.default_path() and labels_exist is he.labels_exist and check_learner(" kim ") == "kim"
 
 
 @pytest.mark.parametrize(
