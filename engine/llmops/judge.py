@@ -33,6 +33,16 @@ A / B / tie is **invalid**, with a code (`llmops.judge.not_json`, `llmops.judge.
 
 Intervals: Wilson score (`wilson`) for proportions over independent units; percentile bootstrap (`bootstrap_ci`,
 2,000 resamples, seed 0) for figures over verdicts (two per pair) and for differences.
+
+Measured (`python -m engine judge-bias`, the 62 developer-labelled pairs of assets/llmops/pairs.jsonl, the local
+`instruct` model Qwen2.5-Coder-0.5B, greedy, grammar-constrained): the judge answered "A" — whichever answer was
+shown first — in all 124 verdicts, the prompt's "avoid any position bias" notwithstanding. Flip rate 1.00 (Wilson
+95 % [0.94, 1.00]), every flip a reversal; first-slot rate 1.00; so length cannot show: the judge prefers the
+longer answer in 0.50 of its verdicts (exactly, by construction of the swap) against 0.56 [0.41, 0.71] for the
+labels, length bias −0.06 (bootstrap [−0.22, 0.09]). Agreement with the labels 0.32 [0.22, 0.45] — precisely the
+20 tie-labelled pairs, which the MT-Bench rule scores as ties because every pair flipped; the one-call judge agrees
+on 0.34 [0.23, 0.46] (the 21 pairs whose better answer happened to be A). No invalid verdict (the grammar sees to
+that); 49 s per verdict on 2 shared cores at load 5–11 (1 h 41 min for the run).
 """
 
 from __future__ import annotations

@@ -10,9 +10,14 @@ each is tested on hand-made cases (tests/engine/test_llmops_rag_eval.py):
   from the question's gold articles (ragas's reference-id route, as `IDBasedContextRecall` uses), not from an LLM:
   the held-out set names them, and a 0.5B judge of relevance would add its own noise to the comparison.
 - **context recall** — ragas's `IDBasedContextRecall`: the share of the gold articles among the passages.
-- **faithfulness** — ragas's `Faithfulness`: the answer is split into short statements by the LLM, the LLM says of
-  each whether the passages support it, and the score is supported / statements. An answer with no statement (the
-  fixed refusal, or an empty answer) has no faithfulness (None), as ragas returns NaN.
+- **faithfulness** — ragas's `Faithfulness`: the answer's statements, the LLM says of each whether the passages
+  (as the prompt showed them: the focused clauses) support it, and the score is supported / statements. An answer
+  with no statement (the fixed refusal, or an empty answer) has no faithfulness (None), as ragas returns NaN.
+  One deviation: the statements are the answer's sentences (citation tags removed; `split_statements`), not an LLM
+  decomposition. Measured: asked for statements under a JSON schema, the 0.5B model turned "대통령의 임기는
+  5년입니다 [제70조]." into three, one of them a 300-character loop ("그는 대통령의 잠기를 잠기 때문에, …") and
+  one a lone "+", and scored its own correct answer 0.33; the chapter 9 answers are one or two sentences, which is
+  what a decomposition of them would give.
 - **answer relevance** — ragas's `ResponseRelevancy`: the LLM writes `N_QUESTIONS` questions the answer answers and
   says whether the answer is noncommittal; the score is the mean cosine between those questions and the real one
   under the embedder, times 0 for a noncommittal answer. The embedder is the RAG chapter's own Korean morpheme
@@ -31,6 +36,7 @@ search in Chroma). `phrase_found` (the held-out rule check) is reported beside t
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -101,11 +107,6 @@ def relevance_score(question_vec: np.ndarray, generated_vecs: np.ndarray, noncom
 
 
 # --- the LLM steps ----------------------------------------------------------------------------------------------
-STATEMENTS_PROMPT = (
-    "Break the answer below into at most {n} short, self-contained statements, each one fact the answer claims. "
-    "Replace pronouns with what they refer to. Write the statements in the answer's language. Leave out citation "
-    "tags such as [제70조].\n\n[Question]\n{question}\n\n[Answer]\n{answer}"
-)
 VERIFY_PROMPT = (
     'Here are some passages and {n} statements. For each statement, in order, say "yes" if it can be directly '
     'inferred from the passages, "no" if it cannot.\n\n[Passages]\n{context}\n\n[Statements]\n{statements}'
@@ -115,21 +116,6 @@ QUESTIONS_PROMPT = (
     "answer). Also say whether the answer is noncommittal: evasive, vague, or saying it cannot answer "
     '(e.g. "I don\'t know", "제공된 문서에서 찾을 수 없습니다").\n\n[Answer]\n{answer}'
 )
-
-
-def _statements_schema() -> dict:
-    return {
-        "type": "object",
-        "properties": {
-            "statements": {
-                "type": "array",
-                "items": {"type": "string", "maxLength": 200},
-                "minItems": 0,
-                "maxItems": MAX_STATEMENTS,
-            }
-        },
-        "required": ["statements"],
-    }
 
 
 def _verdicts_schema(n: int) -> dict:
@@ -186,19 +172,31 @@ class Faithfulness:
     invalid: bool = False  # a step's reply was unusable
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+")
+_TAG = re.compile(r"\[[^\[\]\n]{1,80}\]")
+
+
+def split_statements(answer: str, limit: int = MAX_STATEMENTS) -> list[str]:
+    """The answer's claims for faithfulness: its sentences, citation tags removed, at most `limit`, repeats dropped;
+    a piece with no letter (a lone "+" or ".") is not a claim."""
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(_TAG.sub("", answer)):
+        text = " ".join(piece.split()).strip("[] ")
+        text = re.sub(r"\s+([.!?。])$", r"\1", text)
+        if text and any(ch.isalpha() for ch in text) and text not in out:
+            out.append(text)
+    return out[:limit]
+
+
 def faithfulness(question: str, answer: str, contexts: Sequence[str], role: str = "instruct") -> Faithfulness:
-    """ragas's two steps: statements from the answer, then a yes/no per statement against the passages."""
+    """ragas's faithfulness: the answer's statements (`split_statements`), then one LLM call that says yes/no for
+    each against the passages; supported / statements. `question` is kept for ragas's signature (user_input)."""
     from engine.rag.prompts import REFUSAL
 
     role = judge_server_role(role)
     if not answer.strip() or answer.strip() in REFUSAL.values():
         return Faithfulness(None, [], [])
-    got = _ask(
-        STATEMENTS_PROMPT.format(n=MAX_STATEMENTS, question=question, answer=answer), _statements_schema(), role, 400
-    )
-    if got is None or not isinstance(got.get("statements"), list):
-        return Faithfulness(None, [], [], invalid=True)
-    statements = [str(s).strip() for s in got["statements"] if str(s).strip()][:MAX_STATEMENTS]
+    statements = split_statements(answer)
     if not statements:
         return Faithfulness(None, [], [])
     listed = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(statements))
@@ -484,4 +482,5 @@ __all__ = [
     "pick_questions",
     "relevance_score",
     "score_sample",
+    "split_statements",
 ]

@@ -132,7 +132,8 @@ def test_summary_of_a_real_store(store):
     assert len(records) == 9
     # the newest 3 (still oldest first), those from the 6th on, those with the root span's name
     assert mon.load_records(limit=3) == records[-3:]
-    assert [r.trace_id for r in mon.load_records(since=records[5].started)] == [r.trace_id for r in records[5:]]
+    later = [r.trace_id for r in records if r.started >= records[5].started]  # two may share a millisecond
+    assert [r.trace_id for r in mon.load_records(since=records[5].started)] == later and len(later) >= 4
     assert mon.load_records(name="rag.query") == records and mon.load_records(name="other") == []
     report = mon.monitor()
     o = report.overall
@@ -361,7 +362,7 @@ def test_cli_monitor_json(store):
     [line] = out.stdout.strip().splitlines()
     body = json.loads(line)
     assert body["traces"] == 2 and body["cache_hits"] == 1 and body["bucket"] == "hour"
-    assert body["series"][0]["n"] == 2 and body["cost_usd"] == 0.0
+    assert sum(b["n"] for b in body["series"]) == 2 and body["cost_usd"] == 0.0  # one bucket, or two across an hour
     assert {c["model"] for c in body["costs"]} == {LOCAL}
 
 

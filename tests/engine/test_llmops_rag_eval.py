@@ -18,6 +18,7 @@ from engine.llmops.rag_eval import (
     parse_configs,
     pick_questions,
     relevance_score,
+    split_statements,
 )
 from engine.rag.documents import Passage
 
@@ -59,6 +60,20 @@ def test_faithfulness_score_is_supported_over_statements():
     assert faithfulness_score([True, True, False]) == pytest.approx(2 / 3)
     assert faithfulness_score([False]) == 0.0
     assert faithfulness_score([]) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "statements"),
+    [
+        ("대통령의 임기는 5년입니다 [제70조].", ["대통령의 임기는 5년입니다."]),
+        ("임기는 5년이다. 중임할 수 없다 [제70조].", ["임기는 5년이다.", "중임할 수 없다."]),
+        ("감사원장은 6년이다. [감사원장은 6년이다. [부칙 제4조].", ["감사원장은 6년이다."]),  # repeat, stray tag
+        ("A입니다.\n+\n.", ["A입니다."]),  # no letter: not a claim
+        ("", []),
+    ],
+)
+def test_statements_are_the_answers_sentences(answer, statements):
+    assert split_statements(answer) == statements
 
 
 def test_relevance_score_is_mean_cosine_zeroed_when_noncommittal():
@@ -123,7 +138,7 @@ QUESTION = "대통령의 임기는 몇 년인가요?"
 def test_faithfulness_separates_a_supported_from_an_invented_answer():
     good = faithfulness(QUESTION, "대통령의 임기는 5년입니다 [제70조].", CONTEXTS)
     bad = faithfulness(QUESTION, "대통령의 임기는 7년이며 세 번까지 연임할 수 있습니다.", CONTEXTS)
-    assert good.statements and not good.invalid and good.score == 1.0
+    assert good.statements == ["대통령의 임기는 5년입니다."] and not good.invalid and good.score == 1.0
     assert bad.statements and not bad.invalid and bad.score is not None and bad.score < good.score
     refusal = faithfulness(QUESTION, "제공된 문서에서 찾을 수 없습니다.", CONTEXTS)
     assert refusal.score is None and refusal.statements == []  # nothing claimed, nothing to check
