@@ -142,7 +142,7 @@ def cache_section(ch) -> None:
         with friendly_errors():
             questions = (SS["ca_q1"], SS["ca_q1"], SS["ca_q2"])
             settings = settings_from_state(questions[0], cache=True)
-            work = lambda p, on_row, stop: view.ask_twice(questions, settings, p, on_row)  # noqa: E731
+            work = lambda p, on_row, stop: view.ask_twice(questions, settings, p, on_row, stop)  # noqa: E731
             SS["ch09_twice"] = run_job("ch09_twice", work, label=t("ch09.asking")).rows
     if SS.get("ch09_twice"):
         view.cache_rows(SS["ch09_twice"])

@@ -13,10 +13,9 @@ import re
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine.core import load_precomputed
+from engine.core import Cancelled, load_precomputed
 from engine.rag import (
     MAX_UPLOAD_BYTES,
-    answer,
     answer_without_rag,
     ask,
     check_question,
@@ -250,11 +249,19 @@ def show_sweep(rows: list[dict], threshold: float) -> None:
     charts.show(st, fig)
 
 
-def ask_twice(questions, settings, progress, on_row) -> None:
-    """Each question through the whole pipeline with the cache on; one row per call (verdict, similarity, time)."""
+def ask_twice(questions, settings, progress, on_row, should_stop) -> None:
+    """Each question through the whole pipeline with the cache on; one row per call (verdict, similarity, time).
+
+    The answer is consumed piece by piece with a progress update for each: a Streamlit call is where a click on ⏹
+    can interrupt the script, and a 0.5B model on two busy cores takes a minute per answer."""
     for i, q in enumerate(questions):
         progress(i / len(questions), q)
-        res = answer(q, constitution(), dataclasses.replace(settings, lang=prompt_lang(q)))
+        run = ask(q, constitution(), dataclasses.replace(settings, lang=prompt_lang(q)))
+        for n, _ in enumerate(run, 1):
+            if should_stop():
+                raise Cancelled(f"stopped after {i} of {len(questions)} questions")
+            progress((i + min(n, 200) / 200) / len(questions), q)
+        res = run.result
         v = res.cache_verdict
         on_row(
             {

@@ -64,6 +64,7 @@ def running_app():
     with open(LOG, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    SERVER["pid"] = proc.pid
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -83,6 +84,46 @@ def running_app():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+SERVER: dict[str, int] = {}  # the pid of the app this session started (none when LLMLAB_E2E_URL points elsewhere)
+QUIET_CPU = 0.25  # cores: below this the app and its model servers count as idle
+SERVER_SETTLE_S = 180
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the app and every process it started (the llama.cpp servers)."""
+    import psutil
+
+    pid = SERVER.get("pid")
+    if pid is None:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def wait_server_quiet(timeout: float = SERVER_SETTLE_S) -> float:
+    """Wait until the app server is idle: a session a test closed keeps its script running until the next Streamlit
+    call, and a llama.cpp server finishes the answer it was writing, so work a test started can still be using the
+    cores when the next test begins. Returns the seconds waited (the caller reports long waits)."""
+    t0 = time.monotonic()
+    last = server_cpu_seconds()
+    while last is not None and time.monotonic() - t0 < timeout:
+        time.sleep(1.0)
+        now = server_cpu_seconds()
+        if now is None or now - last < QUIET_CPU:
+            break
+        last = now
+    return time.monotonic() - t0
 
 
 def _log_tail() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, RUN_TIMEOUT_S, WIDTH, running_app
+from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, RUN_TIMEOUT_S, WIDTH, running_app, wait_server_quiet
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +33,7 @@ def page(browser):
     pg.set_default_timeout(RUN_TIMEOUT_S * 1000)
     yield pg
     context.close()
+    # the next test starts on an idle server: what this one started (an answer still being written) is not its load
+    waited = wait_server_quiet()
+    if waited > 10:
+        print(f"\n[e2e] the app server was busy for {waited:.0f} s after the test")
