@@ -1,9 +1,12 @@
 """Chapter 3 — the Hugging Face way: datasets, tokenizers, Trainer vs a plain loop, pipeline, save/reload."""
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
 from engine.core import load_precomputed
+from engine.llmops import classifier_record, classifier_statuses
 from engine.training import (
     ClassifierConfig,
     classify_lines,
@@ -25,6 +28,7 @@ from ui.i18n import t
 from ui.jobs import last_job
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
 from ui.state import param
+from ui.tracking import Track
 from ui.training import LiveCurves, training_demo
 
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0, 100.0]
@@ -130,6 +134,15 @@ def loops_section(ch) -> None:
         ),
         lambda p, row, stop: compare_loops(cfg, p, stop, row),
         loop_status,
+        track=Track(
+            "ch03",
+            "hf-train",
+            asdict(cfg),
+            by="run",
+            status=classifier_statuses,
+            finish=classifier_record,
+            command="pages/03_huggingface.py",
+        ),
     )
     if job.result is not None:
         loop_results(loop_summary(job.result))

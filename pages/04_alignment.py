@@ -1,11 +1,12 @@
 """Chapter 4 — instructions and preferences: SFT, a reward model and best-of-n, PPO vs DPO, reward hacking, β."""
 
-from dataclasses import astuple
+from dataclasses import asdict, astuple
 
 import streamlit as st
 
 import engine.alignment as align
 from engine.core import load_precomputed
+from engine.llmops import instruction_pairs, preference_pairs, save_adapter, toy_preferences
 from engine.models import load_tokenizer
 from ui import charts
 from ui import charts_training as draw
@@ -15,6 +16,7 @@ from ui.i18n import lang, t
 from ui.jobs import last_job
 from ui.layout import chapter_header, friendly_errors, notice, precomputed_note, quiz, section_header, seed, show_code
 from ui.state import param
+from ui.tracking import Track
 from ui.training import LiveCurves, training_demo
 
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 0.1, 1.0, 10.0, 1000.0]
@@ -38,6 +40,11 @@ def axes() -> dict[str, str]:
 
 def curves(key: str, metrics: list[tuple[str, str]], **kwargs) -> LiveCurves:
     return LiveCurves(key, metrics, labels=axes(), names=run_name, **kwargs)
+
+
+def track(name: str, params: dict, dataset, finish=None, by: str | None = None) -> Track:
+    """What a training button of this page logs to MLflow (experiment llmlab-ch04) when tracking is on."""
+    return Track("ch04", name, params, dataset=dataset, by=by, finish=finish, command="pages/04_alignment.py")
 
 
 def summary_table(rows) -> None:
@@ -84,6 +91,7 @@ def sft_section(ch) -> None:
         "ch04_sft",
         lambda: curves(SFT, loss, color="run", every=1, columns=1),
         lambda p, row, stop: align.train_sft_chat(settings, p, stop, row),
+        track=track("sft (chat, LoRA)", {"model": "chat", **asdict(settings)}, instruction_pairs, save_adapter),
     )
     rep = align.sft_report(job.result) if job.result is not None else (align.sft_shown(pre.data) if pre else None)
     if rep is not None:
@@ -114,6 +122,7 @@ def reward_section(ch) -> list[dict] | None:
             "ch04_reward",
             lambda: curves(RM, [("loss", t("ch04.rm_loss"))], color="run", every=1, columns=1),
             lambda p, row, stop: align.train_reward_model(prefs, align.RMSettings(), p, stop, row),
+            track=track("reward model", asdict(align.RMSettings()), lambda: preference_pairs(prefs)),
         )
     rm_res = last_job(RM).result
     if rm_res is not None:
@@ -206,6 +215,12 @@ def race_section(ch, prefs) -> None:
         "ch04_race",
         lambda: curves(RACE, metrics, every=6),
         lambda p, row, stop: align.race_runs(tuple(methods), steps, race_seed, beta, p, stop, row),
+        track=track(
+            "race",
+            {"methods": ",".join(methods), "steps": steps, "seed": race_seed, "beta": beta},
+            lambda: toy_preferences(race_seed),
+            by="run",
+        ),
     )
     shown = align.runs_view(job.result, reference=True) if job.result else (align.runs_shown(pre.data) if pre else None)
     if shown is not None:
@@ -228,6 +243,7 @@ def race_section(ch, prefs) -> None:
                 None,
                 lambda: curves(CHAT, [("loss", t("ch04.m_loss")), ("margin", t("ch04.m_margin"))], color="run"),
                 lambda p, row, stop: align.train_dpo_chat_fresh(prefs, settings, p, stop, row)[0],
+                track=track("DPO (chat, LoRA)", {"model": "chat", **asdict(settings)}, lambda: preference_pairs(prefs)),
             )
     quiz("04", "ppo_dpo")
 
@@ -251,6 +267,12 @@ def hacking_section(ch) -> None:
         "ch04_hacking",
         lambda: curves(HACK, metrics, every=4),
         lambda p, row, stop: align.hacking_runs(steps, hack_seed, beta, p, stop, row),
+        track=track(
+            "hacking",
+            {"steps": steps, "seed": hack_seed, "kl_coef": beta},
+            lambda: toy_preferences(hack_seed),
+            by="run",
+        ),
     )
     shown = align.runs_view(job.result) if job.result else (align.runs_shown(pre.data) if pre else None)
     if shown is not None:
@@ -281,6 +303,7 @@ def beta_section(ch) -> None:
         "ch04_beta",
         lambda: curves(SWEEP, metrics, kind="eval", every=1),
         lambda p, row, stop: align.sweep_runs(tuple(betas), steps, p, stop, row),
+        track=track("beta sweep", {"betas": sorted(betas), "steps": steps, "seed": 0}, toy_preferences, by="run"),
     )
     points = job.result.points if job.result else (pre.data["points"] if pre else align.eval_points(job.rows))
     if points:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from engine.core import get_settings
+from engine.llmops import log_adapter, modes_batch_version
 from engine.training import (
     LLAMA_LINEARS,
     MODES,
@@ -20,6 +21,7 @@ from engine.training import (
     measured_view,
     memory_estimate,
     memory_profile,
+    mode_statuses,
     qlora_weights,
     run_accumulation_demo,
     shipped_demo,
@@ -33,6 +35,7 @@ from ui.i18n import t
 from ui.jobs import STOPPED, last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, precomputed_note, quiz, section_header, show_code
 from ui.state import param
+from ui.tracking import Track, track_toggle, tracked, tracked_note
 
 MODELS = {"chat": "SmolLM2-135M-Instruct (chat)", "tiny": t("ch05.model_tiny")}
 SEQS = (16, 32, 64, 128, 256, 512, 1024)
@@ -242,6 +245,28 @@ def qlora_section(ch) -> None:
     quiz("05", "qlora")
 
 
+def keep_adapter(mode: str, model) -> None:
+    """A LoRA/QLoRA model's adapter into its mode's child run, while the model still exists (no-op untracked)."""
+    log_adapter(model, label=mode)
+
+
+def train_track(source: str, steps: int, lr: float, lora: LoraSpec, quant: QuantSpec) -> Track:
+    """What the run logs to MLflow (llmlab-ch05): the settings, each mode's loss per step (a child run per mode),
+    the dummy batch's version and the LoRA/QLoRA adapters."""
+    params = {"model": source, "steps": steps, "lr": lr, "batch": 2, "seq_len": 32, "modes": ",".join(MODES)}
+    params |= {"lora_r": lora.r, "lora_alpha": lora.alpha, "lora_targets": ",".join(lora.targets)}
+    params |= {"quant_type": quant.quant_type, "double_quant": quant.double_quant}
+    return Track(
+        "ch05",
+        "train modes",
+        params,
+        dataset=lambda: modes_batch_version(source),
+        by="mode",
+        status=mode_statuses,
+        command="pages/05_efficient_training.py",
+    )
+
+
 def training_demo() -> None:
     st.subheader(t("ch05.train_title"))
     param("tr_model", "tiny", str, choices=tuple(MODELS))
@@ -254,12 +279,20 @@ def training_demo() -> None:
     r2.select_slider(t("ch05.lr"), LRS, key="tr_lr", format_func=lambda x: f"{x:g}")
     r3.slider(t("ch05.steps"), 1, 30, key="tr_steps")
     slot = st.empty()
-    if st.button(t("ch05.run_train"), key="tr_run", type="primary"):
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    clicked = left.button(t("ch05.run_train"), key="tr_run", type="primary")
+    on = track_toggle("ch05_track", "ch05_train", right)
+    if clicked:
         source, steps, lr = st.session_state["tr_model"], st.session_state["tr_steps"], st.session_state["tr_lr"]
         lora, quant = lora_spec(), quant_spec()
         with friendly_errors():
-            run_job("ch05_train", lambda p, _row, stop: train_modes(source, steps, lr, lora, quant, p, stop))
+
+            def work(p, row, stop):
+                return train_modes(source, steps, lr, lora, quant, p, stop, on_row=row, on_model=keep_adapter)
+
+            run_job("ch05_train", tracked("ch05_train", work, train_track(source, steps, lr, lora, quant), on))
     show_job_status("ch05_train")
+    tracked_note("ch05_train")
     logs = own_or_shipped(last_job("ch05_train").result, "train", slot)
     if logs:
         draw.show_training(train_view(logs))

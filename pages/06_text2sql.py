@@ -23,6 +23,7 @@ from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
 from ui.state import param
+from ui.tracking import track_toggle, tracked, tracked_note
 
 SS = st.session_state
 SAFETY_CHIPS = ("delete", "multi", "attach", "pragma", "cte")
@@ -209,18 +210,24 @@ def finetune_section(ch) -> None:
     st.subheader(t("ch06.ft_live_heading"))
     clamped("ft_steps", 10, 1, 60, int)
     st.slider(t("ch06.ft_steps"), 1, 60, key="ft_steps", help=t("ch06.ft_steps_help"))
-    if st.button(t("ch06.ft_run"), key="ft_run"):
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    clicked = left.button(t("ch06.ft_run"), key="ft_run")
+    on = track_toggle("ch06_track", "ch06_ft", right)
+    if clicked:
         with friendly_errors():
             steps, slot = SS["ft_steps"], st.empty()
 
             def work(p, on_row, stop):
                 return view.finetune_live(steps, p, view.streaming(slot, on_row), stop)
 
-            job = run_job("ch06_ft", work, label=t("ch06.ft_running"))
+            job = run_job(
+                "ch06_ft", tracked("ch06_ft", work, view.finetune_track(steps), on), label=t("ch06.ft_running")
+            )
             slot.empty()
             if job.complete:
                 SS["ch06_ft"] = job.result
     show_job_status("ch06_ft")
+    tracked_note("ch06_ft")
     run = SS.get("ch06_ft")
     job = last_job("ch06_ft")
     if run and job.status == "finished":

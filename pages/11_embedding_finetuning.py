@@ -3,6 +3,7 @@
 import streamlit as st
 
 from engine.core import InputError, null_progress
+from engine.llmops import log_mnr_pairs, mnr_record
 from engine.models import load_causal_lm
 from engine.retrieval import (
     DEV_QUESTIONS,
@@ -37,16 +38,39 @@ from ui.search import (
     show_rows,
 )
 from ui.state import param
+from ui.tracking import Track, track_toggle, tracked, tracked_note
 
 
-def run_once(job: str, button: str, key: tuple, work, done_key: str, primary: bool = False) -> bool:
-    """A run button (progress bar and Stop); the result is shared under `key`. True once it ran for `key` here."""
+def run_once(job: str, button: str, key: tuple, work, done_key: str, primary: bool = False, track=None) -> bool:
+    """A run button (progress bar and Stop); the result is shared under `key`. True once it ran for `key` here.
+    With `track` (a ui.tracking.Track), a "Track in MLflow" toggle sits beside it and a run that trains is logged
+    (a result another session already computed is shared, not trained again: nothing new is logged)."""
     ss = st.session_state
-    clicked = st.button(button, key=f"{job}_btn", type="primary" if primary else "secondary")
-    if clicked and run_job(job, work, label=button, shared_key=key).complete:
+    if track is None:
+        clicked, on = st.button(button, key=f"{job}_btn", type="primary" if primary else "secondary"), False
+    else:
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        clicked = left.button(button, key=f"{job}_btn", type="primary" if primary else "secondary")
+        on = track_toggle("ch11_track", job, right)
+    if clicked and run_job(job, tracked(job, work, track, on), label=button, shared_key=key).complete:
         ss[done_key] = key
     show_job_status(job)
+    if track is not None:
+        tracked_note(job)
     return ss.get(done_key) == key
+
+
+def mnr_track(n_pairs: int, epochs: int, lr: float) -> Track:
+    """What the MNR run logs to MLflow (llmlab-ch11): the settings, the loss per logged step, dev hit rates before
+    and after, the synthetic pairs' version and a summary.json."""
+    params = {"model": "embed", "pairs": n_pairs, "epochs": epochs, "lr": lr, "seed": 0, "batch_size": 16}
+    return Track(
+        "ch11",
+        "mnr-train",
+        params,  # the pairs' version is logged by the work itself (log_mnr_pairs) once it has made them
+        finish=mnr_record,
+        command="pages/11_embedding_finetuning.py",
+    )
 
 
 def missing_index(build_key: str, name: str):
@@ -72,8 +96,8 @@ def contrastive_section(ch) -> None:
     _, n_pairs, epochs, lr = key
     slot = st.container()
     with friendly_errors():
-        work = lambda p, on_row, stop: mnr_experiment(n_pairs, epochs, lr, p, stop)  # noqa: E731
-        if run_once("ch11_mnr", t("ch11.mnr_run"), key, work, "m_done", primary=True):
+        work = lambda p, on_row, stop: mnr_experiment(n_pairs, epochs, lr, p, stop, log_mnr_pairs)  # noqa: E731
+        if run_once("ch11_mnr", t("ch11.mnr_run"), key, work, "m_done", True, mnr_track(n_pairs, epochs, lr)):
             res = cached(key, lambda p: mnr_experiment(n_pairs, epochs, lr, p), t("ch11.mnr_run"))
             mnr_view(vars(res))
         else:

@@ -31,12 +31,14 @@ from engine.llmops import (
     params_table,
     promotions,
     registered_models,
+    tracked_toy_dpo,
 )
 from ui import charts
 from ui.errors import translated
 from ui.i18n import strings, t
 from ui.layout import friendly_errors, precomputed_note
 from ui.state import param
+from ui.tracking import outcome_note
 
 SS = st.session_state
 TEXT_METRICS = ("exact_match", "token_f1", "bleu", "chrf", "rouge1", "rouge2", "rougeL")
@@ -240,32 +242,10 @@ def show_runs_snapshot(data: dict) -> None:
 
 
 def tracked_demo(beta: float, steps: int, progress, on_row, should_stop) -> dict:
-    """One real, tracked training run a learner can register: chapter 4's toy DPO at `beta` (seed 0), logged to
-    the chapter's experiment (`llmlab-ch04`) with its parameters, per-step metrics, the preference pairs' version
-    and the trained policy's weights as the artifact folder `policy`."""
-    import tempfile
-    from pathlib import Path
-
-    import torch
-
-    from engine.alignment import ToyConfig, toy_setup
-    from engine.alignment.runs import interleave, make_run
-    from engine.llmops import dataset_version, track_run
-
-    seed = 0
-    params = {"method": "dpo", "beta": beta, "steps": steps, "seed": seed}
-    with track_run("ch04", "toy dpo", params, command="pages/13_llmops.py") as run:
-        setup = toy_setup(ToyConfig(seed=seed))
-        dpo = make_run("dpo", setup, seed, beta=beta)
-        logs = interleave({"dpo": dpo}, steps, progress, should_stop, run.tee(on_row))
-        source = f"engine.alignment.toy.preference_pairs(ToyConfig(seed={seed}))"
-        run.log_dataset(dataset_version("toy-preferences", setup.pairs, source))
-        run.set_status(logs["dpo"].status)
-        with tempfile.TemporaryDirectory() as tmp:
-            torch.save(dpo.policy.state_dict(), Path(tmp) / "policy.pt")
-            run.log_artifacts(tmp, "policy")
-    log = logs["dpo"]
-    return {"run_id": run.run_id, "status": log.status, "warning": run.warning, "fmt": run.warning_fmt, "uri": run.uri}
+    """Chapter 4's toy DPO at `beta`, tracked (engine.llmops.demo): what the note and the registry need."""
+    outcomes = []
+    result = tracked_toy_dpo(beta, steps, progress, on_row, should_stop, on_done=outcomes.append)
+    return {**outcomes[-1].as_dict(), "status": result.status}
 
 
 # -- 13.2 the registry ---------------------------------------------------------------------------------------------
@@ -1034,12 +1014,7 @@ def compare(ids: list[str], metric: str) -> tuple[list[dict], dict]:
 
 def tracked_note(done: dict | None) -> None:
     """What the last tracked run left: its id and store, or why tracking was off (the training ran either way)."""
-    if not done:
-        return
-    if done.get("warning"):
-        st.warning(code_text(done["warning"], done.get("fmt") or {}), icon="⚠️")
-    else:
-        st.success(t("ch13.tracked", run_id=done["run_id"], status=status_label(done["status"]), uri=done["uri"]))
+    outcome_note(done, "ch13.tracked")
 
 
 def has_registry(name: str) -> bool:

@@ -506,16 +506,14 @@ def finetune_live(steps: int, progress, on_row, should_stop) -> dict:
     """A short LoRA run of the `chat` model (SmolLM2-135M) on the shipped synthetic pairs (schema-linked DDL, as
     the shipped runs), then base vs tuned greedy SQL on three dev questions (the base answers come from the same
     model with its adapter switched off)."""
-    from engine.text2sql import shipped_synthetic
+    from engine.llmops import log_adapter
     from engine.text2sql.finetune import FinetuneSettings, generate_sqls, linked_ddl, score, train_lora
 
     db = chinook()
-    try:
-        pairs = [(p.question, p.sql) for p in shipped_synthetic()]
-    except FileNotFoundError:  # the shipped set is not there yet: fresh template pairs, filtered the same way
-        pairs = [(r["question"], r["sql"]) for r in live_pairs(300, 0)["rows"] if "reason" not in r]
+    pairs, _ = finetune_pairs()
     triples = [(linked_ddl(db, sql), q, sql) for q, sql in pairs]
     result = train_lora(triples, FinetuneSettings(role="chat", steps=steps), progress, should_stop, on_row)
+    log_adapter(result.model)  # into the tracked run, when the page tracks it (the adapter: a few MB)
     items = [(q.id, q.question, q.sql, linked_ddl(db, q.sql)) for q in chinook_questions("dev")[:3]]
     prompts = [(ddl, q) for _, q, _, ddl in items]
     progress(0.95, t("ch06.ft_answering"))
@@ -537,6 +535,34 @@ def finetune_live(steps: int, progress, on_row, should_stop) -> dict:
             for b, u in zip(base, tuned, strict=True)
         ],
     }
+
+
+def finetune_pairs() -> tuple[list[tuple[str, str]], str]:
+    """The (question, SQL) pairs `finetune_live` trains on, and where they come from."""
+    from engine.text2sql import shipped_synthetic
+
+    try:
+        return [(p.question, p.sql) for p in shipped_synthetic()], "engine.text2sql.shipped_synthetic()"
+    except FileNotFoundError:  # the shipped set is not there yet: fresh template pairs, filtered the same way
+        pairs = [(r["question"], r["sql"]) for r in live_pairs(300, 0)["rows"] if "reason" not in r]
+        return pairs, "engine.text2sql template pairs (live_pairs(300, seed=0), filtered)"
+
+
+def finetune_track(steps: int):
+    """What the live LoRA run logs to MLflow (llmlab-ch06): the settings, the loss per step, the pairs' version and
+    the adapter (saved by `finetune_live` while the model exists)."""
+    from engine.llmops import dataset_version
+    from engine.text2sql.finetune import FinetuneSettings
+    from ui.tracking import Track
+
+    def data():
+        pairs, source = finetune_pairs()
+        return dataset_version("chinook_synthetic", pairs, source)
+
+    params = {"model": "chat", **dataclasses.asdict(FinetuneSettings(role="chat", steps=steps))}
+    return Track(
+        "ch06", "text2sql lora", params, dataset=data, status=lambda r: r["status"], command="pages/06_text2sql.py"
+    )
 
 
 def show_finetune_live(run: dict) -> None:

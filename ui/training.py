@@ -20,6 +20,7 @@ from engine.training import CANCELLED, DIVERGED
 from ui import charts
 from ui.jobs import JobState, last_job, mark_diverged, run_job, show_job_status
 from ui.layout import friendly_errors, precomputed_note
+from ui.tracking import Track, track_toggle, tracked, tracked_note
 
 # train(progress, on_row, should_stop) -> result; status_of(result) -> (status, message)
 Train = Callable[[Any, Callable[[dict], None], Callable[[], bool]], Any]
@@ -80,25 +81,36 @@ def training_demo(
     make_curves: Callable[[], LiveCurves | tuple[LiveCurves, ...]],
     train: Train,
     status_of: Callable[[Any], tuple[str, str]] = _log_status,
+    track: Track | None = None,
 ):
     """One section's training demo: the run button (with the shipped result's label above it), live curves, the run
     when the button is clicked, and the curves of the learner's run, or of the shipped one while there is none.
 
     `make_curves` is called after the button, so the charts sit under it. Returns (JobState, Precomputed or None):
-    the section draws its tables from the job's result, or from the shipped data.
+    the section draws its tables from the job's result, or from the shipped data. With `track`, a "Track in MLflow"
+    toggle sits beside the button (the page's one setting, `<chapter>_track`) and the run is logged to MLflow
+    (ui.tracking); its run id, or why nothing was recorded, shows under the curves.
     """
     note = st.empty()
-    start = st.button(label, key=f"{key}_start", type="primary", width="stretch")
+    on = False
+    if track is None:
+        start = st.button(label, key=f"{key}_start", type="primary", width="stretch")
+    else:
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        start = left.button(label, key=f"{key}_start", type="primary", width="stretch")
+        on = track_toggle(f"{track.chapter}_track", key, right)
     pre = shipped(key, shipped_name, start, note) if shipped_name else None
     made = make_curves()
     curves = made if isinstance(made, tuple) else (made,)
     if start:
         with friendly_errors():
-            run_training(key, train, curves, status_of)
+            run_training(key, tracked(key, train, track, on) if track is not None else train, curves, status_of)
     job = last_job(key)
     for c in curves:
         c.draw(pre.data["rows"] if pre is not None else job.rows)
     show_job_status(key)
+    if track is not None:
+        tracked_note(key)
     return job, pre
 
 

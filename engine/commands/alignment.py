@@ -96,13 +96,11 @@ def cmd_align(args) -> int:
 
 
 def _track_result(tracked, logs: dict, seed: int) -> None:
-    """The preference pairs' version (the toy setup is cached per seed: no second build) and each run's status."""
-    from engine.alignment.toy import ToyConfig, toy_setup
-    from engine.llmops.tracking import dataset_version
+    """The preference pairs' version (the toy setup is cached per seed: no second build) and each run's status
+    (the same record as the page's runs: engine.llmops.demo.toy_preferences)."""
+    from engine.llmops.demo import toy_preferences
 
-    setup = toy_setup(ToyConfig(seed=seed))
-    source = f"engine.alignment.toy.preference_pairs(ToyConfig(seed={seed}))"
-    tracked.log_dataset(dataset_version("toy-preferences", setup.pairs, source))
+    tracked.log_dataset(toy_preferences(seed))
     tracked.set_statuses({label: log.status for label, log in logs.items()})
 
 

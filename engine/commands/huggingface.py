@@ -71,19 +71,12 @@ def cmd_hf_train(args) -> int:
 
 
 def _track_result(tracked, result) -> None:
-    """The data version (train and test paragraphs), each loop's status and the final accuracies."""
-    from engine.llmops.tracking import dataset_version
+    """Each loop's status, the data version (train and test paragraphs) and the final accuracies (the same record
+    as the page's run: engine.llmops.run_records)."""
+    from engine.llmops.run_records import classifier_record, classifier_statuses
 
-    source = (
-        f"engine.training.hf_basics.build_dataset(min_per_class={result.cfg.min_per_class}, seed={result.cfg.seed})"
-    )
-    for split, context in (("train", "train"), ("test", "eval")):
-        rows = ({k: r[k] for k in ("text", "label")} for r in result.prep.raw[split])
-        tracked.log_dataset(dataset_version("constitution-chapters", rows, source, context))
-    tracked.set_statuses({log.label: log.status for log in (result.trainer, result.loop)})
-    final = {"accuracy_trainer": result.final_accuracy("trainer"), "accuracy_loop": result.final_accuracy("loop")}
-    tracked.log_metrics({k: v for k, v in final.items() if v is not None} | {"max_loss_gap": result.max_loss_gap}, 0)
-    tracked.log_dict({"labels": result.prep.labels, **final, "seconds": result.seconds}, "summary.json")
+    tracked.set_statuses(classifier_statuses(result))
+    classifier_record(tracked, result)
 
 
 def register(subparsers) -> None:

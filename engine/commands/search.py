@@ -175,7 +175,8 @@ def cmd_retrieval_precompute(args) -> int:
 
 def cmd_mnr_train(args) -> int:
     from engine.core import load_constitution
-    from engine.llmops.tracking import dataset_version, track_run
+    from engine.llmops.run_records import mnr_pairs
+    from engine.llmops.tracking import track_run
     from engine.models import load_sentence_embedder
     from engine.retrieval import DEV_QUESTIONS, finetune_mnr, load_questions, synthetic_text_pairs
 
@@ -189,12 +190,8 @@ def cmd_mnr_train(args) -> int:
     with tracked:
         docs = load_constitution()
         pairs = synthetic_text_pairs(docs, args.pairs, seed=args.seed)
-        if args.track:
-            rows = ((q, docs[d].doc_id) for q, d in pairs)
-            source = (
-                f"engine.retrieval.korean_dense.synthetic_text_pairs(constitution, n={args.pairs}, seed={args.seed})"
-            )
-            tracked.log_dataset(dataset_version("constitution-mnr-pairs", rows, source))
+        if args.track:  # the same record as the page's run (engine.llmops.run_records)
+            tracked.log_dataset(mnr_pairs(docs, pairs, seed=args.seed))
         model = load_sentence_embedder("embed")  # a fresh copy, as the page's run
         dev = load_questions(DEV_QUESTIONS)
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log dicts: stdout stays JSON

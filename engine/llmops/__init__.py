@@ -1,7 +1,10 @@
 """Chapter 13: LLMOps — experiments, a model registry, monitoring from the ch.9 traces, and honest LLM evaluation.
 In reading order:
 
-- `tracking`: every training run into MLflow (parameters, per-step metrics, artifacts, the dataset version).
+- `tracking`: every training run into MLflow (parameters, per-step metrics, artifacts, the dataset version);
+  `tracked_work` wraps a page's training work into a tracked one.
+- `run_records`: what each chapter's page training run records besides its rows (data versions, artifacts).
+- `demo`: the page's tracked toy DPO run (chapter 4's toy world), a run to compare, register and promote.
 - `registry`: tuned models and adapters registered with versions and aliases (`champion`, `challenger`).
 - `monitoring`: latency, tokens, cost, errors, cache hits and rail triggers over time from the ch.9 traces; drift.
 - `metrics`: exact match, token F1, BLEU/ROUGE/chrF, whitespace vs morpheme tokens.
@@ -21,17 +24,35 @@ _LAZY: dict[str, str] = {
     "DatasetVersion": "tracking",
     "ParamsTable": "tracking",
     "RunSummary": "tracking",
+    "TrackOutcome": "tracking",
     "TrackedRun": "tracking",
+    "current_run": "tracking",
     "dataset_version": "tracking",
     "experiment_name": "tracking",
     "experiments": "tracking",
     "get_run": "tracking",
     "list_runs": "tracking",
+    "log_adapter": "tracking",
     "metric_curves": "tracking",
     "mlflow_ui_command": "tracking",
     "params_table": "tracking",
+    "result_statuses": "tracking",
     "track_run": "tracking",
+    "tracked_work": "tracking",
     "tracking_uri": "tracking",
+    "classifier_record": "run_records",
+    "classifier_statuses": "run_records",
+    "instruction_pairs": "run_records",
+    "log_mnr_pairs": "run_records",
+    "mnr_pairs": "run_records",
+    "mnr_record": "run_records",
+    "modes_batch_version": "run_records",
+    "preference_pairs": "run_records",
+    "save_adapter": "run_records",
+    "ToyDPORun": "demo",
+    "toy_dpo": "demo",
+    "toy_preferences": "demo",
+    "tracked_toy_dpo": "demo",
     "ALIASES": "registry",
     "ModelVersionInfo": "registry",
     "Promotion": "registry",

@@ -39,6 +39,14 @@ that does not answer). A write that fails later (the store broke mid-run) stops 
 `llmops.tracking.write_failed`; the training goes on and returns its result either way. A run whose training
 raises is marked FAILED (KILLED for a cancel) and the exception goes on to the caller.
 
+A page's training button: `tracked_work(work, chapter, name, params, dataset=..., by=..., finish=..., on_done=...)`
+wraps the `work(progress, on_row, should_stop)` the page hands to ui.jobs into the same work, tracked: the run
+above around it, its rows through `tee`, the dataset version(s) logged when it starts, the end status from the
+result, `finish(run, result)` for artifacts and final figures, and `on_done(TrackOutcome)` with the run id, the
+store and any warning. The result is the work's own. `log_adapter(model)` saves a LoRA adapter into the run the
+work is running in (`current_run()`), from deep inside a loop that still holds the model. What each chapter's
+page run records is in `run_records`.
+
 Reading, for the page: `list_runs(chapter)` (typed `RunSummary` rows, newest first), `metric_curves(run_ids)`
 (per-step curves to overlay), `params_table(run_ids, metric)` (parameters vs a final metric, the columns that
 differ between the runs first: a parallel-coordinates chart), `experiments()`. A store that cannot be read raises
@@ -583,6 +591,165 @@ def track_run(
     return TrackedRun(chapter, name, params, enabled=enabled, tags=tags, command=command)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# a page's training run, tracked (the same run as a command's `--track`, for a `work(progress, on_row, should_stop)`)
+
+Work = Callable[[Any, RowFn, Callable[[], bool]], Any]
+DatasetSpec = DatasetVersion | Sequence[DatasetVersion] | Callable[[], DatasetVersion | Sequence[DatasetVersion] | None]
+
+
+@dataclass(frozen=True)
+class TrackOutcome:
+    """Where a tracked page run went: its run id and store, or why it recorded nothing (the training ran anyway)."""
+
+    chapter: str
+    name: str
+    run_id: str | None
+    uri: str
+    status: str  # MLflow's: FINISHED, FAILED, KILLED
+    warning: str | None = None  # an llmops.tracking.* code (the first of the run or its children)
+    warning_fmt: dict[str, Any] = field(default_factory=dict)
+    children: dict[str, str | None] = field(default_factory=dict)  # label -> child run id (`by=`)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chapter": self.chapter,
+            "name": self.name,
+            "run_id": self.run_id,
+            "uri": self.uri,
+            "status": self.status,
+            "warning": self.warning,
+            "fmt": dict(self.warning_fmt),
+            "children": dict(self.children),
+        }
+
+
+def _datasets_of(spec: DatasetSpec | None) -> list[DatasetVersion]:
+    found = spec() if callable(spec) and not isinstance(spec, DatasetVersion) else spec
+    if found is None:
+        return []
+    if isinstance(found, DatasetVersion):
+        return [found]
+    return [d for d in found if isinstance(d, DatasetVersion)]
+
+
+def result_statuses(result: Any) -> str | dict[str, str] | None:
+    """The end status of what a training function returned, in the engine's shapes: a RunSet-like `.logs`
+    ({label: RunLog}), a {label: RunLog} dict, an object with `.log` (SFTResult, RMResult) or a `.status`."""
+    logs = getattr(result, "logs", result)
+    if isinstance(logs, Mapping) and logs and all(isinstance(getattr(v, "status", None), str) for v in logs.values()):
+        return {str(k): v.status for k, v in logs.items()}
+    for holder in (getattr(result, "log", None), result):
+        status = getattr(holder, "status", None)
+        if isinstance(status, str):
+            return status
+    return None
+
+
+def _outcome(run: TrackedRun) -> TrackOutcome:
+    first = next(((r.warning, r.warning_fmt) for r in (run, *run._children.values()) if r.warning), (None, {}))
+    return TrackOutcome(
+        chapter=run.chapter,
+        name=run.name,
+        run_id=run.run_id,
+        uri=run.uri,
+        status=run.status,
+        warning=first[0],
+        warning_fmt=dict(first[1]),
+        children={label: child.run_id for label, child in run._children.items()},
+    )
+
+
+def tracked_work(
+    work: Work,
+    chapter: str,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dataset: DatasetSpec | None = None,
+    by: str | None = None,
+    status: Callable[[Any], str | Mapping[str, str] | None] = result_statuses,
+    finish: Callable[[TrackedRun, Any], None] | None = None,
+    on_done: Callable[[TrackOutcome], None] | None = None,
+    enabled: bool = True,
+    command: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Work:
+    """`work(progress, on_row, should_stop)` as the same work, tracked: one run of `chapter`'s experiment (with a
+    child per `row[by]` when `by` is given) holding `params`, every numeric field of every row at the row's step,
+    the `dataset` version(s) (a DatasetVersion, several, or a function that makes them, called when the run starts),
+    the end status (`status(result)`: a RunLog status, or {label: status} for the children) and whatever `finish(run,
+    result)` adds (artifacts, final figures). The result comes back untouched; `on_done(TrackOutcome)` is told
+    where the run went, whether the work finished, failed or was cancelled. Tracking never costs the training: a
+    store that fails gives an outcome with a warning code (llmops.tracking.*) and a run that recorded nothing.
+    `enabled=False` returns `work` itself."""
+    if not enabled:
+        return work
+    experiment_name(chapter)  # a bad chapter is the caller's bug: refused before any training
+
+    def tracked(progress, on_row, should_stop):
+        run = TrackedRun(chapter, name, params, tags=tags, command=command)
+        outer, _CURRENT.run = getattr(_CURRENT, "run", None), run
+        try:
+            with run:
+                _quietly(run, lambda: [run.log_dataset(d) for d in _datasets_of(dataset)])
+                result = work(progress, run.tee(on_row, by=by), should_stop)
+                found = _quietly(run, lambda: status(result))
+                if isinstance(found, str):
+                    run.set_status(found)
+                elif isinstance(found, Mapping):
+                    run.set_statuses(found)
+                    if by is None and len(found) == 1:
+                        run.set_status(next(iter(found.values())))
+                if finish is not None:
+                    _quietly(run, lambda: finish(run, result))
+            return result
+        finally:
+            _CURRENT.run = outer
+            if on_done is not None:
+                on_done(_outcome(run))
+
+    return tracked
+
+
+_CURRENT = threading.local()  # the run tracked_work is running in this thread (for `log_adapter` deep in a loop)
+
+
+def current_run() -> TrackedRun | None:
+    """The run of the `tracked_work` running in this thread, None outside one (or with tracking off)."""
+    return getattr(_CURRENT, "run", None)
+
+
+def log_adapter(model: Any, artifact_path: str = "adapter", label: str | None = None, run: TrackedRun | None = None):
+    """A PEFT model's adapter folder (LoRA/QLoRA: a few MB; a full model is never copied) into `run` (default:
+    the current tracked run; its child `label` when given). Returns the artifact URI, or None: no run, no
+    adapter, or the write failed (the run's warning says why). Call it where the model still exists."""
+    import tempfile
+
+    run = run or current_run()
+    if run is None or not run.active or not hasattr(model, "peft_config"):
+        return None
+    target = run.child(label) if label is not None else run
+    try:
+        with tempfile.TemporaryDirectory(prefix="llmlab-adapter-") as out:
+            model.save_pretrained(out)
+            return target.log_artifacts(out, artifact_path)
+    except Exception:
+        _log.warning("saving the adapter for run %s failed", target.run_id, exc_info=True)
+        return None
+
+
+def _quietly(run: TrackedRun, do: Callable[[], Any]) -> Any:
+    """Something only the tracking needs (a dataset hash, an artifact): a failure is logged, never raised."""
+    if not run.active:
+        return None
+    try:
+        return do()
+    except Exception:
+        _log.warning("tracking step failed for run %s", run.run_id, exc_info=True)
+        return None
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -808,16 +975,21 @@ __all__ = [
     "ParamsTable",
     "RunSummary",
     "StoreProblem",
+    "TrackOutcome",
     "TrackedRun",
+    "current_run",
     "dataset_version",
     "experiment_name",
     "experiments",
     "get_run",
     "list_runs",
+    "log_adapter",
     "metric_curves",
     "mlflow_ui_command",
     "open_experiment",
     "params_table",
+    "result_statuses",
     "track_run",
+    "tracked_work",
     "tracking_uri",
 ]

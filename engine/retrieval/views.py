@@ -88,12 +88,17 @@ def lm_similarity(lm, layer: int, texts: tuple[str, ...] = LM_SENTENCES) -> Simi
     return SimilarityView([x[:14] for x in texts], (vec @ vec.T).round(3))
 
 
-def mnr_experiment(n_pairs: int, epochs: int, lr: float, progress: ProgressFn = null_progress, should_stop=None):
-    """Fine-tune a fresh copy of the `embed` model with MNR loss on synthetic (question, article) pairs."""
+def mnr_experiment(
+    n_pairs: int, epochs: int, lr: float, progress: ProgressFn = null_progress, should_stop=None, on_pairs=None
+):
+    """Fine-tune a fresh copy of the `embed` model with MNR loss on synthetic (question, article) pairs.
+    `on_pairs(docs, pairs)` sees the training pairs once they are made (the page's MLflow run versions them)."""
     from engine.models import load_sentence_embedder
 
     docs = load_constitution()
     pairs = synthetic_text_pairs(docs, n_pairs, progress=lambda f, m: progress(0.05 * f, m))
+    if on_pairs is not None:
+        on_pairs(docs, pairs)
     model = load_sentence_embedder("embed")  # a fresh copy: the shared one stays untouched
     dev = load_questions(DEV_QUESTIONS)
     return finetune_mnr(model, docs, pairs, dev, epochs=epochs, lr=lr, progress=progress, should_stop=should_stop)

@@ -240,22 +240,49 @@ def train_modes(
     progress: ProgressFn = null_progress,
     should_stop: Callable[[], bool] | None = None,
     modes: tuple[str, ...] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+    on_model: Callable[[str, object], None] | None = None,
 ) -> dict:
-    """`train_steps` on the same batch in each mode (full, LoRA, QLoRA), one model loaded at a time."""
-    from engine.training.finetune import dummy_batch, load_training_model, train_steps
+    """`train_steps` on the same batch in each mode (full, LoRA, QLoRA), one model loaded at a time.
+
+    `on_row` gets {"mode", "step", "loss", "seconds"} after each step; `on_model(mode, model)` the trained model
+    before it is dropped (to save a LoRA adapter, say)."""
+    from engine.training.finetune import load_training_model, train_steps
     from engine.training.memory.estimate import MODES
 
     modes = modes or tuple(MODES)
-    data = dummy_batch(_shape(source).vocab, 2, 32)
+    data = modes_batch(source)
     logs = {}
     for i, mode in enumerate(modes):
         model = load_training_model(source, mode, lora, quant)
         report = lambda f, m, i=i: progress((i + f) / len(modes), m)  # noqa: E731
+
+        def step_row(log, mode=mode) -> None:
+            if on_row is not None:
+                on_row({"mode": mode, "step": log.finished_steps, "loss": log.losses[-1], "seconds": log.seconds[-1]})
+
         logs[mode] = train_steps(
-            model, data, steps, lr, mode, progress=report, should_stop=should_stop or (lambda: False)
+            model, data, steps, lr, mode, progress=report, should_stop=should_stop or (lambda: False), on_step=step_row
         )
+        if on_model is not None:
+            on_model(mode, model)
         del model
     return logs
+
+
+def modes_batch(source: str) -> dict:
+    """The batch `train_modes` trains on: the book's dummy data, 2 sequences of 32 random tokens (seed 0)."""
+    from engine.training.finetune import dummy_batch
+
+    return dummy_batch(_shape(source).vocab, 2, 32)
+
+
+def mode_statuses(logs: dict) -> dict[str, str]:
+    """{mode: finished / cancelled / diverged} of `train_modes`' logs."""
+    return {
+        mode: "diverged" if log.diverged_at is not None else "cancelled" if log.cancelled else "finished"
+        for mode, log in logs.items()
+    }
 
 
 @dataclass(frozen=True)

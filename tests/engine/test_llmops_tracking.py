@@ -323,3 +323,243 @@ def test_another_process_reads_it_and_nothing_goes_online(store):
 
 def test_ui_command_is_the_shared_store(store):
     assert tracking.mlflow_ui_command().startswith(f"mlflow ui --backend-store-uri {store}")
+
+
+# --- tracked_work: a page's training work, tracked ----------------------------------------------------------------
+
+
+def _two_runs(progress, on_row, should_stop) -> dict:
+    """A work(progress, on_row, should_stop) training two labelled loops, as ch.4's race does: {label: RunLog}."""
+    from engine.training.callbacks import Monitor
+
+    logs = {}
+    for label, start in (("a", 2.0), ("b", 1.0)):
+        monitor = Monitor(3, progress, should_stop, on_row, label=label)
+        for step in range(1, 4):
+            monitor.record({"step": step, "loss": start / step, "note": "text is not a metric", "ok": True})
+        logs[label] = monitor.finish()
+    logs["b"].status = "diverged"  # a child's own end status reaches its run
+    return logs
+
+
+def test_tracked_work_logs_params_step_metrics_dataset_status_and_artifacts(store, tmp_path):
+    seen, outcomes = [], []
+    data = tracking.dataset_version("pairs", [{"q": "몇 개?", "sql": "SELECT 1"}] * 3, "tests")
+
+    def finish(run, result):
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "w.txt").write_text("weights")
+        run.log_artifacts(tmp_path / "out", "policy")
+        run.log_metrics({"final": 0.5}, 3)
+
+    work = tracking.tracked_work(
+        _two_runs,
+        "ch04",
+        "race",
+        {"steps": 3, "beta": 0.1},
+        dataset=lambda: data,
+        by="run",
+        finish=finish,
+        on_done=outcomes.append,
+        command="pages/04_alignment.py",
+    )
+    logs = work(lambda f, m: None, seen.append, lambda: False)
+    assert set(logs) == {"a", "b"} and len(seen) == 6  # the result and the page's rows, untouched
+
+    (done,) = outcomes
+    assert done.warning is None and done.uri == store and done.status == "FINISHED" and set(done.children) == {"a", "b"}
+    assert done.as_dict()["run_id"] == done.run_id and done.as_dict()["fmt"] == {}
+    runs = {r.name: r for r in tracking.list_runs("ch04")}
+    assert set(runs) == {"race", "a", "b"}
+    parent, a, b = runs["race"], runs["a"], runs["b"]
+    assert parent.run_id == done.run_id and a.run_id == done.children["a"] and a.parent_run_id == parent.run_id
+    assert parent.params == {"steps": "3", "beta": "0.1"} and a.params == {"steps": "3", "beta": "0.1", "run": "a"}
+    assert (a.status, b.status) == ("FINISHED", "FAILED")  # diverged -> FAILED
+    assert a.metrics == {"loss": 2 / 3} and b.metrics == {"loss": 1 / 3}  # text and booleans are not metrics
+    curves = {c.run_name: (c.steps, c.values) for c in tracking.metric_curves([a.run_id, b.run_id], ["loss"])}
+    assert curves == {"a": ([1, 2, 3], [2.0, 1.0, 2 / 3]), "b": ([1, 2, 3], [1.0, 0.5, 1 / 3])}
+    for run in (parent, a, b):
+        assert [(d.name, d.digest, d.rows, d.source) for d in run.datasets] == [("pairs", data.digest, 3, "tests")]
+    assert parent.tags["llmlab.dataset.digest"] == data.digest and parent.metrics == {"final": 0.5}
+    client = _mlflow(store)
+    assert [f.path for f in client.list_artifacts(parent.run_id, "policy")] == ["policy/w.txt"]
+    assert client.get_run(parent.run_id).data.tags["mlflow.source.name"] == "pages/04_alignment.py"
+
+
+def test_tracked_work_single_run_eval_rows_and_status(store):
+    outcomes = []
+
+    def work(progress, on_row, should_stop):
+        rows = _loop(on_row)
+        from engine.training.callbacks import RunLog
+
+        return RunLog(label="loop", rows=rows, status="cancelled")
+
+    result = tracking.tracked_work(work, "ch03", "one", {"lr": 0.1}, on_done=outcomes.append)(
+        lambda f, m: None, None, lambda: False
+    )
+    assert result.status == "cancelled"
+    (run,) = tracking.list_runs("ch03")
+    assert run.status == "KILLED" and outcomes[0].status == "KILLED" and outcomes[0].children == {}
+    assert run.metrics == {"loss": 0.25, "eval_accuracy": 0.75}  # an evaluation row's numbers as eval_<key>
+    (curve,) = tracking.metric_curves([run.run_id], ["eval_accuracy"])
+    assert curve.steps == [4]
+
+
+def test_tracked_work_failure_and_cancel_are_marked_and_reported(store):
+    from engine.core.progress import Cancelled
+
+    outcomes = []
+
+    def cancelled(progress, on_row, should_stop):
+        on_row({"step": 1, "loss": 1.0})
+        raise Cancelled("stopped")
+
+    with pytest.raises(Cancelled):
+        tracking.tracked_work(cancelled, "ch05", "stop", on_done=outcomes.append)(lambda f, m: None, None, None)
+    (run,) = tracking.list_runs("ch05")
+    assert run.status == "KILLED" and run.metrics == {"loss": 1.0} and outcomes[0].run_id == run.run_id
+    assert outcomes[0].status == "KILLED"
+
+
+def test_tracked_work_off_is_the_work_itself_and_a_bad_chapter_is_refused():
+    assert tracking.tracked_work(_two_runs, "ch04", "x", enabled=False) is _two_runs
+    with pytest.raises(InputError):
+        tracking.tracked_work(_two_runs, "chapter 4", "x")
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"), [("not_sqlite", "llmops.tracking.unwritable"), ("closed_port", "llmops.tracking.unreachable")]
+)
+def test_tracked_work_on_a_broken_store_trains_and_warns(kind, code, tmp_path, monkeypatch):
+    uri = _broken(kind, tmp_path)
+    monkeypatch.setenv("LLMLAB_TRACKING_URI", uri)
+    seen, outcomes, made = [], [], []
+
+    def data():
+        made.append(1)
+        return tracking.dataset_version("d", [1])
+
+    work = tracking.tracked_work(
+        _two_runs, "ch04", "race", {"steps": 3}, dataset=data, by="run", on_done=outcomes.append
+    )
+    logs = work(lambda f, m: None, seen.append, lambda: False)
+    assert [round(r["loss"], 4) for r in seen] == [2.0, 1.0, 0.6667, 1.0, 0.5, 0.3333]  # the training is whole
+    assert logs["a"].status == "finished" and len(logs["a"].rows) == 3
+    (done,) = outcomes
+    assert done.run_id is None and done.warning == code and done.warning_fmt["uri"] == uri
+    assert made == []  # nothing is hashed for a store that records nothing
+    assert str(UserError(code, **done.warning_fmt))  # the message has every value it needs
+
+
+@pytest.mark.slow  # imports peft (and transformers through it): 14-25 s on the busy machine
+def test_log_adapter_saves_a_peft_adapter_into_the_current_run(store):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    torch.manual_seed(0)
+    model = get_peft_model(Tiny(), LoraConfig(r=2, lora_alpha=4, target_modules=["lin"]))
+    assert tracking.log_adapter(model) is None and tracking.current_run() is None  # outside a tracked work
+
+    def work(progress, on_row, should_stop):
+        assert tracking.current_run() is not None
+        uris = [tracking.log_adapter(model, label="lora"), tracking.log_adapter(torch.nn.Linear(2, 2))]
+        return uris
+
+    uris = tracking.tracked_work(work, "ch05", "modes", by="mode")(lambda f, m: None, None, lambda: False)
+    assert uris[1] is None and tracking.current_run() is None  # a model without an adapter is not copied
+    runs = {r.name: r for r in tracking.list_runs("ch05")}
+    assert uris[0] == f"runs:/{runs['lora'].run_id}/adapter" and runs["lora"].parent_run_id == runs["modes"].run_id
+    names = {a.path for a in _mlflow(store).list_artifacts(runs["lora"].run_id, "adapter")}
+    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"} <= names
+
+
+def test_tracked_toy_dpo_demo(store):
+    from engine.llmops.demo import toy_preferences, tracked_toy_dpo
+
+    rows, outcomes = [], []
+    result = tracked_toy_dpo(0.1, 4, on_row=rows.append, on_done=outcomes.append)
+    assert result.status == "finished" and [r["step"] for r in rows] == [1, 2, 3, 4]
+    (run,) = tracking.list_runs("ch04")
+    assert run.run_id == outcomes[0].run_id and run.name == "toy dpo" and run.status == "FINISHED"
+    assert run.params == {"method": "dpo", "beta": "0.1", "steps": "4", "seed": "0"}
+    assert run.datasets[0].digest == toy_preferences(0).digest and run.datasets[0].name == "toy-preferences"
+    (curve,) = tracking.metric_curves([run.run_id], ["loss"])
+    assert curve.steps == [1, 2, 3, 4] and curve.values == [r["loss"] for r in rows]
+    assert [a.path for a in _mlflow(store).list_artifacts(run.run_id, "policy")] == ["policy/policy.pt"]
+
+
+@pytest.mark.slow  # loads and trains the tiny Llama twice (20-60 s)
+def test_chapter5_page_run_one_child_per_mode_with_its_adapter(store):
+    """The ch.5 page's run: train_modes' rows by mode, the dummy batch's version, each mode's status, the LoRA
+    adapter saved into its mode's child while the model exists."""
+    from engine.llmops.run_records import modes_batch_version
+    from engine.training import LoraSpec, QuantSpec, mode_statuses, train_modes
+
+    rows, outcomes = [], []
+
+    def work(progress, on_row, should_stop):
+        keep = lambda mode, model: tracking.log_adapter(model, label=mode)  # noqa: E731
+        return train_modes(
+            "tiny", 2, 1e-3, LoraSpec(), QuantSpec(), progress, should_stop, ("full", "lora"), on_row, keep
+        )
+
+    work = tracking.tracked_work(
+        work,
+        "ch05",
+        "train modes",
+        {"model": "tiny", "steps": 2},
+        dataset=lambda: modes_batch_version("tiny"),
+        by="mode",
+        status=mode_statuses,
+        on_done=outcomes.append,
+    )
+    logs = work(lambda f, m: None, rows.append, lambda: False)
+    assert [(r["mode"], r["step"]) for r in rows] == [("full", 1), ("full", 2), ("lora", 1), ("lora", 2)]
+    assert set(outcomes[0].children) == {"full", "lora"} and outcomes[0].warning is None
+    runs = {r.name: r for r in tracking.list_runs("ch05")}
+    assert set(runs) == {"train modes", "full", "lora"}
+    for mode in ("full", "lora"):
+        (curve,) = tracking.metric_curves([runs[mode].run_id], ["loss"])
+        assert curve.steps == [1, 2] and curve.values == logs[mode].losses
+        assert runs[mode].status == "FINISHED" and runs[mode].datasets[0].name == "dummy-batch"
+    assert runs["full"].datasets[0].digest == modes_batch_version("tiny").digest
+    client = _mlflow(store)
+    assert client.list_artifacts(runs["full"].run_id) == []  # a full model is never copied
+    names = {a.path for a in client.list_artifacts(runs["lora"].run_id, "adapter")}
+    assert "adapter/adapter_config.json" in names
+
+
+def test_mnr_page_run_records_pairs_losses_and_dev_figures(store):
+    """ch.11's page run: the work versions the pairs it made (log_mnr_pairs), finish logs the trainer's losses at
+    their steps and the dev hit rates before (step 0) and after (the last step)."""
+    from types import SimpleNamespace
+
+    from engine.llmops.run_records import log_mnr_pairs, mnr_pairs, mnr_record
+    from engine.retrieval.embedding_training import FinetuneResult
+
+    docs = [SimpleNamespace(doc_id="제1조"), SimpleNamespace(doc_id="제2조")]
+    pairs = [("국호는?", 0), ("주권은?", 1)]
+    log_mnr_pairs(docs, pairs)  # outside a tracked run: nothing, no error
+
+    def work(progress, on_row, should_stop):
+        log_mnr_pairs(docs, pairs)
+        losses = [{"step": 2, "loss": 1.5}, {"step": 4, "loss": 0.5}]
+        return FinetuneResult({"hit@1": 0.25}, {"hit@1": 0.75}, losses, steps=4, pairs=2)
+
+    tracking.tracked_work(work, "ch11", "mnr-train", {"pairs": 2}, finish=mnr_record)(lambda f, m: None, None, None)
+    (run,) = tracking.list_runs("ch11")
+    assert run.metrics == {"loss": 0.5, "dev_hit_1_before": 0.25, "dev_hit_1": 0.75}  # MLflow keys: @ -> _
+    (curve,) = tracking.metric_curves([run.run_id], ["loss"])
+    assert (curve.steps, curve.values) == ([2, 4], [1.5, 0.5])
+    assert run.datasets[0].digest == mnr_pairs(docs, pairs).digest
+    assert run.datasets[0].digest == tracking.dataset_version("x", [["국호는?", "제1조"], ["주권은?", "제2조"]]).digest
+    assert [a.path for a in _mlflow(store).list_artifacts(run.run_id)] == ["summary.json"]

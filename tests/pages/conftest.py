@@ -13,6 +13,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 240  # seconds per script run: generous, a first model load in a fresh cache converts the weights once
 
 
+# ch.13 (page-tracking): the pages' training buttons log to MLflow by default ("Track in MLflow" is on); a page test
+# that trains writes into a store of the test session, never into a developer's cache. A test that points
+# LLMLAB_TRACKING_URI or LLMLAB_CACHE (with delenv) somewhere else itself still wins: its fixture runs after this one.
+@pytest.fixture(scope="session")
+def _session_tracking_store(tmp_path_factory) -> str:
+    return f"sqlite:///{(tmp_path_factory.mktemp('tracking') / 'mlflow.db').as_posix()}"
+
+
+@pytest.fixture(autouse=True)
+def _tracking_store(_session_tracking_store, monkeypatch) -> str:
+    monkeypatch.setenv("LLMLAB_TRACKING_URI", _session_tracking_store)
+    return _session_tracking_store
+
+
 @pytest.fixture
 def open_page(monkeypatch):
     """`open_page("pages/01_llm_map.py", "en")` -> an AppTest that has run once in that language.
