@@ -5,6 +5,7 @@
     python -m engine register-model --run RUN_ID --name text2sql-chat [--path adapter] --json
     python -m engine promote --name text2sql-chat --version 2 --alias champion --who kim --why "EX 4/60 > 2/60"
     python -m engine registered-models [--name text2sql-chat] --json   # models, or versions + promotions
+    python -m engine runs-precompute [--save-precomputed]              # the page's shipped runs and registry
 
 Training commands log with `--track` (hf-train, align, finetune, text2sql-finetune, mnr-train) and then add
 `run_id` and `tracking_uri` to their JSON lines. Everything reads the store `LLMLAB_TRACKING_URI` names (default:
@@ -102,6 +103,29 @@ def _user() -> str:
         return "unknown"
 
 
+RUNS_COMMAND = "python -m engine runs-precompute --save-precomputed"
+
+
+def cmd_runs_precompute(args) -> int:
+    from engine.commands._common import progress_for
+    from engine.llmops.snapshot import runs_snapshot
+
+    data = runs_snapshot(progress=progress_for(args.quiet))
+    if args.save_precomputed:
+        from engine.core.precomputed import save_precomputed
+
+        saved = save_precomputed("ch13_runs", data, RUNS_COMMAND)
+        print(f"{saved.name}: written ({RUNS_COMMAND})", file=sys.stderr)
+    if args.json:
+        print_obj(data, True)
+    else:
+        for r in data["runs"]:
+            print(f"{r['run_id'][:8]}  β={r['params'].get('beta')}  loss={r['metrics'].get('loss', float('nan')):.4f}")
+        for p in data["registry"]["promotions"]:
+            print(f"{p['alias']:10s} v{p['version']}  {p['why']}")
+    return 0
+
+
 def register(sub) -> None:
     r = sub.add_parser("runs", help="ch.13: tracked training runs in the MLflow store, newest first")
     r.add_argument("--chapter", default=None, help="ch03, ch04, ch05, ch06, ch11 (default: all)")
@@ -137,3 +161,9 @@ def register(sub) -> None:
     m.add_argument("--name", default=None)
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("runs-precompute", help="ch.13: the page's shipped runs (toy DPO β sweep) and registry")
+    s.add_argument("--save-precomputed", action="store_true", help="write assets/precomputed/ch13_runs.json")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    s.set_defaults(func=cmd_runs_precompute)
