@@ -1,9 +1,14 @@
 """RAG evaluation (book 13.3): context precision, context recall, faithfulness and answer relevance, for two
 chapter 9 configurations side by side on the held-out Constitution questions (engine/rag/heldout.py).
 
-The four metrics follow ragas's definitions (ragas 0.4.3, `ragas.metrics`); they are computed here because ragas's
-LLM metrics could not run with the local model (the report that came with this module has the exact errors), and
-each is tested on hand-made cases (tests/engine/test_llmops_rag_eval.py):
+The four metrics follow ragas's definitions (ragas 0.4.3, `ragas.metrics`); they are computed here, each tested on
+hand-made cases (tests/engine/test_llmops_rag_eval.py), because ragas with the local 0.5B model does not tell answers
+apart (probed 2026-12-02 in a throw-away venv; ragas 0.4.3 imports only with langchain-community<0.4): its
+ResponseRelevancy scored a correct answer 0 (the model flagged every answer "noncommittal"), context precision was 0
+for the right article under `ragas.metrics.collections` and 1 for an unrelated one under `evaluate()`, and
+Faithfulness through `evaluate()` failed with `OutputParserException: Invalid json output` (unescaped quotes).
+Here the LLM steps run under a JSON schema (a grammar), relevance comes from the gold articles, and the embedder
+reads Korean:
 
 - **context precision** — ragas's rank-aware average precision over the passages the model saw, in rank order:
   `sum_k precision@k * v_k / sum_k v_k`, with `v_k` = 1 when passage k is relevant; 0 when none is. Relevance comes
