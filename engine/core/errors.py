@@ -416,6 +416,30 @@ MESSAGES: dict[str, str] = {
         "{model!r} is neither a serving role (instruct, instruct-large, chat) nor a folder with a fine-tuned "
         "model or LoRA adapter (text2sql-finetune saves one)"
     ),
+    # ch.16 (ssm-core):
+    "ssm.not_finite": "{name} contains NaN or infinity: a state space model cannot compute with it",
+    "ssm.length_too_long": "a sequence of {value:,} steps is longer than the limit of {limit:,}",
+    "ssm.length_out_of_range": "the length must be between {low} and {high} (got {value})",
+    "ssm.position_out_of_range": "position {value} is outside a sequence of length {length} (counted from 0)",
+    "ssm.unstable_a": (
+        "A has an eigenvalue with a positive real part ({value:.3g}): the state would grow without bound; "
+        "A must have negative real parts (a decaying memory)"
+    ),
+    "ssm.bad_step": "the step size Δ must be a positive finite number (got {value})",
+    "ssm.step_too_large": (
+        "Δ = {value:.3g} is above {limit:g}: with the {method} rule Ā is then close to {limit_matrix} and the "
+        "memory stops tracking the signal; choose a smaller Δ"
+    ),
+    "ssm.bad_dimension": "{name} must be a whole number between {low:,} and {high:,} (got {value})",
+    "ssm.bad_shape": "{name} must have the shape {expected} (got {value})",
+    "ssm.bad_token": "token id {value} is outside the vocabulary of {vocab} tokens",
+    "ssm.pretrained_unavailable": "cannot load {name} through transformers: {detail}",
+    # ch.16 (ssm-train):
+    "ssm.task.bad_length": "{task}: the sequence length must be between {low:,} and {high:,} tokens (got {value})",
+    "ssm.train.bad_number": "{name} must be a finite number between 0 and {high} (got {value})",
+    "ssm.train.bad_lr": "the learning rate must be a finite number above 0 and at most {high} (got {value})",
+    "ssm.train.bad_heads": "d_model {d_model} cannot be split into {n_head} attention heads: choose a multiple",
+    "ssm.bench.bad_length": "a context of {value} tokens cannot be measured: give lengths from 1 to {limit:,}",
     # ch.13 LLMOps (monitoring):
     "llmops.monitor.too_many_buckets": (
         "{buckets:,} {bucket} buckets between the first and the last trace; the limit is {limit:,}: "
