@@ -169,7 +169,7 @@ def test_time_budget_stops_training_and_still_evaluates():
 def test_task_config_defaults_and_overrides():
     from engine.ssm.train import task_config
 
-    assert (task_config("selective_copy").steps, task_config("selective_copy").batch_size) == (2000, 8)
+    assert (task_config("selective_copy").steps, task_config("selective_copy").batch_size) == (2400, 8)
     assert (task_config("induction").steps, task_config("induction").batch_size) == (600, 16)
     assert task_config("induction", steps=5, seed=None).steps == 5 and task_config("induction", seed=None).seed == 0
     with pytest.raises(UserError) as info:

@@ -64,7 +64,7 @@ def test_fresh_page_renders_every_section_and_refuses_a_far_too_large_step(open_
     assert len({b // n for n, b in per_arch[transformer_label]}) == 1 and len(per_arch[transformer_label]) >= 2
     # the shipped training run: both models, accuracy at the trained length and at 2x, 4x, 8x
     trained = next(d.value for d in at.dataframe if d.value.shape[0] == 2 and d.value.shape[1] == 9)
-    assert trained.iloc[:, 2].tolist() == ["2000", "2000"]  # steps
+    assert trained.iloc[:, 2].tolist() == ["2400", "2400"]  # steps
     assert [int("".join(ch for ch in c if ch.isdigit())) for c in trained.columns[5:]] == [64, 128, 256, 512]
     assert trained.columns[5].endswith("★")  # the trained length
     # Δ far too large: the engine refuses it in the learner's language, the rest of the page still draws
@@ -123,7 +123,7 @@ def test_absurd_url_values_fall_back(open_page, monkeypatch):
     expected = {"s4_n": 8, "s4_dt": 0.03, "s4_len": 64, "s4_method": "zoh", "s4_a": "hippo", "s4_dtype": "float64"}
     expected |= {"hp_n": 8, "hp_mem_n": 32, "hp_signal": "sine", "se_len": 16, "se_p1": 2, "se_p2": 9}
     expected |= {"se_dtype": "float64", "mb_dtype": "float64", "wh_len": 256, "tr_task": "selective_copy"}
-    expected |= {"tr_steps_selective_copy": 2000}  # the shipped run's steps
+    expected |= {"tr_steps_selective_copy": 2400}  # the shipped run's steps
     for key, value in expected.items():
         assert at.session_state[key] == value, key
 
