@@ -22,18 +22,11 @@ from ui import text2sql as view
 from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
-from ui.state import param
+from ui.state import clamped, param
 from ui.tracking import track_toggle, tracked, tracked_note
 
 SS = st.session_state
 SAFETY_CHIPS = ("delete", "multi", "attach", "pragma", "cte")
-
-
-def clamped(key: str, default, lo, hi, cast) -> None:
-    """param() for a slider: a value from the URL outside the slider's range falls back to the default."""
-    param(key, default, cast)
-    if not lo <= SS[key] <= hi:
-        SS[key] = default
 
 
 def data_section(ch) -> None:

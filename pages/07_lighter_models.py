@@ -9,16 +9,9 @@ from ui.cache import cached, causal_lm
 from ui.i18n import t
 from ui.jobs import last_job, run_job, show_job_status
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, seed, show_code
-from ui.state import param
+from ui.state import clamped, param
 
 MODEL = "SmolLM2-135M-Instruct (chat)"
-
-
-def clamped(key: str, default, lo, hi, cast) -> None:
-    """param() for a slider: a value from the URL outside the slider's range falls back to the default."""
-    param(key, default, cast)
-    if not lo <= st.session_state[key] <= hi:
-        st.session_state[key] = default
 
 
 def job_rows(key: str) -> list:

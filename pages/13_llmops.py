@@ -24,29 +24,13 @@ from engine.llmops import (
 from ui import llmops as view
 from ui.cache import cached
 from ui.i18n import t
-from ui.jobs import run_job, show_job_status
+from ui.jobs import run_and_keep
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
-from ui.state import param
+from ui.state import clamped, param
 
 SS = st.session_state
 BETAS = (0.03, 0.1, 0.3, 1.0)
 BUCKETS = ("auto", "minute", "hour", "day")
-
-
-def clamped(key: str, default, lo, hi, cast) -> None:
-    """param() for a slider: a value from the URL outside the slider's range falls back to the default."""
-    param(key, default, cast)
-    if not lo <= SS[key] <= hi:
-        SS[key] = default
-
-
-def job(key: str, work, label: str, store: str) -> None:
-    """Run `work(progress, on_row, should_stop)` as a stoppable job; keep its result in the session under `store`."""
-    with friendly_errors():
-        done = run_job(key, work, label=label)
-        if done.complete:
-            SS[store] = done.result
-    show_job_status(key)
 
 
 def experiments_section(ch) -> None:
@@ -68,7 +52,9 @@ def experiments_section(ch) -> None:
     refresh = c2.button(t("ch13.refresh_runs"), key="ex_refresh")
     if c1.button(t("ch13.track_run"), key="ex_run", type="primary"):
         beta, steps = SS["ex_beta"], SS["ex_steps"]
-        job("ch13_track", lambda p, r, s: view.tracked_demo(beta, steps, p, r, s), t("ch13.tracking"), "ch13_tracked")
+        run_and_keep(
+            "ch13_track", lambda p, r, s: view.tracked_demo(beta, steps, p, r, s), t("ch13.tracking"), "ch13_tracked"
+        )
         refresh = refresh or "ch13_tracked" in SS
     view.tracked_note(SS.get("ch13_tracked"))
     runs: list[dict] = []
@@ -149,7 +135,7 @@ def monitoring_section(ch) -> None:
     )
     if st.button(t("ch13.drift_run"), key="mo_drift"):
         name = SS["mo_embedder"]
-        job(
+        run_and_keep(
             "ch13_drift",
             lambda p, r, s: view.drift_view(question_drift(embedder_name=name)),
             t("ch13.drifting"),
@@ -199,7 +185,7 @@ def benchmark_section(ch) -> None:
     if st.button(t("ch13.mc_run"), key="mc_run"):
         n, harness = SS["mc_n"], SS["mc_harness"]
         work = lambda p, r, s: shipped_mc_data(run_mc_eval(limit=n, harness=harness, progress=p))  # noqa: E731
-        job("ch13_mc", work, t("ch13.mc_running"), "ch13_mc")
+        run_and_keep("ch13_mc", work, t("ch13.mc_running"), "ch13_mc")
     if SS.get("ch13_mc"):
         view.show_mc(SS["ch13_mc"])
     data = SS.get("ch13_mc") or (pre.data if pre else None)
@@ -252,7 +238,7 @@ def judge_section(ch) -> None:
     if st.button(t("ch13.judge_run"), key="jd_run"):
         n = SS["jd_n"]
         work = lambda p, r, s: measure_bias(view.spread(pairs, n), role, None, p, s).to_json(with_verdicts=True)  # noqa: E731
-        job("ch13_judge", work, t("ch13.judging"), "ch13_judge")
+        run_and_keep("ch13_judge", work, t("ch13.judging"), "ch13_judge")
     if SS.get("ch13_judge"):
         view.show_judge(SS["ch13_judge"])
     st.subheader(t("ch13.judge_vs_me"))
@@ -276,7 +262,7 @@ def rag_section(ch) -> None:
     if st.button(t("ch13.rag_run"), key="ra_run"):
         n = SS["ra_n"]
         work = lambda p, r, s: view.rag_view(compare_configs(("best", "chroma"), n, "instruct", p, s), n)  # noqa: E731
-        job("ch13_rag", work, t("ch13.rag_running"), "ch13_rag")
+        run_and_keep("ch13_rag", work, t("ch13.rag_running"), "ch13_rag")
     if SS.get("ch13_rag"):
         view.show_rag(SS["ch13_rag"])
     notice("common.notice", t("ch13.notice_rag"))

@@ -9,9 +9,9 @@ import streamlit as st
 from engine.ssm import TASKS, make_hippo, selective_copy_demo
 from ui import ssm as view
 from ui.i18n import t
-from ui.jobs import last_job, run_job, show_job_status
+from ui.jobs import last_job, run_and_keep
 from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
-from ui.state import param
+from ui.state import clamped, param
 
 SS = st.session_state
 STEPS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1000.0, 100000.0)
@@ -21,22 +21,6 @@ DTYPES = ("float64", "float32")
 SIGNALS = ("sine", "step", "chirp", "noise")
 BENCH_LENGTHS = (64, 128, 256, 512, 1024, 2048)
 MAX_TRAIN_STEPS = 3000  # the page's limit of 90 s of training ends a long run first (it is then evaluated as it is)
-
-
-def clamped(key: str, default, lo, hi, cast) -> None:
-    """param() for a slider: a value from the URL outside the slider's range falls back to the default."""
-    param(key, default, cast)
-    if not lo <= SS[key] <= hi:
-        SS[key] = default
-
-
-def job(key: str, work, label: str, store: str) -> None:
-    """Run `work(progress, on_row, should_stop)` as a stoppable job; keep its result in the session under `store`."""
-    with friendly_errors():
-        done = run_job(key, work, label=label)
-        if done.complete:
-            SS[store] = done.result
-    show_job_status(key)
 
 
 def why_section(ch) -> None:
@@ -51,7 +35,7 @@ def why_section(ch) -> None:
     st.select_slider(t("ch16.bench_length"), list(BENCH_LENGTHS), key="wh_len", help=t("ch16.bench_length_help"))
     if st.button(t("ch16.bench_run"), key="wh_run"):
         n = SS["wh_len"]
-        job("ch16_bench", lambda p, r, s: view.live_bench(n, p, r, s), t("ch16.bench_running"), "ch16_bench")
+        run_and_keep("ch16_bench", lambda p, r, s: view.live_bench(n, p, r, s), t("ch16.bench_running"), "ch16_bench")
     state = last_job("ch16_bench")
     if SS.get("ch16_bench"):
         view.show_bench(SS["ch16_bench"])
@@ -179,7 +163,7 @@ def training_section(ch) -> None:
         if col.button(t(f"ch16.train_{arch}"), key=f"tr_{arch}", type="primary" if arch == "mamba" else "secondary"):
             work = lambda p, r, s, a=arch: view.train_one(a, view.train_config(task, steps), p, r, s)  # noqa: E731
             label = t("ch16.training", model=view.model_label(arch), task=view.task_label(task))
-            job(f"ch16_train_{task}_{arch}", work, label, f"ch16_tr_{task}_{arch}")
+            run_and_keep(f"ch16_train_{task}_{arch}", work, label, f"ch16_tr_{task}_{arch}")
     mine = {a: SS[f"ch16_tr_{task}_{a}"] for a in ("mamba", "transformer") if SS.get(f"ch16_tr_{task}_{a}")}
     partial = {a: last_job(f"ch16_train_{task}_{a}").rows for a in ("mamba", "transformer") if a not in mine}
     for arch, res in mine.items():

@@ -98,6 +98,17 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
     return state
 
 
+def run_and_keep(key: str, work: Work, label: str, store: str) -> None:
+    """Run `work` as a stoppable job with errors shown as messages; keep its result in the session under `store`."""
+    from ui.layout import friendly_errors
+
+    with friendly_errors():
+        done = run_job(key, work, label=label)
+        if done.complete:
+            st.session_state[store] = done.result
+    show_job_status(key)
+
+
 def mark_diverged(key: str, message: str) -> None:
     """For training runs that stop themselves on NaN: keep the finished steps, say why it stopped."""
     state = last_job(key)

@@ -47,6 +47,13 @@ def param(key: str, default: Any, cast: Callable[[str], Any] | None = None, choi
     return st.session_state[key]
 
 
+def clamped(key: str, default: Any, lo: Any, hi: Any, cast: Callable[[str], Any] | None = None) -> None:
+    """param() for a slider: a value from the URL outside the slider's range falls back to the default."""
+    param(key, default, cast)
+    if not lo <= st.session_state[key] <= hi:
+        st.session_state[key] = default
+
+
 def sync(keys: list[str] | None = None) -> None:
     """Write the registered widget values back into the URL (only those that differ from defaults)."""
     registered = st.session_state.get(_REGISTERED, {})
