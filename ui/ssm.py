@@ -14,6 +14,7 @@ import streamlit as st
 
 from engine.core import load_precomputed
 from ui import charts
+from ui.cache import cached
 from ui.i18n import strings, t
 from ui.layout import precomputed_note
 
@@ -196,7 +197,6 @@ def signal_label(name: str) -> str:
 def hippo(n: int, signal: str) -> dict:
     """HiPPO-LegS's memory of one signal (1,000 steps, about 0.3 s): computed once per process for each setting."""
     from engine.ssm import hippo_memory
-    from ui.cache import cached
 
     return cached(
         ("ch16", "hippo", n, signal), lambda p: hippo_memory(n, 1000, signal).as_dict(), t("ch16.hippo_running")
@@ -209,7 +209,9 @@ def scan_view(dtype: str) -> dict:
 
     from engine.ssm.check import scan_check
 
-    return scan_check(torch.float32 if dtype == "float32" else torch.float64)
+    # pure and the same for every learner: computed once per process, not on every rerun of the page
+    work = lambda p: scan_check(torch.float32 if dtype == "float32" else torch.float64)  # noqa: E731
+    return cached(("ch16", "scan_check", dtype), work, t("ch16.computing"))
 
 
 def scan_metrics(res: dict, dtype: str) -> None:
@@ -224,7 +226,6 @@ def scan_metrics(res: dict, dtype: str) -> None:
 def mamba_check(dtype: str) -> dict:
     """Our MambaLM vs transformers' MambaModel with the same weights (engine.ssm.check): computed once per process
     and number format, the first time with transformers' import (several seconds)."""
-    from ui.cache import cached
 
     def work(progress) -> dict:
         import torch
@@ -285,7 +286,8 @@ def book_view(dtype: str) -> dict:
 
     from engine.ssm.book165 import run_book_code
 
-    return run_book_code(dtype=torch.float32 if dtype == "float32" else torch.float64).as_dict()
+    work = lambda p: run_book_code(dtype=torch.float32 if dtype == "float32" else torch.float64).as_dict()  # noqa: E731
+    return cached(("ch16", "book", dtype), work, t("ch16.computing"))
 
 
 def stage_label(stage: str) -> str:
