@@ -41,6 +41,11 @@ def t(key: str, **fmt) -> str:
     return text.format(**fmt) if fmt else text
 
 
+def maybe(key: str, fallback: str) -> str:
+    """t(key) when the strings have it, else `fallback` (a raw identifier the engine may add later)."""
+    return t(key) if key in strings() else fallback
+
+
 def pick(mapping: dict[str, str] | None) -> str:
     """Choose the current language from a {ko, en} mapping (catalog titles, quiz text)."""
     if not mapping:

@@ -35,7 +35,7 @@ from engine.llmops import (
 )
 from ui import charts
 from ui.errors import translated
-from ui.i18n import strings, t
+from ui.i18n import maybe, t
 from ui.layout import friendly_errors, precomputed_note
 from ui.state import param
 from ui.tracking import outcome_note
@@ -65,9 +65,6 @@ JUDGE_FIGURES = (
 
 
 # -- small things --------------------------------------------------------------------------------------------------
-def maybe(key: str, fallback: str) -> str:
-    """t(key) when the strings have it, else `fallback` (a raw identifier the engine may add later)."""
-    return t(key) if key in strings() else fallback
 
 
 def fmt(value, digits: int = 3) -> str:

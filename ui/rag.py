@@ -28,7 +28,7 @@ from engine.rag import (
 from ui import charts
 from ui.cache import cached
 from ui.errors import translated
-from ui.i18n import lang, strings, t
+from ui.i18n import lang, maybe, t
 from ui.layout import friendly_errors, precomputed_note
 
 SS = st.session_state
@@ -38,11 +38,6 @@ SPANS = ("rag.query", "rails.input", "cache", "retrieve", "rails.passages", "llm
 
 def shipped(name: str):
     return load_precomputed(name)
-
-
-def maybe(key: str, fallback: str) -> str:
-    """t(key) when the strings have it, else `fallback` (a raw identifier the engine may add later)."""
-    return t(key) if key in strings() else fallback
 
 
 def as_dict(v) -> dict:

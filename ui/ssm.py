@@ -15,7 +15,7 @@ import streamlit as st
 from engine.core import load_precomputed
 from ui import charts
 from ui.cache import cached
-from ui.i18n import strings, t
+from ui.i18n import maybe, t
 from ui.layout import precomputed_note
 
 SS = st.session_state
@@ -23,9 +23,6 @@ MODEL_COLORS = {"mamba": "#2ca02c", "transformer": "#1f77b4"}
 
 
 # -- small things --------------------------------------------------------------------------------------------------
-def maybe(key: str, fallback: str) -> str:
-    """t(key) when the strings have it, else `fallback` (a raw identifier the engine may add later)."""
-    return t(key) if key in strings() else fallback
 
 
 def fmt(value, digits: int = 3) -> str:

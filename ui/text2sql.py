@@ -31,17 +31,12 @@ from engine.text2sql import (
 from ui import charts
 from ui.cache import cached
 from ui.errors import translated
-from ui.i18n import strings, t
+from ui.i18n import maybe, t
 from ui.layout import precomputed_note
 
 SS = st.session_state
 ROWS_SHOWN = 100  # result rows drawn on the page (the executor fetches up to 1,000)
 LEVELS = ("easy", "medium", "hard", "extra")  # Spider's hardness levels, easiest first
-
-
-def maybe(key: str, fallback: str) -> str:
-    """t(key) when the strings have it, else `fallback` (a raw identifier the engine may add later)."""
-    return t(key) if key in strings() else fallback
 
 
 def slug(name: str) -> str:
