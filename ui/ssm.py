@@ -505,7 +505,8 @@ def accuracy_chart(where, results: dict[str, dict]) -> None:
             )
         )
     if trained:
-        fig.add_vline(x=trained, line_dash="dot", annotation_text=t("ch16.trained_here"))
+        # a shape on a log axis takes log10 of the value (x=64 would put the line at 10^64 and squash the data)
+        fig.add_vline(x=math.log10(trained), line_dash="dot", annotation_text=t("ch16.trained_here"))
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_layout(legend_title_text=t("ch16.legend_model"))
     charts.show(where, fig)
