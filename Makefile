@@ -24,7 +24,7 @@ export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 # Streamlit reads STREAMLIT_SERVER_PORT itself; pass --server.port only when it is not set.
 RUN_PORT := $(if $(STREAMLIT_SERVER_PORT),,--server.port $(PORT))
 
-.PHONY: help install install-cloud install-large run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser clean-cache serve
+.PHONY: help install install-cloud install-large run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser data db clean-cache serve
 
 help:
 	@echo "make run          install the lock into .venv, start the app on http://localhost:$(PORT)"
@@ -59,11 +59,27 @@ install-cloud: install
 install-large: install
 	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r requirements/large.txt
 
-run: install
+run: install data
 	$(VENV)/bin/streamlit run app.py $(RUN_PORT) --server.headless true --browser.gatherUsageStats false
 
 serve: install
 	$(PY) -m engine serve
+
+# Debian's Fashion-MNIST (chapter 14's images; 70,000 28x28, Expat) under /usr/share/datasets/fashion-mnist. Without
+# root or apt the chapter falls back to scikit-learn's digits and says so on the page.
+data:
+	@if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+	    || echo "dataset-fashion-mnist could not be installed: chapter 14 uses scikit-learn's digits"; \
+	  else echo "dataset-fashion-mnist missing and not root: chapter 14 uses scikit-learn's digits"; fi; fi
+
+# Debian's PostgreSQL server for the learner-progress tests (engine.course): they start a throw-away cluster in a temp
+# folder and run the same tests as on SQLite. Without root or apt those tests are skipped and say why.
+db:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null \
+	    || echo "postgresql could not be installed: the PostgreSQL progress tests will be skipped"; \
+	  else echo "postgresql missing and not root: the PostgreSQL progress tests will be skipped"; fi; fi
 
 # Debian's Chromium and CJK fonts for the browser tests (root on CI and dev machines; skipped otherwise).
 browser:
@@ -71,19 +87,19 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; fi
 
-test: install browser
+test: install browser data db
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-monkey-full: install browser
+test-monkey-full: install browser data
 	$(PY) -m pytest tests/e2e/test_monkey.py --monkey-full $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e and not server" $(PYTEST_ARGS)
 
-test-slow: install
+test-slow: install data
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-test-e2e: install browser
+test-e2e: install browser data
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 bench: install
