@@ -20,6 +20,7 @@ for _name in (
     "OPENAI_API_KEY",
     "LLMLAB_TRACKING_URI",
     "LLMLAB_INSTRUCT_MODEL",
+    "LLMLAB_INSTRUCT_BASE_URL",
 ):
     os.environ.pop(_name, None)
 

@@ -45,6 +45,13 @@ class Settings:
             "help": "Model name for applications (RAG, SQL, tools) on a configured endpoint; default LLMLAB_LLM_MODEL.",
         },
     )
+    instruct_base_url: str | None = field(
+        default=None,
+        metadata={
+            "env": "LLMLAB_INSTRUCT_BASE_URL",
+            "help": "A second OpenAI-compatible endpoint for the application roles (vLLM serves one model a process).",
+        },
+    )
     tracking_uri: str | None = field(
         default=None,
         metadata={
@@ -61,6 +68,31 @@ class Settings:
     pinecone_region: str = field(
         default="us-east-1", metadata={"env": "PINECONE_REGION", "help": "Pinecone serverless region."}
     )
+    # course scale (engine.course): where learner progress lives, and how many heavy runs a machine takes at once
+    db_url: str | None = field(
+        default=None,
+        repr=False,  # a PostgreSQL URL may carry a password
+        metadata={
+            "env": "LLMLAB_DB_URL",
+            "help": "Learner progress database (SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db); "
+            "default: a SQLite file under LLMLAB_CACHE/course.",
+        },
+    )
+    heavy_slots: int = field(
+        default=1,
+        metadata={
+            "env": "LLMLAB_HEAVY_SLOTS",
+            "help": "Heavy runs (training, sweeps, index builds) that may run at once on this machine; others queue.",
+        },
+    )
+    max_rss_mb: int | None = field(
+        default=None,
+        metadata={
+            "env": "LLMLAB_MAX_RSS_MB",
+            "help": "Memory ceiling of one app process in MB: a heavy run whose estimate would pass it is refused; "
+            "default: 80% of this machine's RAM.",
+        },
+    )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,6 +108,7 @@ class Settings:
             llm_base_url=base_url,
             llm_model=_env("LLMLAB_LLM_MODEL"),
             instruct_model=_env("LLMLAB_INSTRUCT_MODEL"),
+            instruct_base_url=_env("LLMLAB_INSTRUCT_BASE_URL"),
             openai_api_key=key,
             server_ctx=int(_env("LLMLAB_SERVER_CTX", "4096")),
             server_threads=int(_env("LLMLAB_SERVER_THREADS", str(min(os.cpu_count() or 2, 8)))),
@@ -85,6 +118,9 @@ class Settings:
             pinecone_api_key=_env("PINECONE_API_KEY"),
             pinecone_cloud=_env("PINECONE_CLOUD", "aws"),
             pinecone_region=_env("PINECONE_REGION", "us-east-1"),
+            db_url=_env("LLMLAB_DB_URL"),
+            heavy_slots=max(1, int(_env("LLMLAB_HEAVY_SLOTS", "1"))),
+            max_rss_mb=int(_env("LLMLAB_MAX_RSS_MB")) if _env("LLMLAB_MAX_RSS_MB") else None,
         )
 
     @property

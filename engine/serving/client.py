@@ -50,18 +50,29 @@ class Endpoint:
 ROLES = llama_server.ROLES  # ("chat", "instruct")
 
 
+def _configured(role: str) -> tuple[str, str | None] | None:
+    """(base URL, model name or None = the first it serves) of a configured endpoint for `role`; None = embedded.
+
+    The application roles (`instruct`, `instruct-large`) go to LLMLAB_INSTRUCT_BASE_URL when it is set (vLLM serves
+    one model a process, so a course runs one vLLM for `chat` and one for `instruct`), else to LLMLAB_LLM_BASE_URL
+    with LLMLAB_INSTRUCT_MODEL as the model name."""
+    s = get_settings()
+    instruct = role.startswith("instruct")
+    if instruct and s.instruct_base_url:
+        return s.instruct_base_url, s.instruct_model
+    if s.llm_base_url:
+        return s.llm_base_url, (s.instruct_model if instruct else None) or s.llm_model
+    return None
+
+
 def resolve_endpoint(progress: ProgressFn = null_progress, role: str = "chat") -> Endpoint:
     if role not in ROLES:
         raise InputError("input.unknown_choice", name="role", value=role, choices=", ".join(ROLES))
-    s = get_settings()
-    if s.llm_base_url:
-        model = (s.instruct_model if role.startswith("instruct") else None) or s.llm_model
-        return Endpoint(
-            s.llm_base_url,
-            model or _first_model(s.llm_base_url, s.openai_api_key),
-            s.openai_api_key or "not-needed",
-            local=False,
-        )
+    remote = _configured(role)
+    if remote:
+        url, model = remote
+        key = get_settings().openai_api_key
+        return Endpoint(url, model or _first_model(url, key), key or "not-needed", local=False)
     try:
         server = llama_server.ensure_server(progress, role)
     except RuntimeError as exc:
@@ -73,14 +84,11 @@ def model_name(role: str = "chat") -> str:
     """The model name requests for `role` carry, without starting a server (a cache key needs it before any call)."""
     if role not in ROLES:
         raise InputError("input.unknown_choice", name="role", value=role, choices=", ".join(ROLES))
-    s = get_settings()
-    if not s.llm_base_url:
+    remote = _configured(role)
+    if not remote:
         return llama_server.ALIASES[role]
-    return (
-        (s.instruct_model if role == "instruct" else None)
-        or s.llm_model
-        or _first_model(s.llm_base_url, s.openai_api_key)
-    )
+    url, model = remote
+    return model or _first_model(url, get_settings().openai_api_key)
 
 
 def _first_model(base_url: str, api_key: str | None) -> str:
