@@ -126,14 +126,17 @@ def stream_chat(
 ) -> Iterator[str]:
     """Yield text pieces as the server of `role` produces them.
 
-    If the embedded server died, it is restarted once and the request retried; a first piece of the form
-    "\\x00restarted" tells the page to say so (the page strips it).
+    If the embedded server died before the answer began, it is restarted once and the request retried; a first
+    piece of the form "\\x00restarted" tells the page to say so (the page strips it). If it dies in the middle of
+    an answer, the pieces already given stay given and a `ModelServerError` ("server.connection_lost") ends the
+    stream: a silent retry would write the answer's beginning twice. The next request restarts the server.
     """
     _check(max_tokens, temperature, top_p)
     for attempt in range(2):
         ep = resolve_endpoint(progress, role)
         if ep.restarted:
             yield RESTART_MARK
+        began = False
         try:
             stream = _client(ep).chat.completions.create(
                 model=ep.model,
@@ -147,10 +150,11 @@ def stream_chat(
             )
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
+                    began = True
                     yield chunk.choices[0].delta.content
             return
-        except openai.APIConnectionError as exc:
-            if ep.local and attempt == 0:
+        except (openai.APIConnectionError, httpx.TransportError) as exc:
+            if ep.local and attempt == 0 and not began:
                 continue  # ensure_server() on the next pass notices the dead server and restarts it
             raise ModelServerError("server.connection_lost", url=ep.base_url, reason=exc) from exc
         except openai.APIStatusError as exc:
