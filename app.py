@@ -24,5 +24,13 @@ chapters = [
 ]
 # expanded: every live chapter listed (Streamlit folds a menu of more than 12 pages to 10 behind "View more")
 page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters}, expanded=True)
-page.run()
+try:
+    page.run()
+except OSError as exc:  # a read-only or full cache disk outside a section's own guard: a message, not a traceback
+    from ui.errors import disk_message
+
+    message = disk_message(exc)
+    if message is None:
+        raise
+    st.error(message, icon="💾")
 state.sync()

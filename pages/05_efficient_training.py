@@ -101,6 +101,7 @@ def breakdown_section(ch) -> None:
                 lambda p, on_row, stop: memory_profile(
                     source, chosen, [batch], seq, lora, quant, ckpt, progress=p, should_stop=stop, on_row=on_row
                 ),
+                heavy=True,
             )
         job = last_job("ch05_measure")
         rows = job.result.rows if job.result is not None else job.rows
@@ -155,7 +156,11 @@ def checkpointing_section(ch) -> None:
     if st.button(t("ch05.run_checkpointing"), key="ck_run"):
         source, batch, seq = st.session_state["ck_model"], st.session_state["ck_batch"], st.session_state["ck_seq"]
         with friendly_errors():
-            run_job("ch05_ck", lambda p, _row, _stop: compare_checkpointing(source, "full", batch, seq, progress=p))
+            run_job(
+                "ch05_ck",
+                lambda p, _row, _stop: compare_checkpointing(source, "full", batch, seq, progress=p),
+                heavy=True,
+            )
     ck = own_or_shipped(last_job("ch05_ck").result, "checkpointing", slot)
     if ck and ck.runs:
         draw.show_checkpointing(ck, checkpointing_lines(ck), MODELS.get(ck.model, ck.model))
@@ -290,7 +295,9 @@ def training_demo() -> None:
             def work(p, row, stop):
                 return train_modes(source, steps, lr, lora, quant, p, stop, on_row=row, on_model=keep_adapter)
 
-            run_job("ch05_train", tracked("ch05_train", work, train_track(source, steps, lr, lora, quant), on))
+            run_job(
+                "ch05_train", tracked("ch05_train", work, train_track(source, steps, lr, lora, quant), on), heavy=True
+            )
     show_job_status("ch05_train")
     tracked_note("ch05_train")
     logs = own_or_shipped(last_job("ch05_train").result, "train", slot)

@@ -214,7 +214,10 @@ def finetune_section(ch) -> None:
                 return view.finetune_live(steps, p, view.streaming(slot, on_row), stop)
 
             job = run_job(
-                "ch06_ft", tracked("ch06_ft", work, view.finetune_track(steps), on), label=t("ch06.ft_running")
+                "ch06_ft",
+                tracked("ch06_ft", work, view.finetune_track(steps), on),
+                label=t("ch06.ft_running"),
+                heavy=True,
             )
             slot.empty()
             if job.complete:

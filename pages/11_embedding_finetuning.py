@@ -41,7 +41,9 @@ from ui.state import param
 from ui.tracking import Track, track_toggle, tracked, tracked_note
 
 
-def run_once(job: str, button: str, key: tuple, work, done_key: str, primary: bool = False, track=None) -> bool:
+def run_once(
+    job: str, button: str, key: tuple, work, done_key: str, primary: bool = False, track=None, heavy: bool = False
+) -> bool:
     """A run button (progress bar and Stop); the result is shared under `key`. True once it ran for `key` here.
     With `track` (a ui.tracking.Track), a "Track in MLflow" toggle sits beside it and a run that trains is logged
     (a result another session already computed is shared, not trained again: nothing new is logged)."""
@@ -52,7 +54,7 @@ def run_once(job: str, button: str, key: tuple, work, done_key: str, primary: bo
         left, right = st.columns([4, 1], vertical_alignment="center")
         clicked = left.button(button, key=f"{job}_btn", type="primary" if primary else "secondary")
         on = track_toggle("ch11_track", job, right)
-    if clicked and run_job(job, tracked(job, work, track, on), label=button, shared_key=key).complete:
+    if clicked and run_job(job, tracked(job, work, track, on), label=button, shared_key=key, heavy=heavy).complete:
         ss[done_key] = key
     show_job_status(job)
     if track is not None:
@@ -97,7 +99,9 @@ def contrastive_section(ch) -> None:
     slot = st.container()
     with friendly_errors():
         work = lambda p, on_row, stop: mnr_experiment(n_pairs, epochs, lr, p, stop, log_mnr_pairs)  # noqa: E731
-        if run_once("ch11_mnr", t("ch11.mnr_run"), key, work, "m_done", True, mnr_track(n_pairs, epochs, lr)):
+        if run_once(
+            "ch11_mnr", t("ch11.mnr_run"), key, work, "m_done", True, mnr_track(n_pairs, epochs, lr), heavy=True
+        ):
             res = cached(key, lambda p: mnr_experiment(n_pairs, epochs, lr, p), t("ch11.mnr_run"))
             mnr_view(vars(res))
         else:
@@ -205,7 +209,9 @@ def rerank_results(idx) -> None:
     ce = shared(("cross_encoder", "constitution"), lambda p: load_reranker(idx.docs), null_progress)
     slot = st.container()
     train = lambda p, on_row, stop: train_reranker(idx, progress=p)  # noqa: E731
-    if run_once("ch11_ce", t("ch11.rerank_run"), ("cross_encoder_train",), train, "r_trained", primary=True):
+    if run_once(
+        "ch11_ce", t("ch11.rerank_run"), ("cross_encoder_train",), train, "r_trained", primary=True, heavy=True
+    ):
         ce = shared(("cross_encoder_train",), lambda p: train_reranker(idx, progress=p), null_progress)
     if ce is not None:
         cross_encoder_view(ce.info, ce.mix)

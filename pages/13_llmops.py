@@ -53,7 +53,11 @@ def experiments_section(ch) -> None:
     if c1.button(t("ch13.track_run"), key="ex_run", type="primary"):
         beta, steps = SS["ex_beta"], SS["ex_steps"]
         run_and_keep(
-            "ch13_track", lambda p, r, s: view.tracked_demo(beta, steps, p, r, s), t("ch13.tracking"), "ch13_tracked"
+            "ch13_track",
+            lambda p, r, s: view.tracked_demo(beta, steps, p, r, s),
+            t("ch13.tracking"),
+            "ch13_tracked",
+            heavy=True,
         )
         refresh = refresh or "ch13_tracked" in SS
     view.tracked_note(SS.get("ch13_tracked"))

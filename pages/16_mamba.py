@@ -35,7 +35,8 @@ def why_section(ch) -> None:
     st.select_slider(t("ch16.bench_length"), list(BENCH_LENGTHS), key="wh_len", help=t("ch16.bench_length_help"))
     if st.button(t("ch16.bench_run"), key="wh_run"):
         n = SS["wh_len"]
-        run_and_keep("ch16_bench", lambda p, r, s: view.live_bench(n, p, r, s), t("ch16.bench_running"), "ch16_bench")
+        work = lambda p, r, s: view.live_bench(n, p, r, s)  # noqa: E731
+        run_and_keep("ch16_bench", work, t("ch16.bench_running"), "ch16_bench", heavy=True)
     state = last_job("ch16_bench")
     if SS.get("ch16_bench"):
         view.show_bench(SS["ch16_bench"])
@@ -163,7 +164,7 @@ def training_section(ch) -> None:
         if col.button(t(f"ch16.train_{arch}"), key=f"tr_{arch}", type="primary" if arch == "mamba" else "secondary"):
             work = lambda p, r, s, a=arch: view.train_one(a, view.train_config(task, steps), p, r, s)  # noqa: E731
             label = t("ch16.training", model=view.model_label(arch), task=view.task_label(task))
-            run_and_keep(f"ch16_train_{task}_{arch}", work, label, f"ch16_tr_{task}_{arch}")
+            run_and_keep(f"ch16_train_{task}_{arch}", work, label, f"ch16_tr_{task}_{arch}", heavy=True)
     mine = {a: SS[f"ch16_tr_{task}_{a}"] for a in ("mamba", "transformer") if SS.get(f"ch16_tr_{task}_{a}")}
     partial = {a: last_job(f"ch16_train_{task}_{a}").rows for a in ("mamba", "transformer") if a not in mine}
     for arch, res in mine.items():

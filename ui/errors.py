@@ -7,6 +7,8 @@ shows the engine's English sentence.
 
 from __future__ import annotations
 
+import errno
+
 from engine.core.errors import UserError, format_message
 from ui.i18n import DEFAULT_LANG, lang, strings
 
@@ -39,3 +41,20 @@ def error_message(exc: UserError, language: str | None = None) -> str:
 
 def is_backend(exc: UserError) -> bool:
     return exc.code.startswith(BACKEND_PREFIXES)
+
+
+# a disk the app cannot write to: the cache folder mounted read-only, or full
+DISK_ERRNOS = {errno.EROFS: "disk.read_only", errno.ENOSPC: "disk.full", errno.EDQUOT: "disk.full"}
+
+
+def disk_message(exc: BaseException, language: str | None = None) -> str | None:
+    """The learner-facing sentence for a write that failed because the disk is read-only or full; None for any
+    other error (those are bugs, shown as such). Writes into the cache are atomic (a temporary name, then a rename),
+    so a failed write leaves the earlier files as they were: the message can say nothing was damaged."""
+    code = DISK_ERRNOS.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
+    if code is None:
+        return None
+    from engine.core.config import get_settings
+
+    path = exc.filename or get_settings().cache_dir
+    return translated(code, {"path": str(path), "cache": str(get_settings().cache_dir)}, language)

@@ -10,6 +10,11 @@ script. Rows are appended to the session as the engine reports them, so the next
 key with the status still "running" and calls it stopped. An engine that stops on its own (`Cancelled`, or a
 training run that diverged) ends the same way. With `shared_key`, a pure result (same inputs, same output) is
 computed once per process and shared by every session (ui.cache.shared).
+
+Heavy work (training, sweeps, index builds) passes `heavy=True`: it first waits for a slot of the machine's queue
+(engine.course.AdmissionQueue, shared by every Streamlit process; the bar says "queued: position N", Stop leaves
+the queue), then the memory ceiling is checked (`estimate_mb` on top of the process's RSS; a refusal is a
+message), then it runs. Light work never queues.
 """
 
 from __future__ import annotations
@@ -59,8 +64,37 @@ def _request_stop(key: str) -> None:
     st.session_state[f"_job_{key}_stop"] = True
 
 
-def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None = None) -> JobState:
-    """Run `work` now, drawing a progress bar and a Stop button; returns the job's state when it ends."""
+def _admitted(work: Work, label: str, estimate_mb: float) -> Work:
+    """`work` behind the machine's queue for heavy runs: wait for a slot (position on the bar), check memory, run."""
+
+    def run(progress: ProgressFn, on_row: Callable[[Any], None], should_stop: Callable[[], bool]) -> Any:
+        from engine.course import AdmissionQueue, check_memory
+
+        def waiting(position: int) -> None:  # called at every poll: a Stop click (a rerun) interrupts here
+            progress(0.0, t("job.queued", position=position))
+
+        with AdmissionQueue().admit("heavy", label, should_stop=should_stop, on_wait=waiting):
+            check_memory(int(estimate_mb * 2**20))  # after admission: the runs ahead have given memory back
+            return work(progress, on_row, should_stop)
+
+    return run
+
+
+def run_job(
+    key: str,
+    work: Work,
+    *,
+    label: str = "",
+    shared_key: tuple | None = None,
+    heavy: bool = False,
+    estimate_mb: float = 0.0,
+) -> JobState:
+    """Run `work` now, drawing a progress bar and a Stop button; returns the job's state when it ends.
+
+    `heavy=True`: wait for the machine's queue for heavy runs first, and refuse a run whose `estimate_mb` would take
+    the process above the memory ceiling (engine.course.admission)."""
+    if heavy:
+        work = _admitted(work, label or key, estimate_mb)
     state = JobState(status=RUNNING)
     st.session_state[_slot(key)] = state
     st.session_state[f"_job_{key}_stop"] = False
@@ -95,15 +129,22 @@ def run_job(key: str, work: Work, *, label: str = "", shared_key: tuple | None =
     finally:
         bar.empty()
         stop_slot.empty()
+        if state.status != RUNNING:  # ended here (not cut off by a rerun): a signed-in learner's run is recorded
+            from ui.course import ran
+
+            ran(key, state.status, len(state.rows), label)
     return state
 
 
-def run_and_keep(key: str, work: Work, label: str, store: str) -> None:
-    """Run `work` as a stoppable job with errors shown as messages; keep its result in the session under `store`."""
+def run_and_keep(
+    key: str, work: Work, label: str, store: str, *, heavy: bool = False, estimate_mb: float = 0.0
+) -> None:
+    """Run `work` as a stoppable job with errors shown as messages; keep its result in the session under `store`.
+    `heavy=True`: queue for the machine's heavy-run slots first (see run_job)."""
     from ui.layout import friendly_errors
 
     with friendly_errors():
-        done = run_job(key, work, label=label)
+        done = run_job(key, work, label=label, heavy=heavy, estimate_mb=estimate_mb)
         if done.complete:
             st.session_state[store] = done.result
     show_job_status(key)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from engine.core import ProgressFn, catalog
 from engine.serving import backend_info, ensure_server
+from ui import course
 from ui.i18n import LANGS, lang, pick, t
 from ui.state import param
 
@@ -65,6 +66,7 @@ def sidebar() -> None:
         )
         param("present", False, choices=(True, False))
         st.toggle(t("sidebar.presenter"), key="present", help=t("sidebar.presenter_help"))
+        course.learner_box()
         backend_panel()
     if presenter():
         st.html(PRESENTER_CSS)
@@ -135,6 +137,7 @@ def chapter_header(chapter_id: str) -> catalog.Chapter:
     intro = lesson(chapter_id).get("intro")
     if intro:
         st.markdown(intro)
+    course.visited(chapter_id, "intro", resume=True)  # a signed-in learner opened this chapter (no-op otherwise)
     return chapter
 
 
@@ -150,6 +153,7 @@ def section_header(chapter: catalog.Chapter, section_id: str) -> None:
     if text:
         with st.expander(t("common.lesson"), expanded=not presenter()):
             st.markdown(text)
+    course.visited(chapter.id, section_id)  # seen (once per session); the resume point stays with the chapter
 
 
 def notice(title_key: str, body: str) -> None:
@@ -167,6 +171,7 @@ def quiz(chapter_id: str, section_id: str) -> None:
             choice = st.radio(t("quiz.your_answer"), options, index=None, key=key, label_visibility="collapsed")
             if choice is not None:
                 correct = options.index(choice) == q["answer"]
+                course.answered(chapter_id, section_id, key, choice, correct)
                 (st.success if correct else st.warning)(
                     (t("quiz.correct") if correct else t("quiz.not_quite", answer=options[q["answer"]]))
                     + " "
@@ -199,7 +204,7 @@ def friendly_errors():
     page, in the learner's language, and keep the app working. Anything else is a bug: it propagates, and
     Streamlit shows it as an exception."""
     from engine.core.errors import UserError
-    from ui.errors import error_message, is_backend
+    from ui.errors import disk_message, error_message, is_backend
 
     try:
         yield
@@ -208,6 +213,11 @@ def friendly_errors():
             st.error(error_message(exc), icon="🛑")
         else:
             st.warning(error_message(exc), icon="⚠️")
+    except OSError as exc:  # only a read-only or full disk is the machine's problem, not a bug
+        message = disk_message(exc)
+        if message is None:
+            raise
+        st.error(message, icon="💾")
 
 
 def truncation_note(note: str | None) -> None:

@@ -38,8 +38,10 @@ def run_training(
     curves: tuple[LiveCurves, ...] = (),
     status_of: Callable[[Any], tuple[str, str]] = _log_status,
     label: str = "",
+    heavy: bool = True,
 ) -> JobState:
-    """run_job for a training run: every row also goes to `curves`; the run's own end status is honoured."""
+    """run_job for a training run: every row also goes to `curves`; the run's own end status is honoured.
+    A training run is heavy: it waits for the machine's queue first (`heavy=True`, ui.jobs.run_job)."""
 
     def work(progress, on_row, should_stop):
         def row(r: dict) -> None:
@@ -53,7 +55,7 @@ def run_training(
             raise Cancelled(message)
         return result
 
-    job = run_job(key, work, label=label)
+    job = run_job(key, work, label=label, heavy=heavy)
     if job.complete:
         status, message = status_of(job.result)
         if status == DIVERGED:

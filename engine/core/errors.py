@@ -416,6 +416,43 @@ MESSAGES: dict[str, str] = {
         "{model!r} is neither a serving role (instruct, instruct-large, chat) nor a folder with a fine-tuned "
         "model or LoRA adapter (text2sql-finetune saves one)"
     ),
+    # --- agents: loop, memory, evaluation (ch.15, helper B) ---
+    "agents.error": "{detail}",
+    "agents.empty_task": "the task is empty: type a question for the agent",
+    "agents.task_too_long": "the task has {chars:,} characters; the limit is {limit:,}",
+    "agents.no_tools": "the agent has no tools: give it at least one",
+    "agents.duplicate_tool": "two tools share a name ({names}): each tool needs its own name",
+    # step codes: the model reads these (English), the page shows them translated
+    "agents.step.malformed_call": (
+        "the tool call could not be read: write one <tool_call></tool_call> holding valid JSON with a name and "
+        "arguments (tools: {names})"
+    ),
+    "agents.step.no_format": "write 'Action:' and 'Action Input:' lines to use a tool, or 'Final Answer:' to answer",
+    "agents.step.unknown_tool": "there is no tool {name!r}; use one of: {names}",
+    "agents.step.bad_arguments": "the arguments of {name} do not fit its schema: {problem}. Call it again correctly",
+    "agents.step.repeated_call": (
+        "you already called {name} with these arguments at step {step}; use its result below to answer"
+    ),
+    "agents.step.tool_timeout": "{name} did not finish within {seconds:g} s",
+    "agents.step.tool_refused": "the tool refused the request (its message is the observation)",
+    "agents.step.tool_failed": "the tool raised an error (the observation says which)",
+    "agents.step.empty_answer": "the model answered with empty text",
+    "agents.step.forced_answer": "asked to answer from the tool results so far, without more tool calls",
+    # run codes: why a run ended without an answer (the trace is kept)
+    "agents.run.cancelled": "stopped by the user after {steps} steps; the trace so far is kept",
+    "agents.run.server": "the model server stopped answering: {reason}",
+    "agents.run.no_answer": "the model ended without an answer",
+    "agents.run.loop": "the agent repeated the same call to {name} (first made at step {step}) and was stopped",
+    "agents.run.max_steps": "no answer after {steps} steps (the step limit)",
+    "agents.memory.bad_window": "the memory window must keep between {low} and {high} turns (got {value})",
+    "agents.eval.unknown_split": "{value!r} is not a task split; use one of {choices}",
+    "agents.eval.bad_task": "task {line}: {reason}",
+    "agents.eval.no_tasks": "no tasks in {path}: write one task per line",
+    "agents.eval.unknown_mode": "{value!r} is not a trajectory match mode; use one of {choices}",
+    # --- end agents (helper B) ---
+    # --- agents: tools, sandbox, autogen, safety (ch.15, helper A) ---
+    "agents.sandbox.empty_code": "there is no code to run: write a Python program (print the result)",
+    # --- end agents (helper A) ---
     # ch.16 (ssm-core):
     "ssm.not_finite": "{name} contains NaN or infinity: a state space model cannot compute with it",
     "ssm.length_too_long": "a sequence of {value:,} steps is longer than the limit of {limit:,}",
@@ -553,6 +590,72 @@ MESSAGES: dict[str, str] = {
     "llmops.mc.harness_timeout": "lm-evaluation-harness did not finish within {seconds} s",
     "llmops.mc.no_samples": "lm-evaluation-harness wrote no per-item results (--log_samples) under {path}",
     "llmops.mc.item_missing": "lm-evaluation-harness returned no result for item {item_id}",
+    # --- multimodal (ch.14: data, images, clip, real CLIP, search) ---
+    "multimodal.data_missing": "Fashion-MNIST is not installed at {path} (apt install dataset-fashion-mnist)",
+    "multimodal.data_fallback": (
+        "Fashion-MNIST was not found at {path}: scikit-learn's handwritten digits stand in for it (10 classes, "
+        "scaled to 28x28); the figures differ from the book's"
+    ),
+    "multimodal.bad_idx": "{path} is not a valid IDX file: {reason}",
+    "multimodal.template_without_label": "the template {template!r} has no {{label}} to put the class name in",
+    "multimodal.empty_prompt": "the prompt is empty: describe what to find, e.g. 'a photo of a sneaker' or '운동화 사진'",
+    "multimodal.prompt_too_long": "the prompt has {chars:,} characters; a caption is at most {limit} characters",
+    "multimodal.too_many_prompts": "give at most {limit} prompts (got {value})",
+    "multimodal.image_empty": "the uploaded file is empty (0 bytes)",
+    "multimodal.image_too_many_bytes": "the file is {size:,} bytes; the limit is {limit:,} bytes",
+    "multimodal.image_too_many_pixels": (
+        "the image is {width:,}x{height:,} pixels; the limit is {limit:,} pixels (a decompression bomb is refused "
+        "before it is decoded)"
+    ),
+    "multimodal.not_an_image": "the file is not an image Pillow can read ({detail}); upload a PNG or JPEG",
+    "multimodal.image_format": "{format} files are not accepted; upload one of {allowed}",
+    "multimodal.image_damaged": "the image file is damaged and cannot be decoded ({detail})",
+    "multimodal.bad_holdout": "hold out between 0 and {limit} of the {n} classes (got {value})",
+    "multimodal.no_checkpoint": "no trained CLIP at {path}: run `python -m engine clip --train --save-precomputed`",
+    "multimodal.bad_checkpoint": "{path} is not a checkpoint of this CLIP ({detail})",
+    "multimodal.hub_offline": (
+        "{model} is a Hugging Face hub id and the app is offline (LLMLAB_ONLINE is not set); set LLMLAB_ONLINE=1 "
+        "with network access, or give a local folder saved with save_pretrained"
+    ),
+    "multimodal.hub_load_failed": "cannot load CLIP from {model}: {detail}",
+    "multimodal.no_text_model": "the text tower needs the packaged all-MiniLM-L6-v2 model: {detail}",
+    "multimodal.diverged": "the loss became NaN or infinite at step {step}: lower the learning rate (got {lr})",
+    # --- end multimodal ---
+    # --- multimodal gen (ch.14 diffusion, llava) ---
+    "mmgen.bad_number": "{name} must be a number between {low} and {high} (got {value})",
+    "mmgen.diverged": "the loss became NaN or infinite at step {step} ({value}): lower the learning rate",
+    "mmgen.no_checkpoint": "no trained weights at {path}: make them with `{command}`",
+    "mmgen.image_tokens_mismatch": (
+        "the text has {tokens} image placeholders but {features} image vectors were given: one vector per placeholder"
+    ),
+    # --- end multimodal gen ---
+    # --- course ---
+    "course.error": "{detail}",
+    "course.db_unavailable": (
+        "the progress database {url} cannot be reached ({reason}); nothing was saved this time. The page still "
+        "works: try again later, or ask whoever runs the course to check the database"
+    ),
+    "course.db_failed": "the progress database {url} could not be brought up to date ({reason})",
+    "course.bad_name": "a learner name is one line of 1 to {limit} characters (got {value!r})",
+    "course.bad_passphrase": "a passphrase has {low} to {high} characters",
+    "course.wrong_passphrase": "that passphrase does not match the learner {name!r}: nothing was changed",
+    "course.passphrase_required": "the learner {name!r} is protected by a passphrase: type it to continue",
+    "course.unknown_learner": "there is no learner with id {learner_id} in the progress database",
+    "course.bad_field": "{name} must be one line of 1 to {limit} characters (got {value!r})",
+    "course.summary_too_large": "a run summary is at most {limit:,} characters of JSON (got {value:,})",
+    "course.summary_not_json": "a run summary must be a JSON object of plain values ({reason})",
+    "course.queue_unavailable": "the run queue {path} cannot be used ({reason}); the run was not started",
+    "course.memory_ceiling": (
+        "not started: this run needs about {need_mb:,} MB on top of the {rss_mb:,} MB the app uses now, and the "
+        "ceiling is {limit_mb:,} MB (LLMLAB_MAX_RSS_MB). Choose a smaller run, or try again when other runs end"
+    ),
+    # --- disk faults (raised by the OS as OSError; ui.errors.disk_message translates them) ---
+    "disk.read_only": "cannot write {path}: the disk is read-only (cache folder {cache}, LLMLAB_CACHE)",
+    "disk.full": "cannot write {path}: the disk is full (cache folder {cache}, LLMLAB_CACHE)",
+    # --- course load tool ---
+    "load.error": "{detail}",
+    "load.bad_url": "the app's URL must look like http://host:port (got {url!r})",
+    # --- end course load tool ---
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

@@ -87,9 +87,8 @@ def _log_file(role: str) -> Path:
 
 
 def _read_state(role: str = "chat") -> LocalServer | None:
-    path = _state_file(role)
-    try:
-        data = json.loads(path.read_text())
+    try:  # a cache folder that cannot be created (read-only disk) means: no server recorded
+        data = json.loads(_state_file(role).read_text())
         data.pop("restarted", None)
         return LocalServer(**data)
     except (OSError, ValueError, TypeError):
