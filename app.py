@@ -23,7 +23,10 @@ chapters = [
     st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in catalog.live_chapters()
 ]
 # expanded: every live chapter listed (Streamlit folds a menu of more than 12 pages to 10 behind "View more")
-page = st.navigation({t("nav.start"): [home], t("nav.chapters"): chapters}, expanded=True)
+instructor = st.Page(str(ROOT / "pages" / "instructor.py"), title=t("instr.nav"), icon=":material/co_present:")
+page = st.navigation(
+    {t("nav.start"): [home], t("nav.chapters"): chapters, t("instr.nav_group"): [instructor]}, expanded=True
+)
 try:
     page.run()
 except OSError as exc:  # a read-only or full cache disk outside a section's own guard: a message, not a traceback

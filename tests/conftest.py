@@ -21,6 +21,7 @@ for _name in (
     "LLMLAB_TRACKING_URI",
     "LLMLAB_INSTRUCT_MODEL",
     "LLMLAB_INSTRUCT_BASE_URL",
+    "LLMLAB_INSTRUCTOR_KEY",
 ):
     os.environ.pop(_name, None)
 

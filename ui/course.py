@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from engine.core import catalog
+from engine.course import latest_demo
 from ui.i18n import pick, t
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,10 @@ def sign_out() -> None:
 def learner_box() -> None:
     """The sidebar's learner box: sign in, or who is signed in, where to resume, and a short summary."""
     me = current()
+    if me is not None:  # the instructor put a demo on every screen (pages/instructor.py): in view, not folded away
+        demo = _guarded(lambda: latest_demo(store()))
+        if demo is not None:
+            st.link_button(t("instr.open_demo"), demo.link, help=demo.note or None, use_container_width=True)
     with st.expander(t("course.title"), expanded=False):
         if me is None:
             with st.form("_course_sign_in", border=False):

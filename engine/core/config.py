@@ -78,6 +78,14 @@ class Settings:
             "default: a SQLite file under LLMLAB_CACHE/course.",
         },
     )
+    instructor_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "env": "LLMLAB_INSTRUCTOR_KEY",
+            "help": "Key that opens the instructor view (class dashboard, polls, demos); unset: open to all (a laptop).",
+        },
+    )
     heavy_slots: int = field(
         default=1,
         metadata={
@@ -119,6 +127,7 @@ class Settings:
             pinecone_cloud=_env("PINECONE_CLOUD", "aws"),
             pinecone_region=_env("PINECONE_REGION", "us-east-1"),
             db_url=_env("LLMLAB_DB_URL"),
+            instructor_key=_env("LLMLAB_INSTRUCTOR_KEY"),
             heavy_slots=max(1, int(_env("LLMLAB_HEAVY_SLOTS", "1"))),
             max_rss_mb=int(_env("LLMLAB_MAX_RSS_MB")) if _env("LLMLAB_MAX_RSS_MB") else None,
         )

@@ -7,6 +7,8 @@
 - `admission`: `AdmissionQueue` — heavy runs queue for LLMLAB_HEAVY_SLOTS slots per machine (across processes;
   FIFO, dead holders reaped, Stop while waiting); `check_memory` enforces the LLMLAB_MAX_RSS_MB ceiling.
 - `errors`: the `course.*` typed errors.
+- `classroom`: the instructor's view — `class_now` (who is where), `poll` (a quiz's live answer distribution),
+  `publish_demo`/`latest_demo` (a share link every learner's sidebar offers).
 - `load_app`: `run_load` — simulated learners as real Streamlit sessions over the app's websocket protocol; p50/p95
   per action, errors, server RSS (`python -m engine load-app`).
 """
@@ -43,6 +45,15 @@ _LAZY: dict[str, str] = {
     "check_memory": "admission",
     "current_rss": "admission",
     "memory_ceiling": "admission",
+    # the instructor's view
+    "LearnerNow": "classroom",
+    "Poll": "classroom",
+    "Demo": "classroom",
+    "class_now": "classroom",
+    "poll": "classroom",
+    "demo_link": "classroom",
+    "publish_demo": "classroom",
+    "latest_demo": "classroom",
     # the load tool (python -m engine load-app)
     "run_load": "load_app",
     "LearnerPath": "load_app",

@@ -1,4 +1,5 @@
-"""The progress database's tables (SQLAlchemy 2.x declarative): learners, visits, answers, runs.
+"""The progress database's tables (SQLAlchemy 2.x declarative): learners, visits, answers, runs, and the
+instructor's demos.
 
 Alembic's migrations (engine/course/migrations) create exactly this schema; a test compares the migrated database
 with this metadata (autogenerate finds no difference) on SQLite and on PostgreSQL. Change a table here, then add a
@@ -12,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AnswerRow", "Base", "LearnerRow", "RunRow", "VisitRow"]
+__all__ = ["AnswerRow", "Base", "DemoRow", "LearnerRow", "RunRow", "VisitRow"]
 
 # Named constraints: the same names on SQLite and PostgreSQL, so migrations can refer to them later.
 NAMING = {
@@ -26,6 +27,8 @@ NAMING = {
 NAME_LEN = 200  # column width; the API accepts names of up to 64 characters (casefold may lengthen them)
 FIELD_LEN = 100  # chapter, section, quiz id, run kind
 CHOICE_LEN = 500
+LINK_LEN = 4000  # a share link carries every control of a page that differs from its default
+NOTE_LEN = 300
 
 
 class Base(DeclarativeBase):
@@ -91,3 +94,14 @@ class RunRow(Base):
     kind: Mapped[str] = mapped_column(String(FIELD_LEN))
     summary: Mapped[str] = mapped_column(Text)  # JSON, at most SUMMARY_LIMIT characters
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DemoRow(Base):
+    """A demo the instructor put on every learner's screen: a link into the app (a page with its widget state)."""
+
+    __tablename__ = "demos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link: Mapped[str] = mapped_column(String(LINK_LEN))  # "/<page>?<query>": always inside the app
+    note: Mapped[str] = mapped_column(String(NOTE_LEN))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
