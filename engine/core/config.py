@@ -83,7 +83,7 @@ class Settings:
         repr=False,
         metadata={
             "env": "LLMLAB_INSTRUCTOR_KEY",
-            "help": "Key that opens the instructor view (class dashboard, polls, demos); unset: open to all (a laptop).",
+            "help": "Key that opens the instructor view (class dashboard, polls, demos); unset: open to all.",
         },
     )
     heavy_slots: int = field(

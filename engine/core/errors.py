@@ -597,8 +597,12 @@ MESSAGES: dict[str, str] = {
         "scaled to 28x28); the figures differ from the book's"
     ),
     "multimodal.bad_idx": "{path} is not a valid IDX file: {reason}",
-    "multimodal.template_without_label": "the template {template!r} has no {{label}} to put the class name in",
-    "multimodal.empty_prompt": "the prompt is empty: describe what to find, e.g. 'a photo of a sneaker' or '운동화 사진'",
+    "multimodal.template_without_label": (
+        "the template {template!r} has no label slot (the word label in curly braces) for the class name"
+    ),
+    "multimodal.empty_prompt": (
+        "the prompt is empty: describe what to find, e.g. 'a photo of a sneaker' or '운동화 사진'"
+    ),
     "multimodal.prompt_too_long": "the prompt has {chars:,} characters; a caption is at most {limit} characters",
     "multimodal.too_many_prompts": "give at most {limit} prompts (got {value})",
     "multimodal.image_empty": "the uploaded file is empty (0 bytes)",
@@ -652,6 +656,7 @@ MESSAGES: dict[str, str] = {
     # --- disk faults (raised by the OS as OSError; ui.errors.disk_message translates them) ---
     "disk.read_only": "cannot write {path}: the disk is read-only (cache folder {cache}, LLMLAB_CACHE)",
     "disk.full": "cannot write {path}: the disk is full (cache folder {cache}, LLMLAB_CACHE)",
+    "course.bad_demo_link": "a demo link is a link into this app, e.g. /mamba?s4_n=16 (got {value!r})",
     # --- course load tool ---
     "load.error": "{detail}",
     "load.bad_url": "the app's URL must look like http://host:port (got {url!r})",

@@ -123,6 +123,16 @@ def healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+# A server that is writing long answers on a loaded 2-core machine can take seconds to answer even /models; killing it
+# then would cut every learner's answer in progress ("Server disconnected"). Seen with five jobs on two cores.
+BUSY_TIMEOUTS_S = (5.0, 15.0)
+
+
+def _answers_when_busy(url: str) -> bool:
+    """A live process that missed the quick health check gets longer ones before it is called hung."""
+    return any(healthy(url, timeout=t) for t in BUSY_TIMEOUTS_S)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -203,7 +213,7 @@ def ensure_server(progress: ProgressFn = null_progress, role: str = "chat") -> L
     _state_file(role)  # an unknown role fails before the lock
     with _locked():
         state = _read_state(role)
-        if state is not None and _pid_alive(state.pid) and healthy(state.url):
+        if state is not None and _pid_alive(state.pid) and (healthy(state.url) or _answers_when_busy(state.url)):
             return state
         restarted = state is not None
         if state is not None and _pid_alive(state.pid):
