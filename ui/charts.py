@@ -96,6 +96,24 @@ def readable_log_axis(fig: go.Figure, axis_name: str) -> None:
     fig.layout[axis_name].update(update)
 
 
+def axes(title: str, x_title: str, y_title: str, height: int = 320, log_x: bool = False, log_y: bool = False):
+    """An empty figure with a title, axis titles and the legend below: the start of most line charts here."""
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    if log_x:
+        fig.update_xaxes(type="log")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
 def prob_bars(labels: list[str], probs: list[float], title: str = "", highlight: int | None = None) -> go.Figure:
     colors = ["#d62728" if i == highlight else "#1f77b4" for i in range(len(labels))]
     # Distinct y labels even when two tokens decode to the same visible text

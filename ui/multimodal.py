@@ -55,19 +55,6 @@ def class_names(result: dict) -> list[str]:
     return result["classes_ko"] if lang() == "ko" else result["classes_en"]
 
 
-def figure(title: str, x_title: str, y_title: str, height: int = 320):
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
-    )
-    return fig
-
-
 # -- CLIP training -------------------------------------------------------------------------------------------------
 METRICS = (
     ("zero_shot_accuracy", "ch14.m_zero_shot", "ch14.m_zero_shot_help"),
@@ -113,7 +100,7 @@ def shipped_values(data: dict) -> dict:
 
 
 def loss_chart(curves: dict[str, list[dict]]) -> None:
-    fig = figure(t("ch14.loss_title"), t("ch14.axis_step"), t("ch14.axis_loss"))
+    fig = charts.axes(t("ch14.loss_title"), t("ch14.axis_step"), t("ch14.axis_loss"))
     for name, rows in curves.items():
         if rows:
             fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["loss"] for r in rows], name=name))
@@ -121,7 +108,7 @@ def loss_chart(curves: dict[str, list[dict]]) -> None:
 
 
 def scale_chart(rows: list[dict]) -> None:
-    fig = figure(t("ch14.scale_title"), t("ch14.axis_step"), t("ch14.axis_scale"), height=260)
+    fig = charts.axes(t("ch14.scale_title"), t("ch14.axis_step"), t("ch14.axis_scale"), height=260)
     fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["scale"] for r in rows], name=t("ch14.axis_scale")))
     charts.show(st, fig)
 
@@ -137,7 +124,7 @@ def heatmap(result: dict) -> None:
     cols = st.columns(len(hm["images"]))
     for col, im, label in zip(cols, hm["images"], hm["labels"], strict=True):
         col.image(big(im), caption=class_names(result)[label], width=PREVIEW)
-    fig = figure(t("ch14.heatmap_title"), t("ch14.axis_caption"), t("ch14.axis_image"), height=460)
+    fig = charts.axes(t("ch14.heatmap_title"), t("ch14.axis_caption"), t("ch14.axis_image"), height=460)
     rows = [f"{i + 1}. {class_names(result)[c]}" for i, c in enumerate(hm["labels"])]
     fig.add_trace(
         go.Heatmap(
@@ -188,7 +175,7 @@ def test_images():
 
 
 def probability_chart(labels: list[str], probs: list[float], cosines: list[float]) -> None:
-    fig = figure(t("ch14.zs_chart_title"), t("ch14.axis_label"), t("ch14.axis_probability"), height=300)
+    fig = charts.axes(t("ch14.zs_chart_title"), t("ch14.axis_label"), t("ch14.axis_probability"), height=300)
     fig.add_trace(go.Bar(x=labels, y=probs, name=t("ch14.axis_probability"), text=[f"cos {c:.2f}" for c in cosines]))
     fig.update_yaxes(range=[0, 1])
     charts.show(st, fig)
@@ -209,7 +196,7 @@ def per_class_chart(result: dict) -> None:
     names = class_names(result)
     rows = result.get("per_class") or []
     colors = ["#d62728" if r["heldout"] else "#1f77b4" for r in rows]
-    fig = figure(t("ch14.per_class_title"), t("ch14.axis_class"), t("ch14.col_accuracy"), height=320)
+    fig = charts.axes(t("ch14.per_class_title"), t("ch14.axis_class"), t("ch14.col_accuracy"), height=320)
     fig.add_trace(
         go.Bar(
             x=[names[r["class"]] for r in rows],
@@ -228,14 +215,14 @@ def confusion_chart(result: dict) -> None:
     z = np.asarray(result.get("confusion") or [])
     if z.size == 0:
         return
-    fig = figure(t("ch14.confusion_title"), t("ch14.axis_predicted"), t("ch14.axis_true"), height=420)
+    fig = charts.axes(t("ch14.confusion_title"), t("ch14.axis_predicted"), t("ch14.axis_true"), height=420)
     fig.add_trace(go.Heatmap(z=z, x=names, y=names, colorscale="Blues", colorbar={"title": {"text": t("ch14.count")}}))
     fig.update_yaxes(autorange="reversed")
     charts.show(st, fig)
 
 
 def calibration_chart(curve: list[dict]) -> None:
-    fig = figure(t("ch14.calibration_title"), t("ch14.axis_gamma"), t("ch14.col_accuracy"), height=300)
+    fig = charts.axes(t("ch14.calibration_title"), t("ch14.axis_gamma"), t("ch14.col_accuracy"), height=300)
     for key in ("seen", "heldout", "all"):
         fig.add_trace(go.Scatter(x=[r["gamma"] for r in curve], y=[r[key] for r in curve], name=t(f"ch14.curve_{key}")))
     fig.update_yaxes(range=[0, 1])
@@ -249,7 +236,7 @@ def softmax(cosines: list[float], scale: float) -> list[float]:
 
 
 def scale_demo_chart(cosines: list[float], names: list[str], scale: float) -> None:
-    fig = figure(
+    fig = charts.axes(
         t("ch14.scale_demo_title", scale=f"{scale:g}"), t("ch14.axis_label"), t("ch14.axis_probability"), height=280
     )
     fig.add_trace(go.Bar(x=names, y=softmax(cosines, 1.0), name=t("ch14.scale_one")))

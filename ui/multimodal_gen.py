@@ -51,21 +51,6 @@ def class_names() -> tuple[str, ...]:
     return FASHION.names("ko" if lang() == "ko" else "en")
 
 
-def figure(title: str, x_title: str, y_title: str, height: int = 320, log_y: bool = False) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
-    )
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
-
-
 def image_row(images: list, pad: int = 2) -> np.ndarray:
     """uint8 images (each 28×28 nested lists) side by side with a white gap: one array for st.image."""
     arrs = [np.asarray(im, dtype=np.uint8) for im in images]
@@ -88,7 +73,7 @@ def image_grid(rows: list[list]) -> np.ndarray:
 
 
 def loss_chart(where, rows: list[dict], title: str, key: str = "loss_smooth", name: str = "") -> None:
-    fig = figure(title, t("ch14.diffusion_axis_step"), t("ch14.diffusion_axis_loss"), log_y=True)
+    fig = charts.axes(title, t("ch14.diffusion_axis_step"), t("ch14.diffusion_axis_loss"), log_y=True)
     pts = [(r["step"], r.get(key, r.get("loss"))) for r in rows if isinstance(r.get(key, r.get("loss")), int | float)]
     fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines", name=name or "loss"))
     charts.show(where, fig)
@@ -96,7 +81,7 @@ def loss_chart(where, rows: list[dict], title: str, key: str = "loss_smooth", na
 
 def scatter(where, series: dict[str, list], title: str, height: int = 300) -> None:
     """2-D points: {name: [[x, y], ...]}."""
-    fig = figure(title, "x₁", "x₂", height=height)
+    fig = charts.axes(title, "x₁", "x₂", height=height)
     for name, pts in series.items():
         fig.add_trace(
             go.Scattergl(
@@ -115,7 +100,7 @@ def scatter(where, series: dict[str, list], title: str, height: int = 300) -> No
 
 
 def schedule_chart(where, curves: dict) -> None:
-    fig = figure(t("ch14.diffusion_schedule_title"), "t", "ᾱ_t")
+    fig = charts.axes(t("ch14.diffusion_schedule_title"), "t", "ᾱ_t")
     for name in SCHEDULES:
         c = curves[name]
         fig.add_trace(
@@ -455,7 +440,7 @@ def llava_result_view(res: dict) -> None:
     c3.metric(t("ch14.llava_train_seconds"), fmt(res["train_seconds"], 1))
     st.caption(t("ch14.llava_metric_note", n=res["eval_images"]))
     c1, c2 = st.columns(2)
-    fig = figure(t("ch14.llava_loss_title"), t("ch14.diffusion_axis_step"), t("ch14.diffusion_axis_loss"))
+    fig = charts.axes(t("ch14.llava_loss_title"), t("ch14.diffusion_axis_step"), t("ch14.diffusion_axis_loss"))
     for stage in (1, 2):
         pts = [r for r in res["rows"] if r["stage"] == stage]
         fig.add_trace(

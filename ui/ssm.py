@@ -65,34 +65,17 @@ def model_label(name: str) -> str:
     return maybe(f"ch16.model_{name}", name)
 
 
-def figure(title: str, x_title: str, y_title: str, height: int = 320, log_x: bool = False, log_y: bool = False):
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
-    )
-    if log_x:
-        fig.update_xaxes(type="log")
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
-
-
 # -- 16.2 S4 -------------------------------------------------------------------------------------------------------
 def kernel_chart(res: dict) -> None:
     k = res["kernel"]
-    fig = figure(t("ch16.kernel_title", n=res["N"], step=res["step"]), t("ch16.axis_lag"), "K")
+    fig = charts.axes(t("ch16.kernel_title", n=res["N"], step=res["step"]), t("ch16.axis_lag"), "K")
     fig.add_trace(go.Scatter(x=list(range(len(k))), y=k, mode="lines+markers", name="K", marker={"size": 4}))
     charts.show(st, fig)
 
 
 def views_chart(res: dict) -> None:
     """The recurrent output and the two convolutions overlaid: they should be one line."""
-    fig = figure(t("ch16.views_title"), t("ch16.axis_step"), "y")
+    fig = charts.axes(t("ch16.views_title"), t("ch16.axis_step"), "y")
     xs = list(range(res["length"]))
     fig.add_trace(go.Scatter(x=xs, y=res["y_recurrent"], mode="lines", name=t("ch16.view_rnn"), line={"width": 6}))
     fig.add_trace(go.Scatter(x=xs, y=res["y_conv"], mode="lines", name=t("ch16.view_conv"), line={"width": 3}))
@@ -121,7 +104,7 @@ def hippo_heatmap(matrix: list[list[float]]) -> None:
 
 def memory_chart(mem: dict) -> None:
     """The signal, and the past redrawn from the N numbers of the state at a few times."""
-    fig = figure(t("ch16.memory_title", n=mem["N"]), t("ch16.axis_time"), "u(t)", height=360)
+    fig = charts.axes(t("ch16.memory_title", n=mem["N"]), t("ch16.axis_time"), "u(t)", height=360)
     fig.add_trace(
         go.Scatter(x=mem["t"], y=mem["signal"], mode="lines", name=t("ch16.memory_signal"), line={"color": "#999"})
     )
@@ -140,7 +123,7 @@ def copy_demo_chart(demo: dict) -> None:
     value each model fetches at the end."""
     xs = list(range(demo["length"]))
     c1, c2 = st.columns(2)
-    fig = figure(t("ch16.copy_inputs_title"), t("ch16.axis_position"), t("ch16.axis_value"), height=300)
+    fig = charts.axes(t("ch16.copy_inputs_title"), t("ch16.axis_position"), t("ch16.axis_value"), height=300)
     for i, (p, u) in enumerate(zip(demo["positions"], demo["inputs"], strict=True)):
         name = t("ch16.copy_input", i=i + 1, p=p)
         fig.add_trace(go.Scatter(x=xs, y=u, mode="lines+markers", name=name, marker={"size": 5}))
@@ -150,7 +133,7 @@ def copy_demo_chart(demo: dict) -> None:
             )
         )
     charts.show(c1, fig)
-    fig = figure(t("ch16.copy_delta_title"), t("ch16.axis_position"), "Δ_t", height=300, log_y=True)
+    fig = charts.axes(t("ch16.copy_delta_title"), t("ch16.axis_position"), "Δ_t", height=300, log_y=True)
     for i, (p, d) in enumerate(zip(demo["positions"], demo["selective_deltas"], strict=True)):
         fig.add_trace(go.Scatter(x=xs, y=d, mode="lines+markers", name=t("ch16.copy_input", i=i + 1, p=p)))
     charts.show(c2, fig)
@@ -354,7 +337,7 @@ def _series(rows: list[dict], x: str, y: str) -> dict[str, tuple[list, list]]:
 
 
 def _lines(where, rows: list[dict], x: str, y: str, title: str, y_title: str, log_y: bool = False) -> None:
-    fig = figure(title, t("ch16.axis_context"), y_title, log_x=True, log_y=log_y)
+    fig = charts.axes(title, t("ch16.axis_context"), y_title, log_x=True, log_y=log_y)
     for arch, (xs, ys) in _series(rows, x, y).items():
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=arch_label(arch)))
     fig.update_layout(legend_title_text=t("ch16.legend_model"))
@@ -464,7 +447,7 @@ def by_length(result: dict) -> list[tuple[int, float]]:
 
 def loss_chart(where, results: dict[str, dict], partial: dict[str, list[dict]]) -> None:
     """Loss per step for each model (a stopped run's finished rows drawn dashed)."""
-    fig = figure(t("ch16.loss_title"), t("ch16.axis_train_step"), t("ch16.axis_loss"), log_y=True)
+    fig = charts.axes(t("ch16.loss_title"), t("ch16.axis_train_step"), t("ch16.axis_loss"), log_y=True)
     for arch in ("mamba", "transformer"):
         curve = (results.get(arch) or {}).get("curve") or []
         dash = None
@@ -487,7 +470,7 @@ def loss_chart(where, results: dict[str, dict], partial: dict[str, list[dict]]) 
 
 def accuracy_chart(where, results: dict[str, dict]) -> None:
     """Token accuracy per evaluation length; the trained length marked."""
-    fig = figure(t("ch16.acc_title"), t("ch16.axis_eval_length"), t("ch16.axis_accuracy"), log_x=True)
+    fig = charts.axes(t("ch16.acc_title"), t("ch16.axis_eval_length"), t("ch16.axis_accuracy"), log_x=True)
     trained = None
     for arch in ("mamba", "transformer"):
         res = results.get(arch)
