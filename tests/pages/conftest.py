@@ -49,3 +49,28 @@ def exceptions(at: AppTest) -> list[str]:
     """The exceptions a run showed, each with the end of its traceback (an exception on a page is a bug: a
     learner's mistake is a UserError that friendly_errors turns into a message)."""
     return [f"{e.value}\n" + "\n".join(list(e.stack_trace)[-6:]) for e in at.exception]
+
+
+def clean(at) -> None:
+    """No exception and no st.error on the page."""
+    assert not at.exception, exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def warnings_of(at) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def message_start(code: str, lang: str) -> str:
+    """The translated sentence of an error code up to its first placeholder (what the learner reads)."""
+    from ui.i18n import strings
+
+    return strings()[f"error.{code}"][lang].split("{")[0].strip()
+
+
+def metric_value(at, key: str) -> str:
+    """The value of the st.metric whose label is the string `key` (in either language)."""
+    from ui.i18n import strings
+
+    label = strings()[key]
+    return next(m.value for m in at.metric if m.label in label.values())

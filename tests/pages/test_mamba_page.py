@@ -9,43 +9,24 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pages.conftest import exceptions
+from tests.pages.conftest import clean, exceptions, message_start, metric_value, warnings_of
 from ui.i18n import strings
 
 PAGE = "pages/16_mamba.py"
 SECTIONS = ("why", "s4", "selection", "mamba", "training")
 
 
-def _clean(at) -> None:
-    assert not at.exception, exceptions(at)
-    assert not at.error, [e.value for e in at.error]
-
-
-def _warnings(at) -> list[str]:
-    return [w.value for w in at.warning]
-
-
-def _message(code: str, lang: str) -> str:
-    """The translated sentence of an error code up to its first placeholder (what the learner reads)."""
-    return strings()[f"error.{code}"][lang].split("{")[0].strip()
-
-
-def _metric(at, key: str) -> str:
-    label = strings()[key]
-    return next(m.value for m in at.metric if m.label in label.values())
-
-
 @pytest.mark.parametrize("lang", ["ko", "en"])
 def test_fresh_page_renders_every_section_and_refuses_a_far_too_large_step(open_page, lang):
     at = open_page(PAGE, lang)
-    _clean(at)
+    clean(at)
     assert [h.proto.anchor for h in at.header] == list(SECTIONS)
-    assert not _warnings(at), _warnings(at)
+    assert not warnings_of(at), warnings_of(at)
     # S4: recurrence = convolution (float64 rounding), the scan, Mamba vs transformers, the fixed book code
     for key in ("ch16.diff_conv", "ch16.diff_fft", "ch16.scan_diff", "ch16.scan_grad_diff"):
-        assert float(_metric(at, key)) < 1e-10, key
+        assert float(metric_value(at, key)) < 1e-10, key
     for key in ("ch16.mb_forward", "ch16.mb_grad", "ch16.mb_step", "ch16.book_block_diff", "ch16.book_lm_diff"):
-        assert float(_metric(at, key)) < 1e-10, key
+        assert float(metric_value(at, key)) < 1e-10, key
     defects = next(d.value for d in at.dataframe if d.value.shape == (4, 5))
     errors = defects.iloc[:, 3].tolist()
     assert errors[0].startswith("SyntaxError") and errors[1].startswith("SyntaxError")
@@ -70,20 +51,20 @@ def test_fresh_page_renders_every_section_and_refuses_a_far_too_large_step(open_
     # Δ far too large: the engine refuses it in the learner's language, the rest of the page still draws
     at.select_slider(key="s4_dt").set_value(100000.0).run()
     assert not at.exception, exceptions(at)
-    assert any(_message("ssm.step_too_large", lang) in w for w in _warnings(at)), _warnings(at)
+    assert any(message_start("ssm.step_too_large", lang) in w for w in warnings_of(at)), warnings_of(at)
     assert [h.proto.anchor for h in at.header] == list(SECTIONS)
     at.select_slider(key="s4_dt").set_value(0.1).run()  # and a sensible Δ brings the S4 numbers back
-    _clean(at)
-    assert not _warnings(at), _warnings(at)
-    assert float(_metric(at, "ch16.diff_conv")) < 1e-10
+    clean(at)
+    assert not warnings_of(at), warnings_of(at)
+    assert float(metric_value(at, "ch16.diff_conv")) < 1e-10
     # a token position outside the sequence: the message, then back
     at.slider(key="se_len").set_value(8).run()
     at.number_input(key="se_p2").set_value(100).run()
     assert not at.exception, exceptions(at)
-    assert any(_message("ssm.position_out_of_range", lang) in w for w in _warnings(at)), _warnings(at)
+    assert any(message_start("ssm.position_out_of_range", lang) in w for w in warnings_of(at)), warnings_of(at)
     at.number_input(key="se_p2").set_value(5).run()
-    _clean(at)
-    assert not _warnings(at), _warnings(at)
+    clean(at)
+    assert not warnings_of(at), warnings_of(at)
 
 
 def test_absurd_url_values_fall_back(open_page, monkeypatch):
@@ -118,8 +99,8 @@ def test_absurd_url_values_fall_back(open_page, monkeypatch):
     for key, value in absurd.items():
         at.query_params[key] = value
     at.run()
-    _clean(at)
-    assert not _warnings(at), _warnings(at)
+    clean(at)
+    assert not warnings_of(at), warnings_of(at)
     expected = {"s4_n": 8, "s4_dt": 0.03, "s4_len": 64, "s4_method": "zoh", "s4_a": "hippo", "s4_dtype": "float64"}
     expected |= {"hp_n": 8, "hp_mem_n": 32, "hp_signal": "sine", "se_len": 16, "se_p1": 2, "se_p2": 9}
     expected |= {"se_dtype": "float64", "mb_dtype": "float64", "wh_len": 256, "tr_task": "selective_copy"}
@@ -138,7 +119,7 @@ def test_a_short_training_run_keeps_its_rows(open_page, monkeypatch):
     at = open_page(PAGE, "en")
     at.radio(key="tr_task").set_value("induction").run()
     at.button(key="tr_mamba").click().run()
-    _clean(at)
+    clean(at)
     result = at.session_state["ch16_tr_induction_mamba"]
     assert result["status"] == "finished" and result["steps"] == 3
     assert [r["step"] for r in result["curve"]] == [1, 2, 3]
@@ -150,8 +131,8 @@ def test_a_short_training_run_keeps_its_rows(open_page, monkeypatch):
     # the page's time limit: training ends where it is and the model is still evaluated
     monkeypatch.setattr(ui.ssm, "TRAIN_OVERRIDES", {**TINY_TRAINING, "steps": 50, "max_seconds": 1e-6})
     at.button(key="tr_mamba").click().run()
-    _clean(at)
-    assert not _warnings(at), _warnings(at)
+    clean(at)
+    assert not warnings_of(at), warnings_of(at)
     result = at.session_state["ch16_tr_induction_mamba"]
     assert result["time_limited"] and result["steps"] == 1 and sorted(result["accuracy_by_length"]) == ["16", "32"]
     limit = strings()["ch16.deadline"]["en"].split("{seconds}")[0].replace("{model}", "Mamba")
@@ -176,28 +157,28 @@ def test_a_stopped_training_run_keeps_the_finished_rows(open_page, monkeypatch):
     monkeypatch.setattr(ui.ssm, "train_one", stop_after_two)
     at = open_page(PAGE, "ko")
     at.button(key="tr_mamba").click().run()
-    _clean(at)
+    clean(at)
     assert "ch16_tr_selective_copy_mamba" not in at.session_state  # no result: it was stopped
     stopped = strings()["job.stopped"]["ko"].split("{")[0].strip()
-    assert any(stopped in w for w in _warnings(at)), _warnings(at)
+    assert any(stopped in w for w in warnings_of(at)), warnings_of(at)
     job = at.session_state["_job_ch16_train_selective_copy_mamba"]
     assert [r["step"] for r in job.rows] == [1, 2]
     at.run()  # a rerun (any click) still shows the finished rows
-    _clean(at)
+    clean(at)
     assert [r["step"] for r in at.session_state["_job_ch16_train_selective_copy_mamba"].rows] == [1, 2]
 
 
 def test_mamba_vs_transformers_runs_live_in_float32(open_page):
     at = open_page(PAGE, "en")
     at.radio(key="mb_dtype").set_value("float32").run()
-    _clean(at)
-    assert float(_metric(at, "ch16.mb_forward")) < 1e-4  # the shipped float32 report
+    clean(at)
+    assert float(metric_value(at, "ch16.mb_forward")) < 1e-4  # the shipped float32 report
     at.button(key="mb_run").click().run()
-    _clean(at)
+    clean(at)
     assert strings()["ch16.mb_live"]["en"] in [c.value for c in at.caption]
     assert at.session_state["ch16_mb_float32"]["dtype"] == "float32"
     for key in ("ch16.mb_forward", "ch16.mb_grad", "ch16.mb_step"):
-        assert float(_metric(at, key)) < 1e-4, key  # float32 rounding, not a different computation
+        assert float(metric_value(at, key)) < 1e-4, key  # float32 rounding, not a different computation
 
 
 @pytest.mark.slow
@@ -205,7 +186,7 @@ def test_live_bench_measures_the_same_state_bytes_as_the_shipped_one(open_page):
     at = open_page(PAGE, "en")
     at.select_slider(key="wh_len").set_value(256)
     at.button(key="wh_run").click().run()
-    _clean(at)
+    clean(at)
     live = at.session_state["ch16_bench"]
     assert sorted(r["arch"] for r in live["decode"]) == ["mamba", "transformer"]
     assert sorted(r["arch"] for r in live["train_step"]) == ["mamba_parallel", "mamba_sequential", "transformer"]
