@@ -37,3 +37,15 @@ def page(browser):
     waited = wait_server_quiet()
     if waited > 10:
         print(f"\n[e2e] the app server was busy for {waited:.0f} s after the test")
+
+
+@pytest.fixture
+def quiet_app(app_url):
+    """The app's URL once the server is idle: work an earlier test left running (a model still loading, an answer
+    still being written) is not this test's load. For tests that talk to the app without a browser page (seen: the
+    load-tool tests failed right after a test whose model load was still running)."""
+    waited = wait_server_quiet()
+    if waited > 10:
+        print(f"\n[e2e] waited {waited:.0f} s for the app server to be idle")
+    yield app_url
+    wait_server_quiet()  # and the next test starts on an idle server too

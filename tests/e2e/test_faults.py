@@ -17,13 +17,13 @@ from tests.e2e._browser import SERVER, SERVER_SETTLE_S, wait_server_quiet
 pytestmark = pytest.mark.e2e
 
 
-def test_closing_a_tab_mid_training_stops_the_run(app_url):
+def test_closing_a_tab_mid_training_stops_the_run(quiet_app):
     if "pid" not in SERVER:
         pytest.skip("needs the app this test session started (LLMLAB_E2E_URL points elsewhere)")
     app = psutil.Process(SERVER["pid"])
 
     async def start_then_close() -> tuple[int, str | None]:
-        tab = StreamlitSession(app_url, timeout=120)
+        tab = StreamlitSession(quiet_app, timeout=120)
         await tab.connect()
         assert (await tab.open_page("mamba")).error is None
         threads = app.num_threads()

@@ -9,8 +9,8 @@ from engine.course.load_app import LearnerPath, LoadTestError, StreamlitSession,
 pytestmark = pytest.mark.e2e
 
 
-def test_two_learners_walk_the_path_without_errors(app_url):
-    report = run_load(app_url, sessions=2, minutes=0.25, heavy_sessions=0, think_s=0.1, ramp_s=0.5)
+def test_two_learners_walk_the_path_without_errors(quiet_app):
+    report = run_load(quiet_app, sessions=2, minutes=0.25, heavy_sessions=0, think_s=0.1, ramp_s=0.5)
     by_action = {a.action: a for a in report.actions}
     assert {"connect", "open_chapter", "move_slider", "light_demo", "answer_quiz"} <= set(by_action)
     assert report.errors == 0, report.error_examples
@@ -20,9 +20,9 @@ def test_two_learners_walk_the_path_without_errors(app_url):
     assert lines[-1]["sessions"] == 2 and set(lines[0]) == {"action", "count", "p50_s", "p95_s", "errors"}
 
 
-def test_a_path_with_a_missing_page_or_widget_is_an_error_not_a_crash(app_url):
+def test_a_path_with_a_missing_page_or_widget_is_an_error_not_a_crash(quiet_app):
     report = run_load(
-        app_url,
+        quiet_app,
         sessions=1,
         minutes=0.05,
         heavy_sessions=0,
