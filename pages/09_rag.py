@@ -240,7 +240,11 @@ def rails_section(ch) -> None:
     slot = st.container()
     if st.button(t("ch09.run_rails"), key="rl_eval"):
         with friendly_errors():
-            work = lambda p, on_row, stop: {s: evaluate_rails(s) for s in ("test", "tune")}  # noqa: E731
+            # progress reaches the page on every item (and through a first index build): Stop interrupts there
+            work = lambda p, on_row, stop: {  # noqa: E731
+                s: evaluate_rails(s, progress=lambda f, m, i=i: p((i + f) / 2, m))
+                for i, s in enumerate(("test", "tune"))
+            }
             job = run_job("ch09_rails", work, label=t("ch09.evaluating"))
             if job.complete:
                 SS["ch09_rails"] = {s: [view.as_dict(m) for m in ms] for s, ms in job.result.items()}

@@ -36,13 +36,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.agents.tool import Tool
+from engine.core.aio import run_coroutine
 
 FLOWS = ("code", "rag", "group_round_robin", "group_selector", "approval")
 MAX_TURNS_RANGE = (1, 12)
@@ -371,7 +371,7 @@ def _run(flow: str, task: str, build, *, should_stop=None, on_turn=None) -> Flow
                 await c.close()
 
     try:
-        _in_fresh_loop(main)
+        run_coroutine(main)
     except Exception as exc:  # the server died, a model reply AutoGen could not read, ...
         from engine.core.errors import UserError
 
@@ -383,28 +383,6 @@ def _run(flow: str, task: str, build, *, should_stop=None, on_turn=None) -> Flow
         result.stop_reason = "stopped by the user"
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _in_fresh_loop(main) -> None:
-    """asyncio.run(main()), also from a thread that already runs a loop (then on a helper thread)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(main())
-        return
-    box: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # re-raised in the caller's thread
-            box.append(exc)
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join()
-    if box:
-        raise box[0]
 
 
 def _termination(max_turns: int, *extra):

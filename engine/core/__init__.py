@@ -10,6 +10,7 @@
 - `precomputed`: small results shipped in assets/precomputed/ (with the command that made them), so no section opens
   empty.
 - `faces`: the lazy package faces every area uses.
+- `aio`: `run_coroutine`, asyncio.run that also works where a loop already runs (Playwright's sync API, a notebook).
 """
 
 # The face: what pages and other areas use, and where it lives (imported on first use).
@@ -28,6 +29,7 @@ _LAZY = {
     "Precomputed": "precomputed",
     "save_precomputed": "precomputed",
     "parse_numbers": "textinput",
+    "run_coroutine": "aio",
 }
 __all__ = [
     "Cancelled",
@@ -41,6 +43,7 @@ __all__ = [
     "load_precomputed",
     "null_progress",
     "parse_numbers",
+    "run_coroutine",
     "save_precomputed",
 ]
 __getattr__ = lazy_face(__name__, globals(), _LAZY)

@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from engine.core.aio import run_coroutine
 from engine.core.errors import UserError
 
 MAX_SESSIONS = 500
@@ -322,7 +323,7 @@ def run_load(
         await asyncio.gather(*tasks)
 
     try:
-        asyncio.run(main())
+        run_coroutine(main)
     finally:
         stop.set()
         sampler.join(timeout=5)

@@ -51,6 +51,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from engine.core.assets import asset
+from engine.core.progress import ProgressFn, null_progress
 from engine.core.textinput import InputError
 
 if TYPE_CHECKING:
@@ -427,11 +428,17 @@ def question_topic_scores(question: str, index: SearchIndex | None = None, k: in
     return [max(0.0, min(1.0, s)) for s in scores]
 
 
-@lru_cache(maxsize=1)
-def _constitution_index() -> SearchIndex:
-    from engine.retrieval.build import get_index
+_INDEX: list[SearchIndex] = []  # the Constitution index, once loaded (or built) in this process
 
-    return get_index("constitution")
+
+def _constitution_index(progress: ProgressFn = null_progress) -> SearchIndex:
+    """Loaded from the cache in seconds; built on a fresh machine in minutes, with `progress` (where a page's Stop
+    button can interrupt it)."""
+    if not _INDEX:
+        from engine.retrieval.build import get_index
+
+        _INDEX.append(get_index("constitution", progress))
+    return _INDEX[0]
 
 
 # -- the input rails ------------------------------------------------------------------------------------------------
@@ -600,9 +607,11 @@ def evaluate_rails(
     rails: Sequence[str] | None = None,
     scorer: Callable[[str], Sequence[float]] | None = None,
     path: Path | None = None,
+    progress: ProgressFn = null_progress,
 ) -> list[RailMetrics]:
     """Precision and recall of each rail on one half of assets/rag/rails_labelled.yaml. The off-topic rail needs
-    retrieval scores: `scorer(question)`, by default `question_topic_scores` over the Constitution index."""
+    retrieval scores: `scorer(question)`, by default `question_topic_scores` over the Constitution index (built
+    first on a fresh machine, minutes, reported to `progress`; then one `progress` call per labelled item)."""
     if split not in SPLITS:
         raise InputError("input.unknown_choice", name="split", value=split, choices=", ".join(SPLITS))
     labelled = load_labelled(path)
@@ -610,8 +619,13 @@ def evaluate_rails(
     for r in wanted:
         if r not in labelled:
             raise InputError("rag.rail.unknown", rail=r, choices=", ".join(k for k in RAILS if k in labelled))
+    start = 0.0
+    if scorer is None and "off_topic" in wanted:
+        _constitution_index(lambda f, m: progress(0.8 * f, m))
+        start = 0.8
     out = []
-    for rail in wanted:
+    for n, rail in enumerate(wanted):
+        progress(start + (1 - start) * n / len(wanted), f"{rail} ({split})")
         half = labelled[rail][split]
         items = [(x, True) for x in half.get("positive", [])] + [(x, False) for x in half.get("negative", [])]
         out.append(_metrics(rail, split, [_judge(rail, x, expected, scorer) for x, expected in items]))

@@ -22,6 +22,7 @@ WIDTH = 1400
 MAX_SHOT_HEIGHT = 16_000  # Chromium cannot capture much taller pages in one image
 RUN_TIMEOUT_S = 240  # a first model load in a fresh server process, on busy cores
 QUIET_S = 3.0  # the page counts as finished once the "running" widget has been gone this long
+VALUE_WAIT_MS = 30_000  # a drawn widget whose value from the session or the URL has not arrived yet
 
 BUSY = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
@@ -218,7 +219,9 @@ PRESENTER_METRICS_JS = """
       const st = getComputedStyle(el);
       const box = el.getBoundingClientRect();
       const hideX = st.overflowX !== 'visible' || el === stop;
-      const hideY = st.overflowY !== 'visible';
+      // a container that scrolls (the sidebar on a 1080 px projector) holds its lower links below the fold:
+      // reachable, not cut; only one that hides vertical overflow outright cuts them
+      const hideY = st.overflowY === 'hidden' || st.overflowY === 'clip';
       for (const r of rects) {
         if (hideX && (r.right > box.right + 1 || r.left < box.left - 1)) return true;
         if (hideY && (r.bottom > box.bottom + 1 || r.top < box.top - 1)) return true;

@@ -9,9 +9,10 @@ state from the URL (page 02). Cold model loads on 2 shared cores can take minute
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.core import catalog
-from tests.e2e._browser import CHROMIUM, RUN_TIMEOUT_S, assert_clean, screenshot, wait_idle
+from tests.e2e._browser import CHROMIUM, RUN_TIMEOUT_S, VALUE_WAIT_MS, assert_clean, screenshot, wait_idle
 from ui.i18n import LANGS, strings
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +66,8 @@ def test_deep_link_restores_state(app_url, page):
     label = strings()["ch2.pos_kind"]["en"]
     radio = page.locator('[data-testid="stRadio"]').filter(has_text=label).first
     checked = radio.locator("input:checked")
-    assert checked.count() == 1, f"no option of {label!r} is selected"
+    # the front end may draw the radio a moment before it applies the value from the session (seen in CI)
+    expect(checked, f"no option of {label!r} is selected").to_have_count(1, timeout=VALUE_WAIT_MS)
     chosen = checked.locator("xpath=ancestor::label[1]").inner_text().strip()
     assert chosen == strings()["ch2.pos_rope"]["en"], chosen
     assert "pos_kind=rope" in page.url and "lang=en" in page.url

@@ -6,11 +6,10 @@ real Streamlit session over the app's websocket (engine.course.load_app), so the
 
 from __future__ import annotations
 
-import asyncio
-
 import psutil
 import pytest
 
+from engine.core.aio import run_coroutine
 from engine.course.load_app import StreamlitSession, _press
 from tests.e2e._browser import SERVER, SERVER_SETTLE_S, wait_server_quiet
 
@@ -33,7 +32,7 @@ def test_closing_a_tab_mid_training_stops_the_run(quiet_app):
         await tab.close()
         return threads, pressed.error
 
-    threads_before, error = asyncio.run(start_then_close())
+    threads_before, error = run_coroutine(start_then_close)
     assert error and "no script_finished" in error  # the run was under way when the tab closed
     waited = wait_server_quiet()
     assert waited < SERVER_SETTLE_S, "the app kept computing after the learner left"

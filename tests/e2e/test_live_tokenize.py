@@ -9,9 +9,10 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.core import catalog
-from tests.e2e._browser import CHROMIUM, RUN_TIMEOUT_S, WIDTH, assert_clean, screenshot, wait_idle
+from tests.e2e._browser import CHROMIUM, RUN_TIMEOUT_S, VALUE_WAIT_MS, WIDTH, assert_clean, screenshot, wait_idle
 from ui.i18n import strings
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +36,8 @@ def test_typing_updates_tokens_without_enter(app_url, page, browser):
     assert_clean(page, chapter.title["en"])
     label = strings()["ch2.tok_text"]["en"]
     box = page.get_by_label(label, exact=True)
+    # the front end may draw the box a moment before it fills in the value from the session (seen in CI)
+    expect(box).not_to_have_value("", timeout=VALUE_WAIT_MS)
     before_value = box.input_value()
     before = _smollm_summary(page)
 
@@ -61,7 +64,7 @@ def test_typing_updates_tokens_without_enter(app_url, page, browser):
         pg2.set_default_timeout(RUN_TIMEOUT_S * 1000)
         pg2.goto(page.url)
         wait_idle(pg2)
-        assert pg2.get_by_label(label, exact=True).input_value() == before_value + TYPED
+        expect(pg2.get_by_label(label, exact=True)).to_have_value(before_value + TYPED, timeout=VALUE_WAIT_MS)
         assert _smollm_summary(pg2) == after
     finally:
         other.close()

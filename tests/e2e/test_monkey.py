@@ -89,7 +89,10 @@ def settle(pg, timeout: float = RUN_TIMEOUT_S) -> tuple[float, bool]:
                     stop.first.click()
                     stopped = True
         if now - t0 > timeout:
-            raise AssertionError(f"{pg.url}: still running {timeout:.0f} s after a touch")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SHOTS / f"MONKEY-STUCK-{int(time.time())}.png"
+            pg.screenshot(path=str(shot), full_page=True)
+            raise AssertionError(f"{pg.url}: still running {timeout:.0f} s after a touch (stopped={stopped}): {shot}")
         pg.wait_for_timeout(150)
 
 
@@ -224,6 +227,7 @@ def test_monkey(app_url, page, request, slug: str, lang: str):
         el.scroll_into_view_if_needed()
         label = _label(el)
         for action, do in plan(page, kind, el, rng):
+            print(f"[monkey] {slug}-{lang}: {action} on {kind} #{i} ({label!r})", flush=True)  # shown when it fails
             try:
                 do()
             except Exception as exc:  # a control hidden or replaced by an earlier rerun is not a page failure

@@ -8,13 +8,12 @@ sandbox, termination worked — never what a 0.5B model answered."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from engine.agents import autogen_flows as flows
 from engine.agents.sandbox import network_isolation
 from engine.agents.tools import calculator
+from engine.core.aio import run_coroutine
 from engine.core.textinput import InputError
 
 CODE_TASK = "```python\nprint(sum(i * i for i in range(1, 11)))\n```"
@@ -52,9 +51,9 @@ def test_sandbox_limits_hold_under_autogen():
 
     executor = flows.sandbox_executor()
     blocks = [CodeBlock("import socket\nsocket.create_connection(('127.0.0.1', 9))", "python")]
-    out = asyncio.run(executor.execute_code_blocks(blocks, CancellationToken()))
+    out = run_coroutine(lambda: executor.execute_code_blocks(blocks, CancellationToken()))
     assert out.exit_code == 1 and "not allowed" in out.output
-    out = asyncio.run(executor.execute_code_blocks([CodeBlock("ls /", "bash")], CancellationToken()))
+    out = run_coroutine(lambda: executor.execute_code_blocks([CodeBlock("ls /", "bash")], CancellationToken()))
     assert out.exit_code == 1 and "only python" in out.output and executor.runs[-1].returncode == 1
 
 
@@ -78,8 +77,8 @@ def test_our_tool_as_an_autogen_tool():
 
     tool = flows.autogen_tool(calculator)
     assert tool.schema["name"] == "calculator" and tool.schema["parameters"]["required"] == ["expression"]
-    assert asyncio.run(tool.run_json({"expression": "6*7"}, CancellationToken())) == "42"
-    bad = asyncio.run(tool.run_json({"expression": "import os"}, CancellationToken()))
+    assert run_coroutine(lambda: tool.run_json({"expression": "6*7"}, CancellationToken())) == "42"
+    bad = run_coroutine(lambda: tool.run_json({"expression": "import os"}, CancellationToken()))
     assert bad.startswith("Error:")
 
 

@@ -163,8 +163,10 @@ def test_summary_of_a_real_store(store):
     proj = {p.model: p for p in report.projections}
     assert proj["gpt-4o-mini"].cost_usd == pytest.approx((410 * 0.15 + 50 * 0.60) / 1e6)
     # latency is the trace's own duration, as the chapter 9 viewer reads it
+    # (MLflow may still rewrite a trace's duration by a millisecond when its spans land after its info: seen in CI
+    # on 1-2 ms traces between two reads of the same store)
     viewer = {t.trace_id: t.latency_s for t in tracing.recent_traces(20)}
-    assert {r.trace_id: r.latency_s for r in records} == viewer
+    assert {r.trace_id: r.latency_s for r in records} == pytest.approx(viewer, abs=0.0011)
     lat = [r.latency_s for r in records]
     assert o.latency_p50_s == pytest.approx(float(np.percentile(lat, 50)))
     assert o.latency_p95_s == pytest.approx(float(np.percentile(lat, 95)))

@@ -204,3 +204,11 @@ def test_labelled_set_meets_floors(split):
         m = metrics[rail]
         assert m.n_pos >= 7 and m.n_neg >= 7
         assert m.precision >= precision and m.recall >= recall, (rail, m.precision, m.recall, m.errors)
+
+
+def test_evaluation_reports_progress_on_every_rail():
+    """A page's Stop button interrupts at a progress call: one per rail (and through a first index build)."""
+    seen: list[tuple[float, str]] = []
+    evaluate_rails("test", rails=["injection", "pii"], progress=lambda f, m: seen.append((f, m)))
+    assert [m for _, m in seen] == ["injection (test)", "pii (test)"]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and all(0 <= f <= 1 for f, _ in seen)
