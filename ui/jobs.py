@@ -125,6 +125,10 @@ def run_job(
     stop_slot.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
 
     def progress(fraction: float, message: str) -> None:
+        # The Stop click normally interrupts the script at this Streamlit call. Its callback may also have run
+        # without that happening (seen: a first index build went on for minutes after a Stop): end here either way.
+        if should_stop():
+            raise Cancelled("stopped by the learner")
         bar.progress(max(0.0, min(1.0, float(fraction))), text=f"{label}: {message}" if label else message)
 
     def should_stop() -> bool:

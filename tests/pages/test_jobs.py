@@ -37,3 +37,28 @@ def test_an_earlier_stop_does_not_block_the_next_start():
     at.button(key="start").click().run()
     assert not at.exception
     assert at.session_state["calls"] == 1 and at.session_state["status"] == "finished"
+
+
+def _script_with_a_flagged_stop():
+    import streamlit as st
+
+    from ui import jobs
+
+    if st.button("start", key="start"):
+
+        def work(progress, on_row, should_stop):
+            on_row(1)
+            st.session_state["_job_demo_stop"] = True  # the ⏹ callback ran, but no rerun interrupted the script
+            progress(0.5, "half")
+            on_row(2)  # never reached
+            return "done"
+
+        job = jobs.run_job("demo", work)
+        st.session_state["result"] = (job.status, list(job.rows))
+
+
+def test_a_stop_flag_ends_the_job_at_its_next_progress_call():
+    at = AppTest.from_function(_script_with_a_flagged_stop).run()
+    at.button(key="start").click().run()
+    assert not at.exception
+    assert at.session_state["result"] == ("cancelled", [1])
