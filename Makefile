@@ -24,7 +24,7 @@ export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 # Streamlit reads STREAMLIT_SERVER_PORT itself; pass --server.port only when it is not set.
 RUN_PORT := $(if $(STREAMLIT_SERVER_PORT),,--server.port $(PORT))
 
-.PHONY: help install install-cloud install-large run test test-fast test-slow test-e2e test-monkey-full test-latest bench lint lock format browser data db clean-cache serve
+.PHONY: help install install-cloud install-large run test test-fast test-slow test-e2e test-monkey test-monkey-full test-latest bench lint lock format browser data db clean-cache serve
 
 help:
 	@echo "make run          install the lock into .venv, start the app on http://localhost:$(PORT)"
@@ -89,6 +89,10 @@ browser:
 
 test: install browser data db
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The monkey on every page, one language each (`make test` visits six pages, drawn with LLMLAB_MONKEY_SEED).
+test-monkey: install browser data
+	LLMLAB_MONKEY_PAGES=all $(PY) -m pytest tests/e2e/test_monkey.py $(PYTEST_ARGS)
 
 test-monkey-full: install browser data
 	$(PY) -m pytest tests/e2e/test_monkey.py --monkey-full $(PYTEST_ARGS)
