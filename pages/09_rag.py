@@ -240,7 +240,7 @@ def rails_section(ch) -> None:
     slot = st.container()
     if st.button(t("ch09.run_rails"), key="rl_eval"):
         with friendly_errors():
-            # progress reaches the page on every item (and through a first index build): Stop interrupts there
+            # progress reaches the page on every item and through a first index build (minutes): Stop acts there
             work = lambda p, on_row, stop: {  # noqa: E731
                 s: evaluate_rails(s, progress=lambda f, m, i=i: p((i + f) / 2, m))
                 for i, s in enumerate(("test", "tune"))

@@ -77,7 +77,7 @@ def _request_stop(key: str) -> None:
 def _stopped_with_the_start(key: str) -> bool:
     """Stop and start arrived in one rerun. Streamlit merges a click still waiting (the start, sent while the script
     was busy) into the next request (the Stop click), so both buttons read as pressed in the same run; without this
-    the job would start again from the beginning with its stop flag cleared. Seen in the monkey test."""
+    the job would start again from the beginning with its stop flag cleared."""
     runs = st.session_state.get(_RUNS, 0)
     return runs > 0 and st.session_state.get(f"_job_{key}_stop_run") == runs - 1
 
@@ -125,8 +125,8 @@ def run_job(
     stop_slot.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
 
     def progress(fraction: float, message: str) -> None:
-        # The Stop click normally interrupts the script at this Streamlit call. Its callback may also have run
-        # without that happening (seen: a first index build went on for minutes after a Stop): end here either way.
+        # The Stop click normally interrupts the script at this Streamlit call; should its callback ever have run
+        # without that (a rerun that does not preempt the script), end here all the same.
         if should_stop():
             raise Cancelled("stopped by the learner")
         bar.progress(max(0.0, min(1.0, float(fraction))), text=f"{label}: {message}" if label else message)

@@ -86,7 +86,9 @@ def settle(pg, timeout: float = RUN_TIMEOUT_S) -> tuple[float, int]:
             quiet_since = None
             # a run still busy is stopped with its ⏹ button; a learner whose click seems lost clicks again
             if (not stopped and now - t0 > STOP_AFTER_S) or (stopped and now - stopped_at > RESTOP_AFTER_S):
-                stop = pg.locator(f'{MAIN} button:has-text("⏹")')
+                # (not f"{MAIN} button...": MAIN is a selector list, and the comma would make that match the
+                # whole stMain area, whose centre was clicked instead of ⏹; found in the stuck runs of stop 24)
+                stop = pg.locator(MAIN).locator('button:has-text("⏹")')
                 if stop.count():
                     stop.first.click()
                     stopped, stopped_at = stopped + 1, now
@@ -198,13 +200,7 @@ SAMPLED_LANG = {c.slug: LANGS[(i + SEED) % len(LANGS)] for i, c in enumerate(cat
 # LLMLAB_MONKEY_PAGES=all (`make test-monkey`) visits every page; --monkey-full implies it.
 _PAGES_ENV = os.environ.get("LLMLAB_MONKEY_PAGES", "6")
 PAGES_PER_RUN = len(SAMPLED_LANG) if _PAGES_ENV == "all" else int(_PAGES_ENV)
-# KNOWN DEFECT, left out of the default draw only (make test-monkey still visits them and fails): on a fresh cache
-# these pages' sampled touches start a first index build (minutes) that ⏹ does not stop after the seeded earlier
-# touches (slider to max, a 11,400-character text): repeated ⏹ clicks change nothing for 240 s. A direct click on
-# ⏹ in the same build stops it in 2.5-5 s (probed in every build phase). Cause not found yet (see the session note).
-UNSTOPPABLE_ON_A_FRESH_CACHE = {"rag", "embedding_finetuning"}
-_DRAW = sorted(SAMPLED_LANG) if _PAGES_ENV == "all" else sorted(set(SAMPLED_LANG) - UNSTOPPABLE_ON_A_FRESH_CACHE)
-SAMPLED_PAGES = set(random.Random(f"pages-{SEED}").sample(_DRAW, min(PAGES_PER_RUN, len(_DRAW))))
+SAMPLED_PAGES = set(random.Random(f"pages-{SEED}").sample(sorted(SAMPLED_LANG), min(PAGES_PER_RUN, len(SAMPLED_LANG))))
 
 
 @pytest.mark.parametrize("lang", LANGS)
