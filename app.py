@@ -12,11 +12,10 @@ if str(ROOT) not in sys.path:
 import streamlit as st
 
 from engine.core import catalog
-from ui import jobs, layout, state
+from ui import layout, state
 from ui.i18n import pick, t
 
 st.set_page_config(page_title="LLM Practice Lab · LLM 실전 랩", page_icon="🧪", layout="wide")
-jobs.count_run()
 layout.sidebar()
 
 home = st.Page(str(ROOT / "pages" / "00_home.py"), title=t("home.nav"), icon=":material/home:", default=True)

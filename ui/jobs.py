@@ -60,26 +60,8 @@ def last_job(key: str) -> JobState:
     return state
 
 
-_RUNS = "_script_runs"
-
-
-def count_run() -> None:
-    """Number this script run (app.py calls it first thing). Widget callbacks run before the script body, so a
-    callback sees the number of the run before the one its click starts."""
-    st.session_state[_RUNS] = st.session_state.get(_RUNS, 0) + 1
-
-
 def _request_stop(key: str) -> None:
     st.session_state[f"_job_{key}_stop"] = True
-    st.session_state[f"_job_{key}_stop_run"] = st.session_state.get(_RUNS, 0)
-
-
-def _stopped_with_the_start(key: str) -> bool:
-    """Stop and start arrived in one rerun. Streamlit merges a click still waiting (the start, sent while the script
-    was busy) into the next request (the Stop click), so both buttons read as pressed in the same run; without this
-    the job would start again from the beginning with its stop flag cleared."""
-    runs = st.session_state.get(_RUNS, 0)
-    return runs > 0 and st.session_state.get(f"_job_{key}_stop_run") == runs - 1
 
 
 def _admitted(work: Work, label: str, estimate_mb: float) -> Work:
@@ -111,10 +93,6 @@ def run_job(
 
     `heavy=True`: wait for the machine's queue for heavy runs first, and refuse a run whose `estimate_mb` would take
     the process above the memory ceiling (engine.course.admission)."""
-    if _stopped_with_the_start(key):
-        state = JobState(status=STOPPED, message=t("job.stopped", rows=0))
-        st.session_state[_slot(key)] = state
-        return state
     if heavy:
         work = _admitted(work, label or key, estimate_mb)
     state = JobState(status=RUNNING)
@@ -125,10 +103,6 @@ def run_job(
     stop_slot.button("⏹ " + t("job.stop"), key=f"_job_{key}_stop_btn", on_click=_request_stop, args=(key,))
 
     def progress(fraction: float, message: str) -> None:
-        # The Stop click normally interrupts the script at this Streamlit call; should its callback ever have run
-        # without that (a rerun that does not preempt the script), end here all the same.
-        if should_stop():
-            raise Cancelled("stopped by the learner")
         bar.progress(max(0.0, min(1.0, float(fraction))), text=f"{label}: {message}" if label else message)
 
     def should_stop() -> bool:
