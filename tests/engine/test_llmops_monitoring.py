@@ -167,9 +167,10 @@ def test_summary_of_a_real_store(store):
     # on 1-2 ms traces between two reads of the same store)
     viewer = {t.trace_id: t.latency_s for t in tracing.recent_traces(20)}
     assert {r.trace_id: r.latency_s for r in records} == pytest.approx(viewer, abs=0.0011)
+    # monitor() read the store again: each duration may have moved by that same millisecond since `records`
     lat = [r.latency_s for r in records]
-    assert o.latency_p50_s == pytest.approx(float(np.percentile(lat, 50)))
-    assert o.latency_p95_s == pytest.approx(float(np.percentile(lat, 95)))
+    assert o.latency_p50_s == pytest.approx(float(np.percentile(lat, 50)), abs=0.0011)
+    assert o.latency_p95_s == pytest.approx(float(np.percentile(lat, 95)), abs=0.0011)
     assert o.first_token_p50_s == pytest.approx(0.25)
     # written seconds apart: one or two minute buckets whose counts add up
     assert report.bucket == "minute" and sum(b.stats.n for b in report.series) == 9
