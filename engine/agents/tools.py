@@ -215,7 +215,13 @@ calculator = Tool(
     ),
     parameters={
         "type": "object",
-        "properties": {"expression": {"type": "string", "description": "e.g. (1234 * 5678) / 3"}},
+        # no example expression here: the 0.5B model copied one verbatim into unrelated tasks (session 9 traces)
+        "properties": {
+            "expression": {
+                "type": "string",
+                "description": "the arithmetic with the numbers of the question, in Python syntax (** for a power)",
+            }
+        },
         "required": ["expression"],
     },
     fn=_calculator,
