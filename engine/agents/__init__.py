@@ -68,6 +68,8 @@ _LAZY: dict[str, str] = {
     "AgentError": "loop",
     "AgentRun": "loop",
     "AGENT_MODES": "loop",
+    "AGENT_ROLES": "loop",
+    "default_role": "loop",
     "Step": "loop",
     "run_agent": "loop",
     "parse_native": "loop",

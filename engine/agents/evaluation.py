@@ -244,7 +244,7 @@ def evaluate(
     *,
     tools=None,
     mode: str = "native",
-    role: str = "instruct",
+    role: str | None = None,
     max_steps: int = 6,
     limit: int | None = None,
     ids: Sequence[str] | None = None,
@@ -252,6 +252,7 @@ def evaluate(
     on_row: Callable[[TaskResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     model=None,
+    route: bool | None = None,
 ) -> EvalReport:
     """Run the agent on every task of `split` (or the first `limit`, or the given ids) and score it.
 
@@ -275,7 +276,7 @@ def evaluate(
             exc.partial = list(report.results)
             raise exc
         progress(i / len(tasks), f"{task.id} ({i + 1}/{len(tasks)})")
-        run = run_agent(task.task, tools, mode=mode, role=role, max_steps=max_steps, model=model)
+        run = run_agent(task.task, tools, mode=mode, role=role, max_steps=max_steps, model=model, route=route)
         row = score(task, run)
         report.results.append(row)
         if on_row:

@@ -341,8 +341,8 @@ def make_sql_tool(db=None, *, timeout_s: float = 5.0, max_rows: int = 200) -> To
     return Tool(
         name="sql_query",
         description=(
-            f"Run one read-only SQLite SELECT on the {database.name} music store database and return the rows. "
-            f"Tables: {schema_summary(database)}."
+            f"Run one read-only SQLite SELECT on the {database.name} database and return the rows. "
+            f"Use it only for questions about the {database.name} database. Tables: {schema_summary(database)}."
         ),
         parameters={
             "type": "object",

@@ -19,6 +19,14 @@ TRACES = "ch15_traces"  # the dev report, whose traces the loop section shows on
 MEMORY = "ch15_memory"
 
 
+ROLE_HELP = "the serving role (default: instruct-large where installed, else instruct)"
+ROUTE_HELP = "a router turn picks the first tool (auto: with the server model, on native steps)"
+
+
+def _route(value: str) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[value]
+
+
 def _tools(names: str | None):
     from engine.agents.tools import default_tools
 
@@ -37,7 +45,9 @@ def cmd_agent(args) -> int:
     failed = 0
     for task in tasks:
         try:
-            run = run_agent(task, tools, mode=args.mode, role=args.role, max_steps=args.max_steps)
+            run = run_agent(
+                task, tools, mode=args.mode, role=args.role, max_steps=args.max_steps, route=_route(args.route)
+            )
             out = run.as_dict() if args.trace else run.contract()
         except Exception as exc:
             from engine.core.errors import UserError
@@ -79,8 +89,11 @@ def cmd_agent_eval(args) -> int:
         ids=[i.strip() for i in args.ids.split(",")] if args.ids else None,
         progress=progress_for(args.json or args.verbose),
         on_row=on_row,
+        route=_route(args.route),
     )
-    data = {**report.as_dict(), "complete": True}
+    from engine.agents.loop import default_role
+
+    data = {**report.as_dict(), "complete": True, "role": args.role or default_role()}
     if args.save_precomputed:
         saved = save_precomputed(name, data, command)
         print(f"wrote assets/precomputed/{saved.name}.json", file=sys.stderr)
@@ -116,9 +129,10 @@ def register(sub) -> None:
     p.add_argument("task", nargs="?", help="one task (Korean); or use --tasks-file")
     p.add_argument("--tasks-file", help="a text file, one task per line")
     p.add_argument("--mode", choices=MODES, default="native", help="native tool calls or ReAct text")
-    p.add_argument("--role", default="instruct", help="the serving role (default: instruct)")
+    p.add_argument("--role", default=None, help=ROLE_HELP)
     p.add_argument("--max-steps", type=int, default=6, help=f"step limit, 1 to {MAX_STEPS_LIMIT}")
     p.add_argument("--tools", help="comma-separated tool names (default: calculator, constitution_search, sql_query)")
+    p.add_argument("--route", choices=("auto", "on", "off"), default="auto", help=ROUTE_HELP)
     p.add_argument("--trace", action="store_true", help="the whole trace instead of the contract's fields")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.set_defaults(func=cmd_agent)
@@ -126,9 +140,10 @@ def register(sub) -> None:
     e = sub.add_parser("agent-eval", help="ch.15: score the agent on the task suite (dev or heldout)")
     e.add_argument("--split", choices=("dev", "heldout"), default="dev")
     e.add_argument("--mode", choices=MODES, default="native")
-    e.add_argument("--role", default="instruct")
+    e.add_argument("--role", default=None, help=ROLE_HELP)
     e.add_argument("--max-steps", type=int, default=6)
     e.add_argument("--tools", help="comma-separated tool names (default: the default tools)")
+    e.add_argument("--route", choices=("auto", "on", "off"), default="auto", help=ROUTE_HELP)
     e.add_argument("--limit", type=int, help="only the first N tasks")
     e.add_argument("--ids", help="only these task ids, comma-separated (e.g. d01,d05)")
     e.add_argument("--verbose", action="store_true", help="one line per task on stderr")

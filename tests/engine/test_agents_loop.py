@@ -12,6 +12,7 @@ import pytest
 
 from engine.agents.loop import (
     AgentError,
+    Parsed,
     Turn,
     cap_observation,
     parse_native,
@@ -256,6 +257,88 @@ def test_memory_goes_before_the_task_and_gets_the_answer():
     assert run.answer == "민수님이에요" and mem.turns[-1].assistant == "민수님이에요"
 
 
+# --- the router: a fallback for a first turn that is not a usable call -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, tool, args",
+    [
+        # Qwen2.5-Coder-1.5B copying the template's <tools> block (dev traces, session 10)
+        ('<tools>\n  <function name="add" arguments=\'{"a": 1, "b": 2}\'/>\n</tools>', "add", {"a": 1, "b": 2}),
+        ('<tools></tools>\n\n{{"name": "add", "arguments": {"a": 1, "b": 2}}}', "add", {"a": 1, "b": 2}),
+    ],
+)
+def test_parse_native_reads_the_larger_models_slips(text, tool, args):
+    parsed = parse_native(text)
+    assert (parsed.tool, parsed.arguments, parsed.problem) == (tool, args, None)
+
+
+def test_an_empty_tools_block_is_a_malformed_call_not_an_answer():
+    assert parse_native("<tools></tools>") == Parsed(problem="agents.step.malformed_call")
+
+
+class RoutedModel:
+    """A scripted model with a router, as the server model has: turns in order, one routing answer, and a forced
+    call's arguments (what the server's grammar would return)."""
+
+    def __init__(self, texts, route_to="add", forced_args=None):
+        self.texts, self.route_to, self.forced_args = iter(texts), route_to, forced_args or {"a": 2, "b": 3}
+        self.routes, self.forced = [], []
+
+    def __call__(self, messages, tools, stop, force=None):
+        if force:
+            self.forced.append(force)
+            return Turn("", [(force, self.forced_args)], 7, 3)
+        return Turn(next(self.texts), [], 10, 5)
+
+    def route(self, messages, tools):
+        self.routes.append([t.name for t in tools])
+        return self.route_to, Turn(json.dumps({"step": self.route_to}), [], 4, 2)
+
+
+def test_the_router_steps_in_when_the_first_turn_is_not_a_call():
+    model = RoutedModel(["<tools></tools>", "5입니다"])
+    run = run_agent("2 더하기 3은?", [ADD, ECHO], model=model)
+    first = run.steps[0]
+    assert model.routes == [["add", "echo"]] and model.forced == ["add"]
+    assert (first.routed, first.tool, first.arguments, first.observation) == ("add", "add", {"a": 2, "b": 3}, "5")
+    assert (first.tokens_in, first.tokens_out) == (10 + 4 + 7, 5 + 2 + 3)  # the router's and forced turn's count
+    assert "[router: add]" in first.raw and run.answer == "5입니다" and run.error is None
+
+
+def test_the_router_is_not_asked_when_the_first_turn_is_a_clean_call():
+    model = RoutedModel([call("add", a=1, b=1), "2"])
+    run = run_agent("1 더하기 1은?", [ADD], model=model)
+    assert model.routes == [] and run.steps[0].routed == "" and run.answer == "2"
+
+
+def test_route_off_and_a_router_that_says_answer():
+    model = RoutedModel(["<tools></tools>", "안녕하세요"])
+    run = run_agent("안녕", [ADD], model=model, route=False)
+    assert model.routes == [] and run.steps[0].error == "agents.step.malformed_call" and run.answer == "안녕하세요"
+    model = RoutedModel(["<tools></tools>", "안녕하세요"], route_to="answer")
+    run = run_agent("안녕", [ADD], model=model)
+    assert model.forced == [] and run.steps[0].routed == "answer" and run.answer == "안녕하세요"
+
+
+def test_route_messages_hold_the_question_and_results_not_the_schemas():
+    from engine.agents.loop import route_messages, route_schema
+
+    messages = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "2 더하기 3은?"},
+        {"role": "assistant", "content": call("add", a=2, b=3)},
+        {"role": "tool", "content": "5"},
+    ]
+    routed = route_messages(messages, [ADD, ECHO])
+    assert routed[0]["content"].count("\n- ") == 3 and "additionalProperties" not in routed[0]["content"]
+    assert (
+        "Question: 2 더하기 3은?" in routed[1]["content"]
+        and 'add({"a": 2, "b": 3}) returned: 5' in routed[1]["content"]
+    )
+    assert route_schema(["add", "echo"])["properties"]["step"]["enum"] == ["add", "echo", "answer"]
+
+
 # --- the loop against the real server ---------------------------------------------------------------------------
 
 
@@ -274,7 +357,12 @@ def test_real_server_runs_the_loop_to_an_end(server, mode):
     (tokens from the server, seconds), and any executed call passed the schema."""
     seen = []
     run = run_agent(
-        "17 더하기 23은 얼마인가요? 계산에는 add 도구를 쓰세요.", [ADD], mode=mode, max_steps=2, on_step=seen.append
+        "17 더하기 23은 얼마인가요? 계산에는 add 도구를 쓰세요.",
+        [ADD],
+        mode=mode,
+        role="instruct",
+        max_steps=2,
+        on_step=seen.append,
     )
     assert run.steps and len(run.steps) <= 3 and seen == run.steps  # 2 steps + maybe the last ask
     assert run.answer is not None or run.error is not None  # an answer, a code, or both (a forced answer)
@@ -288,10 +376,12 @@ def test_real_server_runs_the_loop_to_an_end(server, mode):
 @pytest.mark.server
 def test_real_server_cancel_and_a_task_in_another_language(server):
     stops = iter([False, True, True])
-    run = run_agent("What is 12 plus 30? Use the add tool.", [ADD], should_stop=lambda: next(stops), max_steps=4)
+    run = run_agent(
+        "What is 12 plus 30? Use the add tool.", [ADD], role="instruct", should_stop=lambda: next(stops), max_steps=4
+    )
     assert run.language == "en"
     assert len(run.steps) == 1  # the first turn happened, then the Stop (or the answer); its trace is kept
     if run.answer is None:
         assert run.stopped and run.error == "agents.run.cancelled"
-    run = run_agent("大統領の任期は何年ですか", [ECHO], max_steps=2)
+    run = run_agent("大統領の任期は何年ですか", [ECHO], role="instruct", max_steps=2)
     assert run.language == "other" and run.steps and (run.answer or run.error)
