@@ -10,14 +10,13 @@ Two ways to ask a model for a tool call:
   `Thought: / Action: / Action Input: / Final Answer:` lines (Yao et al., 2022); the server stops at `Observation:`
   and the loop writes the observation itself.
 
-With the server model, each native step starts with a *router* turn (on by default, `route=None`): the same
-conversation plus one question, "which step next?", answered under a JSON schema whose only field is an enum of the
-tool names and `answer` (a grammar on llama.cpp, `json_schema` elsewhere). The step then asks for a call to that
-tool with `tool_choice` forcing it (so its arguments are constrained by the tool's schema), or for the answer without
-tools. A 0.5B model picks the right first tool far more often this way than when it both chooses and writes the call
-in one free turn (dev: the first tool right 15/15, session 9's experiments). The router's question shares the whole
-conversation as a prefix with the step's own prompt, so llama.cpp's prompt cache serves it: it costs the question's
-few dozen tokens and a handful of output tokens.
+With the server model, a *router* steps in when the model's own first native turn is not a usable call (no call,
+a malformed one, an unknown tool; on by default, `route=None`): a short prompt (one line a tool, the question, the
+results so far, no tool schemas) answered under a JSON schema whose only field is an enum of the tool names and
+`answer` (a grammar on llama.cpp, `json_schema` elsewhere); the step then asks for that tool with `tool_choice`
+forcing it, so the server constrains its arguments to the tool's schema. Only a fallback: the 0.5B model's router
+choice followed the order of the tool list rather than the question (dev, list rotated three ways), while the 1.5B's
+own first turn is right most of the time (dev .80 with the fallback, .67 without; session 10).
 
 Everything that can go wrong is a step with an error code the model is told about (bad arguments, an unknown tool,
 a tool that raised, timed out or returned megabytes), or an end of the run with a code (a loop, max steps, a Stop,
@@ -631,8 +630,8 @@ def run_agent(
     `memory`: an object with `.messages()` (earlier turns, put before the task) and `.add(user, assistant)` (called
     with the answer); see engine.agents.memory. `model`: the model turn (tests pass a scripted one; default: the
     server of `role`). `on_step`: called with each finished step (a page draws the trace as it grows).
-    `route`: a router turn before each native step (None: when the model has a `.route`, as the server model does;
-    a scripted model is a plain function and runs without one)."""
+    `route`: the router fallback for a first native turn that is not a usable call (None: when the model has a
+    `.route`, as the server model does; a scripted model is a plain function and runs without one)."""
     task = _check(task, tools, mode, max_steps)
     by_name = {t.name: t for t in tools}
     model = model or server_turn(role or default_role(), progress=progress)

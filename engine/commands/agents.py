@@ -20,7 +20,7 @@ MEMORY = "ch15_memory"
 
 
 ROLE_HELP = "the serving role (default: instruct-large where installed, else instruct)"
-ROUTE_HELP = "a router turn picks the first tool (auto: with the server model, on native steps)"
+ROUTE_HELP = "a router picks the tool when the first turn is not a usable call (auto: the server model)"
 
 
 def _route(value: str) -> bool | None:
