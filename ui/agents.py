@@ -85,6 +85,8 @@ def show_run(run: dict) -> None:
         st.success(t("ch15.answer", answer=run["answer"]), icon="✅")
     elif run.get("error"):
         st.warning(t("ch15.ended", why=code_text(run["error"], run.get("error_args"))), icon="⏹")
+    if len(run.get("parts") or []) > 1:
+        st.caption(t("ch15.plan_parts", parts=" → ".join(run["parts"])))
     if run.get("language") == "other":
         st.caption(t("ch15.other_language"))
     show_steps(steps)
@@ -102,6 +104,10 @@ def show_steps(steps: list[dict]) -> None:
         )
         with st.container(border=True):
             st.markdown(f"**{head}**")
+            if s.get("planned"):
+                st.caption(t("ch15.planned", part=s["planned"]))
+            if s.get("routed"):
+                st.caption(t("ch15.routed", step=s["routed"]))
             if s.get("thought"):
                 st.markdown(f"{t('ch15.thought')}: {s['thought']}")
             if s.get("tool"):

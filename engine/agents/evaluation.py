@@ -253,6 +253,7 @@ def evaluate(
     should_stop: Callable[[], bool] | None = None,
     model=None,
     route: bool | None = None,
+    plan: bool | None = None,
 ) -> EvalReport:
     """Run the agent on every task of `split` (or the first `limit`, or the given ids) and score it.
 
@@ -276,7 +277,9 @@ def evaluate(
             exc.partial = list(report.results)
             raise exc
         progress(i / len(tasks), f"{task.id} ({i + 1}/{len(tasks)})")
-        run = run_agent(task.task, tools, mode=mode, role=role, max_steps=max_steps, model=model, route=route)
+        run = run_agent(
+            task.task, tools, mode=mode, role=role, max_steps=max_steps, model=model, route=route, plan=plan
+        )
         row = score(task, run)
         report.results.append(row)
         if on_row:

@@ -18,6 +18,12 @@ forcing it, so the server constrains its arguments to the tool's schema. Only a 
 choice followed the order of the tool list rather than the question (dev, list rotated three ways), while the 1.5B's
 own first turn is right most of the time (dev .80 with the fallback, .67 without; session 10).
 
+Two more guards for questions with several parts (session 11): a *plan* turn first asks for the question's parts
+(the facts to look up, the arithmetic on them; engine.agents.planning) and, when there are two or more, the loop
+carries them out in order (each lookup asked on its own, the arithmetic forced on the calculator) before the model
+goes on by itself; and *grounded arguments* (engine.agents.grounding): a calculator call whose numbers appear in
+neither the question nor a tool result is not run, and the router picks the step that can find them.
+
 Everything that can go wrong is a step with an error code the model is told about (bad arguments, an unknown tool,
 a tool that raised, timed out or returned megabytes), or an end of the run with a code (a loop, max steps, a Stop,
 a server that cannot answer). The trace is always kept: `AgentRun.steps` holds what happened up to that point.
@@ -36,6 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.agents.grounding import ungrounded_numbers
+from engine.agents.planning import PLAN_SCHEMA, Plan, compute_prompt, parse_plan, plan_messages
 from engine.agents.tool import Tool, ToolOutput
 from engine.core.errors import MESSAGES, UserError, format_message
 from engine.core.progress import ProgressFn, null_progress
@@ -84,6 +92,7 @@ class Step:
     error_args: dict = field(default_factory=dict)  # the values of the code's message (a page translates it)
     repaired: str = ""  # what the argument repair changed, e.g. "expr -> expression"
     routed: str = ""  # the router's choice for this step (a tool name or "answer"); "" when no router ran
+    planned: str = ""  # the part of the plan this step carried out (a lookup question or the arithmetic)
     raw: str = ""  # the model's text for this turn
     artifact: Any = None  # the tool's artifact (a chart, rows) for the page; never shown to the model
 
@@ -101,6 +110,7 @@ class AgentRun:
     mode: str = "native"
     language: str = "ko"  # the task's script: ko, en or other
     plan: str = ""  # the model's first thought, shown as the plan
+    parts: list[str] = field(default_factory=list)  # the planned lookups and arithmetic (engine.agents.planning)
 
     @property
     def tokens_in(self) -> int:
@@ -522,21 +532,31 @@ class ServerModel:
             msg.content or "", calls, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0
         )
 
+    def _json_turn(self, messages: list[dict], schema: dict, name: str, max_tokens: int, **extra) -> Turn:
+        """A reply constrained to `schema` (a grammar on llama.cpp, `json_schema` elsewhere)."""
+        if not self.endpoint().local:
+            fmt = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        else:  # llama-cpp-python: the schema rides on json_object and becomes a grammar
+            fmt = {"type": "json_object", "schema": schema}
+        reply = self._create(messages, max_tokens, response_format=fmt, **extra)
+        usage = reply.usage
+        text = reply.choices[0].message.content or ""
+        return Turn(text, [], usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+
+    def plan(self, task: str, system: dict | None = None, tools: list[dict] | None = None) -> tuple[Plan | None, Turn]:
+        """The question's parts (engine.agents.planning): (the plan, the turn), or (None, the turn). With the
+        agent's `system` message and `tools`, the prompt starts as the agent's turns do (the server's prefix cache)."""
+        extra = {"tools": tools, "tool_choice": "auto"} if tools and self.endpoint().local else {}
+        turn = self._json_turn(plan_messages(task, system), PLAN_SCHEMA, "plan", 200, **extra)
+        return parse_plan(turn.text), turn
+
     def route(self, messages: list[dict], tools: Sequence[Tool]) -> tuple[str | None, Turn]:
         """Ask which step comes next (`route_messages`); (a tool name or "answer", the turn), or (None, the turn)
         when the reply is not one of them."""
         names = [t.name for t in tools]
-        schema = route_schema(names)
-        if not self.endpoint().local:
-            fmt = {"type": "json_schema", "json_schema": {"name": "next_step", "schema": schema, "strict": True}}
-        else:  # llama-cpp-python: the schema rides on json_object and becomes a grammar
-            fmt = {"type": "json_object", "schema": schema}
-        reply = self._create(route_messages(messages, tools), 24, response_format=fmt)
-        text = reply.choices[0].message.content or ""
-        usage = reply.usage
-        turn = Turn(text, [], usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+        turn = self._json_turn(route_messages(messages, tools), route_schema(names), "next_step", 24)
         try:
-            step = json.loads(text).get("step")
+            step = json.loads(turn.text).get("step")
         except (ValueError, AttributeError):
             return None, turn
         return (step if step in (*names, ROUTE_ANSWER) else None), turn
@@ -621,6 +641,7 @@ def run_agent(
     system: str | None = None,
     finalize: bool = True,
     route: bool | None = None,
+    plan: bool | None = None,
 ) -> AgentRun:
     """Run the loop on one task. Never raises for what the model or a tool does (that ends up in the trace and in
     `error`); raises `AgentError` for a request it cannot start, `ModelServerError` only before the first step.
@@ -631,7 +652,9 @@ def run_agent(
     with the answer); see engine.agents.memory. `model`: the model turn (tests pass a scripted one; default: the
     server of `role`). `on_step`: called with each finished step (a page draws the trace as it grows).
     `route`: the router fallback for a first native turn that is not a usable call (None: when the model has a
-    `.route`, as the server model does; a scripted model is a plain function and runs without one)."""
+    `.route`, as the server model does; a scripted model is a plain function and runs without one).
+    `plan`: ask first for the question's parts and carry out a plan of two or more (engine.agents.planning; None:
+    when the model has a `.plan`, native mode only)."""
     task = _check(task, tools, mode, max_steps)
     by_name = {t.name: t for t in tools}
     model = model or server_turn(role or default_role(), progress=progress)
@@ -681,6 +704,18 @@ def run_agent(
         run.answer = answer or None
         return finish(code, **fmt)
 
+    todo: list[tuple[str, str]] = []  # the plan's parts still to carry out: ("lookup", question), ("compute", ...)
+    computer = next((t for t in tools if t.grounded), None)  # the tool the plan's arithmetic goes to
+    planned_turn = None
+    if mode == "native" and hasattr(model, "plan") and plan is not False:
+        try:
+            made, planned_turn = model.plan(task, messages[0], schemas)
+        except UserError as exc:
+            return finish("agents.run.server", reason=str(exc))
+        if made is not None:
+            run.parts = [*made.lookups, *([made.arithmetic] if made.arithmetic else [])]
+            todo = [p for p in made.steps() if p[0] == "lookup" or computer is not None]
+
     for index in range(max_steps):
         if should_stop():
             run.stopped = True
@@ -688,20 +723,43 @@ def run_agent(
         progress(index / max_steps, f"step {index + 1}")
         t0 = time.perf_counter()
         routed, asked, forced = None, None, None
+        part = todo.pop(0) if todo else None
+        shown = messages  # what this turn sees: a planned lookup is asked on its own
         try:
-            turn = model(messages, schemas, stop)
+            if part is None:
+                turn = model(messages, schemas, stop)
+            elif part[0] == "lookup":
+                shown = [messages[0], {"role": "user", "content": part[1]}]
+                turn = model(shown, schemas, stop)
+            else:  # the plan's arithmetic, forced on the calculator: its numbers must come from the lookups
+                compute = {"role": "user", "content": compute_prompt(part[1])}
+                turn = model([*messages, compute], schemas, stop, force=computer.name)
         except UserError as exc:  # the server is gone: end here, keep the trace
             return finish("agents.run.server", reason=str(exc))
         step = Step(index=index, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out, raw=turn.text)
+        step.planned = part[1] if part else ""
+        if planned_turn is not None:  # the plan's tokens count for the first step
+            step.tokens_in, step.tokens_out = (
+                step.tokens_in + planned_turn.tokens_in,
+                step.tokens_out + planned_turn.tokens_out,
+            )
+            planned_turn = None
         parsed = _parse_turn(turn, mode, by_name)
-        if routing and index == 0 and not (parsed.tool in by_name and parsed.problem is None):
-            # the model's own first turn is not a usable call: the router picks the step, the server forces it
+        sources = [task, *(s.observation for s in run.steps if s.tool and s.error is None)]
+        usable = parsed.tool in by_name and parsed.problem is None and not _ungrounded(parsed, by_name, sources)
+        answered = parsed.tool is None and parsed.problem is None
+        lookup = part is not None and part[0] == "lookup"
+        if routing and not usable and (index == 0 or not answered or lookup) and (part is None or lookup):
+            # the model's own turn is not a usable call (at the first step: not a call at all; later: a call that
+            # cannot run, such as one with made-up numbers): the router picks the step, the server forces it.
+            # Not after a later answer: asked "is anything still missing?" there, the 1.5B router picked another
+            # tool for nearly every answer (dev: 13 of 15 runs grew to 2-5 calls, one right answer lost, 40-160 s)
             try:
-                routed, asked = model.route(messages, tools)
+                routed, asked = model.route(shown, tools)
                 if routed and routed != ROUTE_ANSWER:
-                    forced = model(messages, schemas, stop, force=routed)
-                elif routed == ROUTE_ANSWER and parsed.answer is None:
-                    forced = model(messages, None, stop)  # an answer, without tools
+                    forced = model(shown, schemas, stop, force=routed)
+                elif routed == ROUTE_ANSWER and parsed.answer is None and not lookup:
+                    forced = model(shown, None, stop)  # an answer, without tools
             except UserError as exc:
                 return finish("agents.run.server", reason=str(exc))
             step.routed = routed or ""
@@ -714,6 +772,13 @@ def run_agent(
                 turn, parsed = forced, _parse_turn(forced, mode, by_name)
         step.thought = parsed.thought
         feedback = None  # what the model reads next when this turn was not a clean call
+
+        if lookup and parsed.tool is None:  # a planned lookup that got no call: go on without it
+            step.error, step.error_args = "agents.step.no_call", {"part": part[1]}
+            step.seconds = time.perf_counter() - t0
+            run.steps.append(step)
+            _report(on_step, step)
+            continue
 
         if parsed.tool is None and parsed.problem is None:  # the final answer
             step.seconds = time.perf_counter() - t0
@@ -746,9 +811,12 @@ def run_agent(
             args, step.repaired = repair_arguments(parsed.arguments, tool.parameters)
             step.tool, step.arguments = tool.name, args if isinstance(args, dict) else {"_": args}
             problem = validate_arguments(args, tool.parameters)
-            key = json.dumps([tool.name, args], sort_keys=True, ensure_ascii=False, default=str)
+            key = _key(parsed, by_name)
+            missing = [] if problem else ungrounded_numbers(args, tool.grounded, sources)
             if problem:
                 feedback = _fail(step, "agents.step.bad_arguments", name=tool.name, problem=problem)
+            elif missing:  # not run: numbers with no source (engine.agents.grounding)
+                feedback = _fail(step, "agents.step.ungrounded", name=tool.name, numbers=", ".join(missing))
             elif key in seen:
                 first = seen[key] + 1
                 feedback = _fail(step, "agents.step.repeated_call", name=tool.name, step=first)
@@ -776,6 +844,21 @@ def run_agent(
         _report(on_step, step)
         _append(messages, mode, step, turn.text)
     return final_turn("agents.run.max_steps", steps=max_steps)
+
+
+def _key(parsed: Parsed, by_name: dict[str, Tool]) -> str:
+    """A call's identity for the loop guard: the tool and its (repaired) arguments."""
+    tool = by_name.get(parsed.tool or "")
+    args = repair_arguments(parsed.arguments, tool.parameters)[0] if tool else parsed.arguments
+    return json.dumps([parsed.tool, args], sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _ungrounded(parsed: Parsed, by_name: dict[str, Tool], sources: list[str]) -> list[str]:
+    tool = by_name.get(parsed.tool or "")
+    if tool is None or not tool.grounded:
+        return []
+    args, _ = repair_arguments(parsed.arguments, tool.parameters)
+    return ungrounded_numbers(args, tool.grounded, sources)
 
 
 def _parse_turn(turn: Turn, mode: str, by_name: dict[str, Tool]) -> Parsed:

@@ -28,6 +28,9 @@ class Tool:
     parameters: dict  # JSON schema of the arguments: {"type": "object", "properties": {...}, "required": [...]}
     fn: Callable[..., ToolOutput | str]
     labels: dict[str, str] = field(default_factory=dict)  # {"ko": ..., "en": ...}: the name a page shows
+    # arguments whose numbers must come from the question or an earlier tool result (engine.agents.grounding):
+    # the calculator's expression, where a small model otherwise puts numbers it made up
+    grounded: tuple[str, ...] = ()
 
     def schema(self) -> dict:
         """The OpenAI `tools` entry."""

@@ -226,6 +226,7 @@ calculator = Tool(
     },
     fn=_calculator,
     labels={"ko": "계산기", "en": "Calculator"},
+    grounded=("expression",),
 )
 
 

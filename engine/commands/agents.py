@@ -21,9 +21,10 @@ MEMORY = "ch15_memory"
 
 ROLE_HELP = "the serving role (default: instruct-large where installed, else instruct)"
 ROUTE_HELP = "a router picks the tool when the first turn is not a usable call (auto: the server model)"
+PLAN_HELP = "ask first for the question's parts and carry out a plan of two or more (auto: the server model)"
 
 
-def _route(value: str) -> bool | None:
+def _auto(value: str) -> bool | None:
     return {"auto": None, "on": True, "off": False}[value]
 
 
@@ -46,7 +47,13 @@ def cmd_agent(args) -> int:
     for task in tasks:
         try:
             run = run_agent(
-                task, tools, mode=args.mode, role=args.role, max_steps=args.max_steps, route=_route(args.route)
+                task,
+                tools,
+                mode=args.mode,
+                role=args.role,
+                max_steps=args.max_steps,
+                route=_auto(args.route),
+                plan=_auto(args.plan),
             )
             out = run.as_dict() if args.trace else run.contract()
         except Exception as exc:
@@ -89,7 +96,8 @@ def cmd_agent_eval(args) -> int:
         ids=[i.strip() for i in args.ids.split(",")] if args.ids else None,
         progress=progress_for(args.json or args.verbose),
         on_row=on_row,
-        route=_route(args.route),
+        route=_auto(args.route),
+        plan=_auto(args.plan),
     )
     from engine.agents.loop import default_role
 
@@ -133,6 +141,7 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, default=6, help=f"step limit, 1 to {MAX_STEPS_LIMIT}")
     p.add_argument("--tools", help="comma-separated tool names (default: calculator, constitution_search, sql_query)")
     p.add_argument("--route", choices=("auto", "on", "off"), default="auto", help=ROUTE_HELP)
+    p.add_argument("--plan", choices=("auto", "on", "off"), default="auto", help=PLAN_HELP)
     p.add_argument("--trace", action="store_true", help="the whole trace instead of the contract's fields")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.set_defaults(func=cmd_agent)
@@ -144,6 +153,7 @@ def register(sub) -> None:
     e.add_argument("--max-steps", type=int, default=6)
     e.add_argument("--tools", help="comma-separated tool names (default: the default tools)")
     e.add_argument("--route", choices=("auto", "on", "off"), default="auto", help=ROUTE_HELP)
+    e.add_argument("--plan", choices=("auto", "on", "off"), default="auto", help=PLAN_HELP)
     e.add_argument("--limit", type=int, help="only the first N tasks")
     e.add_argument("--ids", help="only these task ids, comma-separated (e.g. d01,d05)")
     e.add_argument("--verbose", action="store_true", help="one line per task on stderr")

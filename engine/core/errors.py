@@ -433,6 +433,11 @@ MESSAGES: dict[str, str] = {
     "agents.step.repeated_call": (
         "you already called {name} with these arguments at step {step}; use its result below to answer"
     ),
+    "agents.step.ungrounded": (
+        "the numbers {numbers} in the {name} call are not in the question or in any tool result: do not make up "
+        "numbers; look them up with a tool first"
+    ),
+    "agents.step.no_call": "no tool call for the planned part {part!r}; the agent goes on without it",
     "agents.step.tool_timeout": "{name} did not finish within {seconds:g} s",
     "agents.step.tool_refused": "the tool refused the request (its message is the observation)",
     "agents.step.tool_failed": "the tool raised an error (the observation says which)",

@@ -23,6 +23,7 @@ from engine.agents.loop import (
     validate_arguments,
 )
 from engine.agents.tool import Tool, ToolOutput
+from engine.agents.tools import evaluate_expression
 
 ADD_SCHEMA = {
     "type": "object",
@@ -385,3 +386,93 @@ def test_real_server_cancel_and_a_task_in_another_language(server):
         assert run.stopped and run.error == "agents.run.cancelled"
     run = run_agent("大統領の任期は何年ですか", [ECHO], role="instruct", max_steps=2)
     assert run.language == "other" and run.steps and (run.answer or run.error)
+
+
+# --- grounded arguments ------------------------------------------------------------------------------------------
+
+CALC = Tool(
+    "calc",
+    "Evaluate an expression.",
+    {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+    lambda expression: ToolOutput(str(evaluate_expression(expression))),
+    grounded=("expression",),
+)
+LOOKUP = Tool("lookup", "Look up a fact.", ECHO.parameters, lambda text: "임기는 5년")
+
+
+def test_a_call_with_made_up_numbers_is_not_run_and_the_model_is_told():
+    model = scripted(
+        call("calc", expression="2019 - 1975"), call("lookup", text="임기"), call("calc", expression="5+4")
+    )
+    run = run_agent("임기에 4를 더하면?", [CALC, LOOKUP], model=model, finalize=False, max_steps=3)
+    first = run.steps[0]
+    assert (first.tool, first.error, first.error_args) == (
+        "calc",
+        "agents.step.ungrounded",
+        {"name": "calc", "numbers": "2019, 1975"},
+    )
+    assert "2019, 1975" in first.observation and first.observation_chars == 0
+    assert [s.error for s in run.steps[1:]] == [None, None] and run.steps[2].observation == "9"  # 5 came from lookup
+
+
+def test_the_router_steps_in_for_a_later_ungrounded_call():
+    model = RoutedModel([call("add", a=2, b=3), call("calc", expression="77 * 2")], route_to="lookup")
+    model.forced_args = {"text": "임기"}
+    run = run_agent("2 더하기 3은?", [ADD, CALC, LOOKUP], model=model, finalize=False, max_steps=2)
+    assert model.routes == [["add", "calc", "lookup"]] and run.steps[1].routed == "lookup"
+    assert (run.steps[1].tool, run.steps[1].observation) == ("lookup", "임기는 5년")
+
+
+def test_a_later_answer_is_not_routed():
+    # asked "is anything missing?" after an answer, the 1.5B router picked another tool nearly every time (dev)
+    model = RoutedModel([call("add", a=2, b=3), "5입니다"], route_to="add")
+    run = run_agent("2 더하기 3은?", [ADD], model=model)
+    assert model.routes == [] and run.answer == "5입니다"
+
+
+class PlannedModel(RoutedModel):
+    """A routed model that also plans (as the server model does)."""
+
+    def __init__(self, texts, plan, **kw):
+        super().__init__(texts, **kw)
+        self.made, self.asked = plan, []
+
+    def plan(self, task, system=None, tools=None):
+        return self.made, Turn("{}", [], 20, 8)
+
+    def __call__(self, messages, tools, stop, force=None):
+        self.asked.append((messages[-1]["content"], force))
+        if force == "calc":
+            return Turn("", [("calc", {"expression": "5 + 4"})], 7, 3)
+        return super().__call__(messages, tools, stop, force)
+
+
+def test_a_plan_of_two_lookups_and_arithmetic_is_carried_out_in_order():
+    from engine.agents.planning import Plan
+
+    plan = Plan(["대통령 임기", "국회의원 임기"], "대통령 임기 + 국회의원 임기")
+    model = PlannedModel([call("lookup", text="대통령"), call("lookup", text="국회의원"), "9년입니다"], plan)
+    run = run_agent("대통령 임기와 국회의원 임기를 더하면?", [CALC, LOOKUP], model=model)
+    assert run.parts == ["대통령 임기", "국회의원 임기", "대통령 임기 + 국회의원 임기"]
+    assert [s.planned for s in run.steps] == [*run.parts, ""]
+    assert [s.tool for s in run.steps] == ["lookup", "lookup", "calc", None] and run.answer == "9년입니다"
+    # each lookup is asked on its own; the arithmetic is forced on the calculator (its numbers come from results)
+    assert [a for a, _ in model.asked[:2]] == ["대통령 임기", "국회의원 임기"]
+    assert model.asked[2][1] == "calc" and run.steps[2].observation == "9"
+    assert run.steps[0].tokens_in == 10 + 20  # the plan's tokens count for the first step
+
+
+def test_a_one_part_plan_changes_nothing_and_a_lookup_without_a_call_is_skipped():
+    from engine.agents.planning import Plan
+
+    model = PlannedModel([call("add", a=2, b=3), "5"], Plan([], "2 + 3"))
+    run = run_agent("2 더하기 3은?", [ADD], model=model)
+    assert [s.planned for s in run.steps] == ["", ""] and run.answer == "5"
+    model = PlannedModel(["모르겠어요", "<tools></tools>", "답"], Plan(["a", "b"], ""), route_to="answer")
+    run = run_agent("a와 b는?", [ADD, LOOKUP], model=model, max_steps=3, finalize=False)
+    assert run.steps[0].error == "agents.step.no_call" and run.steps[0].error_args == {"part": "a"}
+    assert run.answer == "답"
+    assert (
+        run_agent("x", [ADD], model=PlannedModel(["x"], Plan(["a", "b"], "")), plan=False, route=False).steps[0].planned
+        == ""
+    )
