@@ -85,6 +85,8 @@ def show_run(run: dict) -> None:
         st.success(t("ch15.answer", answer=run["answer"]), icon="✅")
     elif run.get("error"):
         st.warning(t("ch15.ended", why=code_text(run["error"], run.get("error_args"))), icon="⏹")
+    if run.get("role"):
+        st.caption(t("ch15.ran_on", role=run["role"]))
     if len(run.get("parts") or []) > 1:
         st.caption(t("ch15.plan_parts", parts=" → ".join(run["parts"])))
     if run.get("language") == "other":

@@ -111,6 +111,7 @@ class AgentRun:
     language: str = "ko"  # the task's script: ko, en or other
     plan: str = ""  # the model's first thought, shown as the plan
     parts: list[str] = field(default_factory=list)  # the planned lookups and arithmetic (engine.agents.planning)
+    role: str = ""  # the serving role that ran the turns ("" for a model passed in, such as a test's script)
 
     @property
     def tokens_in(self) -> int:
@@ -660,7 +661,7 @@ def run_agent(
     model = model or server_turn(role or default_role(), progress=progress)
     should_stop = should_stop or (lambda: False)
     routing = mode == "native" and hasattr(model, "route") and route is not False
-    run = AgentRun(task=task, mode=mode, language=task_language(task))
+    run = AgentRun(task=task, mode=mode, language=task_language(task), role=getattr(model, "role", ""))
     started = time.perf_counter()
     if mode == "native":
         messages = [{"role": "system", "content": system or SYSTEM_NATIVE}]
