@@ -6,11 +6,11 @@ training run only behind buttons, and a fresh page shows the shipped results (as
 
 import streamlit as st
 
-from engine.ssm import TASKS, make_hippo, selective_copy_demo
+from engine.ssm import TASKS, make_hippo
 from ui import ssm as view
 from ui.i18n import t
 from ui.jobs import last_job, run_and_keep
-from ui.layout import chapter_header, friendly_errors, notice, quiz, section_header, show_code
+from ui.layout import chapter_header, friendly_errors, live_section, notice, quiz, section_header, show_code
 from ui.state import clamped, param
 
 SS = st.session_state
@@ -23,6 +23,7 @@ BENCH_LENGTHS = (64, 128, 256, 512, 1024, 2048)
 MAX_TRAIN_STEPS = 3000  # the page's limit of 90 s of training ends a long run first (it is then evaluated as it is)
 
 
+@live_section
 def why_section(ch) -> None:
     section_header(ch, "why")
     pre = view.shipped_note("ch16_bench")
@@ -49,6 +50,7 @@ def why_section(ch) -> None:
     quiz("16", "why")
 
 
+@live_section
 def s4_section(ch) -> None:
     section_header(ch, "s4")
     param("s4_a", "hippo", str, choices=A_KINDS)
@@ -92,6 +94,7 @@ def s4_section(ch) -> None:
     quiz("16", "s4")
 
 
+@live_section
 def selection_section(ch) -> None:
     section_header(ch, "selection")
     st.subheader(t("ch16.scan_sub"))
@@ -108,12 +111,13 @@ def selection_section(ch) -> None:
     c2.number_input(t("ch16.copy_p1"), 0, 127, key="se_p1")
     c3.number_input(t("ch16.copy_p2"), 0, 127, key="se_p2")
     with friendly_errors():
-        demo = selective_copy_demo(SS["se_len"], (SS["se_p1"], SS["se_p2"])).as_dict()
+        demo = view.copy_demo(SS["se_len"], SS["se_p1"], SS["se_p2"])
         view.copy_demo_chart(demo)
     notice("common.notice", t("ch16.notice_selection"))
     quiz("16", "selection")
 
 
+@live_section
 def mamba_section(ch) -> None:
     section_header(ch, "mamba")
     st.subheader(t("ch16.mb_sub"))
@@ -143,6 +147,7 @@ def mamba_section(ch) -> None:
     quiz("16", "mamba")
 
 
+@live_section
 def training_section(ch) -> None:
     section_header(ch, "training")
     param("tr_task", "selective_copy", str, choices=TASKS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 
 import streamlit as st
@@ -11,7 +12,7 @@ from engine.core import ProgressFn, catalog
 from engine.serving import backend_info, ensure_server
 from ui import course
 from ui.i18n import LANGS, lang, pick, t
-from ui.state import param
+from ui.state import param, sync
 
 # Presenter mode: a projector at 1920x1080, read from the back row. Streamlit sizes its text in rem, so one root
 # size scales body text, widget labels, select values, captions, code and table cells together and keeps their
@@ -154,6 +155,23 @@ def section_header(chapter: catalog.Chapter, section_id: str) -> None:
         with st.expander(t("common.lesson"), expanded=not presenter()):
             st.markdown(text)
     course.visited(chapter.id, section_id)  # seen (once per session); the resume point stays with the chapter
+
+
+def live_section(draw):
+    """A page section that reruns alone when one of its own widgets changes (`st.fragment`), not the whole page.
+
+    Thirty learners on one 2-core server each moving a slider rerun whole pages (a dozen charts, five lessons) under
+    one GIL; a fragment reruns one section's charts. For sections that read only their own widgets (a section that
+    reads another's widget sees the change on the next full run). A fragment run skips app.py, so the share link is
+    synced here."""
+
+    @st.fragment
+    @functools.wraps(draw)
+    def section(*args, **kwargs):
+        draw(*args, **kwargs)
+        sync()
+
+    return section
 
 
 def notice(title_key: str, body: str) -> None:

@@ -7,6 +7,7 @@ in this session, so a fresh page and a page after a click look the same.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import plotly.graph_objects as go
@@ -160,14 +161,25 @@ def s4_model(a_kind: str, n: int, seed: int = 0):
     return ContinuousSSM(A=A, B=B, C=rnd.C)
 
 
+@functools.lru_cache(maxsize=512)
 def s4_views(a_kind: str, n: int, step: float, method: str, length: int, dtype: str) -> dict:
-    """Both views of one discretized SSM on one random input (engine.ssm.cnn_vs_rnn) as a plain dict."""
+    """Both views of one discretized SSM on one random input (engine.ssm.cnn_vs_rnn) as a plain dict (read-only:
+    kept for the process and shared by every session; the slider's settings repeat across a class, and the
+    recurrent view's Python loop was the largest share of a loaded course server's CPU)."""
     import torch
 
     from engine.ssm import cnn_vs_rnn
 
     torch_dtype = torch.float32 if dtype == "float32" else torch.float64
     return cnn_vs_rnn(s4_model(a_kind, n), length=length, step=step, method=method, dtype=torch_dtype).as_dict()
+
+
+@functools.lru_cache(maxsize=512)
+def copy_demo(length: int, first: int, second: int) -> dict:
+    """The selective-copy demo (engine.ssm.selective_copy_demo) as a plain, read-only dict, shared like s4_views."""
+    from engine.ssm import selective_copy_demo
+
+    return selective_copy_demo(length, (first, second)).as_dict()
 
 
 def signal_label(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import re
@@ -80,10 +81,18 @@ def lesson_text(chapter_id: str, lang: str) -> dict[str, str]:
 
 
 def quiz(chapter_id: str) -> list[dict]:
+    """The chapter's quiz questions (a fresh copy: callers may change it). Parsed once per file version: every
+    section of every page rerun asks, and parsing the YAML each time was 7% of a course server's CPU (py-spy)."""
     path = LESSONS / "quizzes" / f"{chapter(chapter_id).stem}.yaml"
     if not path.exists():
         return []
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return copy.deepcopy(_parsed_yaml(str(path), path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=64)
+def _parsed_yaml(path: str, mtime_ns: int) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or []
 
 
 def resolve_code(ref: str):

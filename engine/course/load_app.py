@@ -110,6 +110,8 @@ class StreamlitSession:
         self.page_hash = ""
         self.states: dict[str, object] = {}  # widget id -> WidgetState kept across reruns, as the frontend does
         self.widgets: dict[str, object] = {}
+        self.fragments: dict[str, str] = {}  # widget key -> the id of the fragment (st.fragment) that drew it
+        self._fragment = ""  # the fragment the next rerun is for ("" = the whole page), as the frontend sends it
         self._ws = None
 
     async def connect(self) -> Rerun:
@@ -140,6 +142,8 @@ class StreamlitSession:
         state = WidgetState(id=proto.id)
         setter(state, proto)
         self.states[proto.id] = state
+        # a widget inside an st.fragment reruns only its fragment, as the browser asks
+        self._fragment = self.fragments.get(key, "")
         return None
 
     async def rerun(self) -> Rerun:
@@ -147,19 +151,23 @@ class StreamlitSession:
         client = msg.rerun_script
         client.page_script_hash = self.page_hash
         client.widget_states.widgets.extend(self.states.values())
+        client.fragment_id, fragment, self._fragment = self._fragment, self._fragment, ""
         # a button's trigger fires once: the frontend sends it with one rerun only
         self.states = {k: s for k, s in self.states.items() if s.WhichOneof("value") != "trigger_value"}
         start = time.perf_counter()
         try:
             await self._ws.send(msg.SerializeToString())
-            return await asyncio.wait_for(self._until_finished(start), self.timeout)
+            return await asyncio.wait_for(self._until_finished(start, fragment), self.timeout)
         except TimeoutError:
             return Rerun(time.perf_counter() - start, f"no script_finished within {self.timeout:.0f} s")
         except Exception as exc:  # a dropped connection is the learner's error, not the tool's crash
             return Rerun(time.perf_counter() - start, f"{type(exc).__name__}: {exc}"[:300])
 
-    async def _until_finished(self, start: float) -> Rerun:
-        widgets: dict[str, object] = {}
+    async def _until_finished(self, start: float, fragment: str = "") -> Rerun:
+        # a fragment rerun redraws only the fragment's widgets: the others stay as the last full run drew them
+        widgets: dict[str, object] = dict(self.widgets) if fragment else {}
+        if not fragment:
+            self.fragments = {}
         error = None
         while True:
             fwd = ForwardMsg()
@@ -175,6 +183,8 @@ class StreamlitSession:
                     error = error or f"exception on the page: {proto.type}: {proto.message}"[:300]
                 elif getattr(proto, "id", ""):
                     widgets[_key(proto.id)] = proto
+                    if fwd.delta.fragment_id:
+                        self.fragments[_key(proto.id)] = fwd.delta.fragment_id
             elif kind == "script_finished":
                 self.widgets = widgets
                 if fwd.script_finished == fwd.FINISHED_WITH_COMPILE_ERROR:
