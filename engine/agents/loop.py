@@ -708,7 +708,10 @@ def run_agent(
     todo: list[tuple[str, str]] = []  # the plan's parts still to carry out: ("lookup", question), ("compute", ...)
     computer = next((t for t in tools if t.grounded), None)  # the tool the plan's arithmetic goes to
     planned_turn = None
-    if mode == "native" and hasattr(model, "plan") and plan is not False:
+    # the planner sees the question alone: a follow-up that leans on the memory ("and that divided by 2?") is not
+    # split by it
+    remembered = len(messages) > 2
+    if mode == "native" and hasattr(model, "plan") and plan is not False and not remembered:
         try:
             made, planned_turn = model.plan(task, messages[0], schemas)
         except UserError as exc:

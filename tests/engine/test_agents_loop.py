@@ -476,3 +476,14 @@ def test_a_one_part_plan_changes_nothing_and_a_lookup_without_a_call_is_skipped(
         run_agent("x", [ADD], model=PlannedModel(["x"], Plan(["a", "b"], "")), plan=False, route=False).steps[0].planned
         == ""
     )
+
+
+def test_no_plan_for_a_follow_up_that_leans_on_the_memory():
+    from engine.agents.memory import WindowMemory
+    from engine.agents.planning import Plan
+
+    memory = WindowMemory()
+    memory.add("대통령 임기는?", "5년")
+    model = PlannedModel(["10년"], Plan(["a", "b"], "a + b"), route_to="answer")
+    run = run_agent("그걸 두 배 하면?", [CALC, LOOKUP], model=model, memory=memory, route=False)
+    assert run.parts == [] and run.answer == "10년"

@@ -86,3 +86,11 @@ def test_quiz_answers_are_valid(cid):
             assert len(options) >= 2, where
             assert 0 <= q["answer"] < len(options), where
         assert len(q["options"]["ko"]) == len(q["options"]["en"]), where
+
+
+def test_quiz_is_parsed_once_and_each_caller_gets_its_own_copy():
+    first = quiz("16")
+    first[0]["question"] = "changed by a caller"
+    first.append({"extra": True})
+    again = quiz("16")
+    assert again[0]["question"] != "changed by a caller" and len(again) == len(first) - 1
