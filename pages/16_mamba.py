@@ -1,7 +1,8 @@
 """Chapter 16 — new architectures: state space models and Mamba. Why (the KV cache grows, an SSM's state does not),
 S4 (discretization, recurrence = convolution, HiPPO), selection (the selective scan, sequential = parallel; why an
 LTI kernel cannot copy selectively), Mamba (from scratch = transformers' MambaModel; the book's 16.5 code and its four
-defects), and live training on the paper's synthetic tasks. Cheap computations run on every rerun; measurements and
+defects), and live training on the paper's synthetic tasks. Each section reruns alone when one of its widgets changes
+(ui.layout.live_section: the course load test's page). Cheap computations run on every rerun; measurements and
 training run only behind buttons, and a fresh page shows the shipped results (assets/precomputed/ch16_*.json)."""
 
 import streamlit as st
