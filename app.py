@@ -19,13 +19,23 @@ st.set_page_config(page_title="LLM Practice Lab · LLM 실전 랩", page_icon="�
 layout.sidebar()
 
 home = st.Page(str(ROOT / "pages" / "00_home.py"), title=t("home.nav"), icon=":material/home:", default=True)
+live = catalog.live_chapters()
 chapters = [
-    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in catalog.live_chapters()
+    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in live if c.book == "llm"
+]
+handson = [
+    st.Page(str(ROOT / c.page), title=pick(c.title), icon=c.icon, url_path=c.slug) for c in live if c.book == "handson"
 ]
 # expanded: every live chapter listed (Streamlit folds a menu of more than 12 pages to 10 behind "View more")
 instructor = st.Page(str(ROOT / "pages" / "instructor.py"), title=t("instr.nav"), icon=":material/co_present:")
 page = st.navigation(
-    {t("nav.start"): [home], t("nav.chapters"): chapters, t("instr.nav_group"): [instructor]}, expanded=True
+    {
+        t("nav.start"): [home],
+        t("nav.chapters"): chapters,
+        t("nav.handson"): handson,
+        t("instr.nav_group"): [instructor],
+    },
+    expanded=True,
 )
 try:
     page.run()

@@ -33,6 +33,7 @@ class Chapter:
     icon: str | None = None
     sections: tuple[Section, ...] = ()
     code: tuple[str, ...] = ()
+    book: str = "llm"  # "llm": the Korean book's chapters; "handson": Hands-On LLM topics and the capstone
     extra: dict = field(default_factory=dict)
 
     @property
@@ -52,7 +53,7 @@ def load_catalog() -> tuple[Chapter, ...]:
         item = dict(item)
         sections = tuple(Section(s["id"], s["title"]) for s in item.pop("sections", []))
         code = tuple(item.pop("code", []))
-        known = {k: item.pop(k) for k in ("id", "slug", "title", "status", "page", "icon") if k in item}
+        known = {k: item.pop(k) for k in ("id", "slug", "title", "status", "page", "icon", "book") if k in item}
         chapters.append(Chapter(sections=sections, code=code, extra=item, **known))
     return tuple(chapters)
 

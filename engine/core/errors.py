@@ -638,6 +638,12 @@ MESSAGES: dict[str, str] = {
         "the text has {tokens} image placeholders but {features} image vectors were given: one vector per placeholder"
     ),
     # --- end multimodal gen ---
+    # --- handson ch.4 (engine.handson.classification) ---
+    "handson.empty_text": "type a Korean sentence to classify (the text is empty)",
+    "handson.text_too_long": (
+        "the text is {chars:,} characters long; classify one paragraph of at most {limit:,} characters"
+    ),
+    # --- end handson ch.4 ---
     # --- course ---
     "course.error": "{detail}",
     "course.db_unavailable": (
@@ -666,6 +672,28 @@ MESSAGES: dict[str, str] = {
     "load.error": "{detail}",
     "load.bad_url": "the app's URL must look like http://host:port (got {url!r})",
     # --- end course load tool ---
+    # the Hands-On capstone (engine.capstone)
+    "capstone.csv_empty": "the CSV is empty: give a header row (question,answer) and at least 8 pairs",
+    "capstone.csv_too_big": "the CSV is {size:,} bytes; the limit is {limit:,} bytes",
+    "capstone.csv_binary": "this is a binary file (it contains NUL bytes), not a CSV: save the sheet as CSV (UTF-8)",
+    "capstone.csv_encoding": "the CSV is neither UTF-8 nor CP949 text: save it as 'CSV UTF-8' and upload again",
+    "capstone.csv_missing": "no such CSV file: {path}",
+    "capstone.csv_unreadable": "the CSV cannot be parsed: {detail}",
+    "capstone.csv_columns": (
+        "the CSV needs a question column and an answer column (question/answer or 질문/답변); found: {found}"
+    ),
+    "capstone.csv_too_many_rows": "the CSV has {rows:,} rows; the limit is {limit:,}",
+    "capstone.csv_too_few": (
+        "only {usable} usable question/answer pairs ({dropped} rows dropped: empty, formula, too long or repeated); "
+        "at least {limit} are needed"
+    ),
+    "capstone.no_llama_cpp": "llama-cpp-python is not installed: run `make install`",
+    "capstone.no_converter": (
+        "llama.cpp's GGUF converter is not installed ({path}): run `make install` or `python -m engine capstone-tools`"
+    ),
+    "capstone.convert_failed": "the GGUF conversion failed: {detail}",
+    "capstone.quantize_failed": "the quantization failed: {detail}",
+    "capstone.api_failed": "the REST API did not start: {detail}",
 }
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
