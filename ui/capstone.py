@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from pathlib import Path
 
 import streamlit as st
@@ -29,7 +30,7 @@ MAX_DOWNLOAD_BYTES = 50_000_000  # larger files (the GGUF, the merged model) are
 
 def session_dir() -> Path:
     """One run folder per browser session (a new run replaces the old one: disk on a course server is finite)."""
-    sid = SS.setdefault("hc_sid", hashlib.sha1(str(id(SS)).encode()).hexdigest()[:12])
+    sid = SS.setdefault("hc_sid", secrets.token_hex(6))
     return get_settings().cache_dir / "capstone" / sid
 
 
@@ -140,7 +141,11 @@ def show_result(run: dict) -> None:
         charts.show(
             st,
             charts.line(
-                rows, "step", "loss", title=t("hc.loss_title"), labels={"step": t("hc.col_step_no"), "loss": "loss"}
+                rows,
+                "step",
+                "loss",
+                title=t("hc.loss_title"),
+                labels={"step": t("hc.col_step_no"), "loss": t("hc.col_loss")},
             ),
             key="hc_loss",
         )

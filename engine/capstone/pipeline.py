@@ -27,6 +27,7 @@ from engine.capstone.gguf_export import convert_to_gguf, quantize
 from engine.capstone.qa_csv import QAPair, QASet, escape_cell, read_qa_csv
 from engine.capstone.scoring import char_f1
 from engine.capstone.sft import SftConfig, SftResult, fp32_bytes, merge_and_save, messages, train_lora
+from engine.core.processes import spawn_owned
 from engine.core.progress import Cancelled, ProgressFn, null_progress
 from engine.core.textinput import InputError
 
@@ -126,7 +127,8 @@ def start_api(model: Path, token: str, port: int | None = None, timeout: float =
     port = port or _free_port()
     env = dict(os.environ, LLMLAB_API_TOKEN=token)
     cmd = [sys.executable, "-m", "engine", "capstone-serve", "--model", str(model), "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the API dies with its parent (a Streamlit server or a CLI run that ends) instead of holding a port and a model
+    proc = spawn_owned(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ def register(sub) -> None:
     p.add_argument("--serve", action="store_true", help="after the run, serve the API in the foreground")
     p.add_argument("--port", type=int, default=8000, help="port for --serve")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--save-precomputed", action="store_true", help="write assets/precomputed/hc_capstone.json")
     p.set_defaults(func=_capstone)
 
     s = sub.add_parser("capstone-serve", help="the capstone's FastAPI REST API over a GGUF model (foreground)")
@@ -70,16 +71,38 @@ def _capstone(args) -> int:
     cfg = CapstoneConfig(
         base=base, sft=sft, quant=args.quant, max_heldout=args.max_heldout, seed=args.seed, serve=not args.no_api
     )
-    summary = None
+    summary, steps = None, []
     for item in run_capstone(args.csv, args.out, cfg, progress_for(args.json)):
         if isinstance(item, dict):
             summary = item
         else:
-            print_obj(asdict(item), args.json)
+            steps.append(asdict(item))
+            print_obj(steps[-1], args.json)
     print_obj(summary, args.json)
+    if args.save_precomputed and summary:
+        _save(args, steps, summary)
     if args.serve and summary:
         return _serve_model(args.out / "model.gguf", args.port, "127.0.0.1", None, 60, 8192)
     return 0
+
+
+def _save(args, steps: list[dict], summary: dict) -> None:
+    """The page's shipped run: steps, summary, losses and the answers table (paths made relative)."""
+    import csv
+    import json
+
+    from engine.core.precomputed import save_precomputed
+
+    out = Path(args.out)
+    with open(out / "answers.csv", encoding="utf-8-sig") as f:
+        answers = list(csv.DictReader(f))
+    losses = json.loads((out / "losses.json").read_text())
+    summary = {k: v for k, v in summary.items() if k not in ("out_dir", "api_url")}
+    data = {"steps": steps, "summary": summary, "losses": losses, "answers": answers}
+    saved = save_precomputed(
+        "hc_capstone", data, f"python -m engine capstone --csv {args.csv} --out DIR --save-precomputed"
+    )
+    print(f"saved {saved.name}", file=sys.stderr)
 
 
 def _serve(args) -> int:

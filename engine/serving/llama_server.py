@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from engine.core.config import get_settings
+from engine.core.processes import spawn_owned
 from engine.core.progress import ProgressFn, null_progress
 
 MODEL_ALIAS = "smollm2-135m-instruct"  # the `chat` role's name on its server
@@ -139,14 +139,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child before exec (Linux only)
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def server_command(model_path: str, port: int, role: str = "chat") -> list[str]:
     s = get_settings()
     return [
@@ -186,12 +178,9 @@ def _start(progress: ProgressFn, role: str = "chat") -> LocalServer:
     port = _free_port()
     progress(0.1, f"starting llama.cpp server ({role}) on 127.0.0.1:{port}")
     with open(_log_file(role), "ab") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            server_command(model_path, port, role),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        # from a long-lived thread: a page's script thread ends with the run, and the server with it otherwise
+        proc = spawn_owned(
+            server_command(model_path, port, role), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     _owned[proc.pid] = proc
     server = LocalServer(proc.pid, port, ALIASES[role], model_path, time.time())
