@@ -8,8 +8,7 @@ shipped run (assets/precomputed/hc_capstone.json)."""
 
 import streamlit as st
 
-from engine.capstone.api import MAX_QUESTION_CHARS
-from engine.capstone.baseline import retrieval_baseline
+from engine.capstone import MAX_QUESTION_CHARS, retrieval_baseline
 from ui import capstone as view
 from ui import capstone_api as api
 from ui.i18n import t

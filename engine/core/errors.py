@@ -644,6 +644,13 @@ MESSAGES: dict[str, str] = {
         "the text is {chars:,} characters long; classify one paragraph of at most {limit:,} characters"
     ),
     # --- end handson ch.4 ---
+    # --- handson ch.5 (engine.handson.topics) ---
+    "handson.topics_empty": "the corpus is empty: give at least {min} documents (one paragraph each)",
+    "handson.topics_too_few": "topic modelling needs at least {min} documents; got {n}",
+    "handson.topics_too_many": "at most {limit:,} documents can be clustered here; got {n:,}",
+    "handson.topics_binary": "this is a binary file, not text: give UTF-8 (or CP949) text, one document per paragraph",
+    "handson.topics_no_words": "no words to count in these documents ({detail})",
+    # --- end handson ch.5 ---
     # --- course ---
     "course.error": "{detail}",
     "course.db_unavailable": (

@@ -59,7 +59,9 @@ class QuantSpec:
             raise InputError("training.quant_type", value=self.quant_type)
 
 
-def lora_config(spec: LoraSpec):
+def lora_config(spec: LoraSpec, task_type: str = "CAUSAL_LM", layers: tuple[int, ...] | None = None):
+    """`task_type="SEQ_CLS"` for a sequence classifier: peft then also trains (and saves) the new classification
+    head (`score` / `classifier`) in full. `layers`: adapt only these decoder layers (None: every layer)."""
     from peft import LoraConfig
 
     return LoraConfig(
@@ -68,15 +70,16 @@ def lora_config(spec: LoraSpec):
         lora_dropout=spec.dropout,
         target_modules=list(spec.targets),
         bias="none",
-        task_type="CAUSAL_LM",
+        task_type=task_type,
+        layers_to_transform=None if layers is None else list(layers),
     )
 
 
-def add_lora(model, spec: LoraSpec):
+def add_lora(model, spec: LoraSpec, task_type: str = "CAUSAL_LM", layers: tuple[int, ...] | None = None):
     """Freeze `model` and wrap the target layers with LoRA adapters (peft.get_peft_model)."""
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(spec))
+    return get_peft_model(model, lora_config(spec, task_type, layers))
 
 
 def bnb_config(quant: QuantSpec):
