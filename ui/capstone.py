@@ -1,4 +1,4 @@
-"""The capstone page's helpers (pages/HC_capstone.py): the CSV, the run as one job, its results, the REST API.
+"""The capstone page's helpers (pages/99_capstone.py): the CSV, the run as one job, its results, the REST API.
 
 A result is one plain dict {"steps", "summary", "losses", "answers"} whether it is the shipped run
 (assets/precomputed/hc_capstone.json) or this session's, so a fresh page and a page after a run look the same.

@@ -1,4 +1,4 @@
-"""Hands-On ch.4's page helpers (pages/H4_classification.py): the five-method table, a confusion matrix per method,
+"""Hands-On ch.4's page helpers (pages/94_classification.py): the five-method table, a confusion matrix per method,
 and one sentence labelled by every method.
 
 Every result is drawn from one plain dict (`Comparison.as_dict()`), whichever made it: the shipped run

@@ -1,4 +1,4 @@
-"""The prompt studio's page helpers (pages/H6_prompting.py): the template view, the technique table, one live run."""
+"""The prompt studio's page helpers (pages/96_prompting.py): the template view, the technique table, one live run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hands-On ch.5's page helpers (pages/H5_topics.py): the topic map, the topics × representations table (Kiwi vs the
+"""Hands-On ch.5's page helpers (pages/95_topics.py): the topic map, the topics × representations table (Kiwi vs the
 default vectorizer) and c-TF-IDF from scratch next to BERTopic's.
 
 Every result is drawn from one plain dict (`TopicRun.as_dict()`), whichever made it: the shipped run

@@ -94,3 +94,18 @@ def test_quiz_is_parsed_once_and_each_caller_gets_its_own_copy():
     first.append({"extra": True})
     again = quiz("16")
     assert again[0]["question"] != "changed by a caller" and len(again) == len(first) - 1
+
+
+@pytest.mark.parametrize("cid", IDS)
+def test_page_file_name_gives_the_slug(cid):
+    """Streamlit still scans pages/ the old (v1) way before app.py's st.navigation has run once: on a fresh server,
+    the very first request for /<slug> is looked up among names derived from the file names, and a miss shows
+    "Page not found" (it did for pages/H4_classification.py -> "H4_classification"). So a page file is named
+    <digits>_<slug>.py, whose v1 name is the slug."""
+    from pathlib import Path
+
+    from streamlit.source_util import page_icon_and_name
+
+    c = chapter(cid)
+    _, name = page_icon_and_name(Path(c.page))
+    assert name == c.slug, f"{c.page} is '{name}' to Streamlit's first lookup, not '{c.slug}'"

@@ -9,7 +9,7 @@ import pytest
 from engine.core import load_precomputed
 from tests.pages.conftest import clean, message_start, warnings_of
 
-PAGE = "pages/HC_capstone.py"
+PAGE = "pages/99_capstone.py"
 FACTS = "".join(f"질문 {i} 첫째,답 {i}\n질문 {i} 둘째,답 {i}\n" for i in range(6))
 
 

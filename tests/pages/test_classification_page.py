@@ -9,7 +9,7 @@ import pytest
 from engine.core import load_precomputed
 from tests.pages.conftest import clean, message_start, warnings_of
 
-PAGE = "pages/H4_classification.py"
+PAGE = "pages/94_classification.py"
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])

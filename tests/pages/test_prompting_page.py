@@ -7,7 +7,7 @@ import pytest
 
 from tests.pages.conftest import clean, message_start, warnings_of
 
-PAGE = "pages/H6_prompting.py"
+PAGE = "pages/96_prompting.py"
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
@@ -34,7 +34,7 @@ def test_empty_user_message_is_a_message(open_page):
 @pytest.mark.server
 def test_one_live_run(open_page):
     at = open_page(PAGE, "en")
-    at.selectbox(key="tq_tech").set_value("zero_shot").run()
+    at.radio(key="tq_tech").set_value("zero_shot").run()
     at.button(key="tq_run").click().run()
     clean(at)
     shown = [m.value for m in at.success] + warnings_of(at)

@@ -8,7 +8,7 @@ import pytest
 from engine.core import load_precomputed
 from tests.pages.conftest import clean
 
-PAGE = "pages/H5_topics.py"
+PAGE = "pages/95_topics.py"
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])

@@ -58,7 +58,9 @@ def techniques_section(ch) -> None:
         key="tq_problem",
         format_func=lambda i: next(p.question for p in problems() if p.id == i),
     )
-    c[1].selectbox(t("h6.technique"), list(TECHS), key="tq_tech", format_func=view.technique_label)
+    # a radio, not a select box: a select box keeps its *label* across a language switch, and the label of the
+    # other language is then no technique at all (the monkey test's crash)
+    c[1].radio(t("h6.technique"), list(TECHS), key="tq_tech", format_func=view.technique_label)
     problem = next(p for p in problems() if p.id == SS["tq_problem"])
     with st.expander(t("h6.prompt_sent")):
         st.code(view.messages_json(SS["tq_tech"], problem.question), language="json")
