@@ -65,7 +65,7 @@ def confusion_section(ch) -> None:
     if not available:
         st.info(t("h4.none"), icon="🏷️")
     else:
-        param("cf_method", available[0], str, choices=available)
+        param("cf_method", available[0], str, choices=available, labels=view.method_label)
         method = st.radio(
             t("h4.confusion_method"), available, key="cf_method", format_func=view.method_label, horizontal=True
         )

@@ -50,7 +50,7 @@ def techniques_section(ch) -> None:
         st.code(pre.command, language="bash")
     st.subheader(t("h6.live"))
     param("tq_problem", IDS[0], str, choices=IDS)
-    param("tq_tech", "cot", str, choices=list(TECHS))
+    param("tq_tech", "cot", str, choices=list(TECHS), labels=view.technique_label)
     c = st.columns([3, 2])
     c[0].selectbox(
         t("h6.problem"),

@@ -6,6 +6,8 @@ maps to {ko, en}. A key defined twice is an error, caught by the tests.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,7 +29,22 @@ def strings() -> dict[str, dict[str, str]]:
     return merged
 
 
+_LANGUAGE: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmlab_language", default=None)
+
+
+@contextlib.contextmanager
+def language(code: str):
+    """t() and pick() in `code` inside the block, whatever the session's language (no session state touched)."""
+    token = _LANGUAGE.set(code)
+    try:
+        yield
+    finally:
+        _LANGUAGE.reset(token)
+
+
 def lang() -> str:
+    if _LANGUAGE.get() is not None:
+        return _LANGUAGE.get()
     value = st.session_state.get("lang", DEFAULT_LANG)
     return value if value in LANGS else DEFAULT_LANG
 

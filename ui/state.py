@@ -28,8 +28,15 @@ def _parse_bool(value: str) -> bool:
     return value.lower() in {"1", "true", "yes", "on"}
 
 
-def param(key: str, default: Any, cast: Callable[[str], Any] | None = None, choices=None) -> Any:
-    """Seed st.session_state[key] from the URL once per session; returns the current value."""
+def param(
+    key: str, default: Any, cast: Callable[[str], Any] | None = None, choices=None, labels: Callable | None = None
+) -> Any:
+    """Seed st.session_state[key] from the URL once per session; returns the current value.
+
+    With `choices`, a value that is no choice is repaired on every run. Streamlit 1.67 stores a radio's or a select
+    box's value as its *shown label* and, when the labels change (a language switch re-labels every option), hands
+    the old label back as the value. `labels` (the widget's format_func) maps such a label, in either language,
+    back to its option; without it the value falls back to `default`."""
     registered = st.session_state.setdefault(_REGISTERED, {})
     registered[key] = default
     if key not in st.session_state:
@@ -44,7 +51,33 @@ def param(key: str, default: Any, cast: Callable[[str], Any] | None = None, choi
             if choices is not None and value not in choices:
                 value = default
         st.session_state[key] = value
+    elif (
+        choices is not None
+        and isinstance(st.session_state[key], str)
+        and not _is_choice(st.session_state[key], choices)
+    ):
+        st.session_state[key] = _from_label(st.session_state[key], choices, labels, default)
     return st.session_state[key]
+
+
+def _is_choice(value: Any, choices) -> bool:
+    try:
+        return value in choices
+    except TypeError:  # an unhashable value against a set of choices
+        return False
+
+
+def _from_label(value: str, choices, labels: Callable | None, default: Any) -> Any:
+    """The option whose label, in any language, is `value`; else the default."""
+    if labels is not None:
+        from ui.i18n import LANGS, language
+
+        for code in LANGS:
+            with language(code):
+                for option in choices:
+                    if labels(option) == value:
+                        return option
+    return default
 
 
 def clamped(key: str, default: Any, lo: Any, hi: Any, cast: Callable[[str], Any] | None = None) -> None:

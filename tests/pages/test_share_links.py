@@ -43,3 +43,22 @@ def test_short_text_is_in_the_link_and_restores():
 def test_bound_counts_encoded_bytes():
     assert fits_in_link("a" * LINK_TEXT_MAX) and not fits_in_link("a" * (LINK_TEXT_MAX + 1))
     assert not fits_in_link("가" * (LINK_TEXT_MAX // 9 + 1))
+
+
+def test_a_stale_label_maps_back_to_its_option(monkeypatch):
+    """Streamlit 1.67 hands a radio's old *label* back as its value after a language switch; param() repairs it."""
+    import streamlit as st
+
+    from ui.i18n import t
+    from ui.state import param
+
+    state: dict = {"lang": "ko"}
+    monkeypatch.setattr(st, "session_state", state)
+    monkeypatch.setattr(st, "query_params", {})
+    labels = lambda k: t(f"h6.tech_{k}")  # noqa: E731
+    choices = ["zero_shot", "cot"]
+    state["tq_tech"] = "Chain-of-thought (CoT)"  # the English label, the page now in Korean
+    assert param("tq_tech", "zero_shot", str, choices=choices, labels=labels) == "cot"
+    state["tq_tech"] = "no such label"
+    assert param("tq_tech", "zero_shot", str, choices=choices, labels=labels) == "zero_shot"
+    assert state["lang"] == "ko"  # the session's language was never touched
