@@ -1,7 +1,8 @@
 """The capstone's REST API: FastAPI around llama.cpp (llama-cpp-python's `Llama`), run by uvicorn.
 
 What a small production API needs, and nothing hidden:
-- **OpenAPI** schema at `/openapi.json` and interactive docs at `/docs` (FastAPI generates both from the types);
+- **OpenAPI** schema at `/openapi.json` and interactive docs at `/docs` (FastAPI generates both from the types; the
+  Swagger UI files come from the `fastapi-offline` package, not a CDN, so the docs work offline);
 - a **bearer token** on every model endpoint (401 without one, 403 with a wrong one; compared in constant time);
 - a **request size limit** (413) enforced on the bytes actually received, so a client that lies in Content-Length
   or streams a chunked body cannot make the server buffer megabytes;
@@ -25,6 +26,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from engine.capstone.sft import messages
@@ -119,7 +121,9 @@ def create_app(model_path: Path, token: str, limits: ApiLimits = ApiLimits(), ar
     """The app; the model loads on the first request (or `app.state.load()`), so /health answers at once."""
     if not token:
         raise ValueError("the API needs a bearer token")
-    app = FastAPI(
+    # fastapi-offline: FastAPI with the Swagger UI and ReDoc files served by the app itself; plain FastAPI's /docs
+    # loads them from a CDN, which leaves the page blank on an offline laptop
+    app = FastAPIOffline(
         title="LLM Practice Lab · capstone FAQ API",
         version="1.0",
         description="A LoRA-tuned, 4-bit chat model served by llama.cpp. Send `Authorization: Bearer <token>`.",
