@@ -96,7 +96,8 @@ def collect(out: Path, steps: list[dict], summary: dict) -> dict:
 
 def config(base: str, epochs: int, lr: float, rank: int, quant: str) -> CapstoneConfig:
     sft = SftConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank)
-    return CapstoneConfig(base=base, sft=sft, quant=quant, serve=False)  # the page serves it in its own section
+    # the page serves the model in its own section, and keeps only the 4-bit file of the intermediate models
+    return CapstoneConfig(base=base, sft=sft, quant=quant, serve=False, keep_intermediate=False)
 
 
 def shipped():

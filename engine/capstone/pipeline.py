@@ -43,6 +43,7 @@ class CapstoneConfig:
     answer_tokens: int = 64
     seed: int = 0
     serve: bool = True  # start the REST API once and call it; the CLI's --serve keeps it running
+    keep_intermediate: bool = True  # the merged fp16 model (1 GB) and the f16 GGUF (1.3 GB); a course page drops them
 
 
 @dataclass
@@ -277,6 +278,9 @@ def run_capstone(
     )
     summary["gguf_bytes"] = q4.bytes
     summary["gguf_vs_fp32"] = round(q4.bytes / summary["fp32_bytes"], 4)
+    if not cfg.keep_intermediate:  # 2.3 GB per learner on a shared course server: keep the 4-bit file only
+        shutil.rmtree(merged, ignore_errors=True)
+        f16.path.unlink(missing_ok=True)
     yield step
     check()
 

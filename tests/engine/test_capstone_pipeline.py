@@ -173,3 +173,17 @@ def test_answer_loss_equals_the_models_loss(tiny_base):
     batch = batches(tok, read_qa_csv("sample").train[:8], SftConfig(batch_size=8))[0]
     with torch.no_grad():
         assert answer_loss(model, batch).item() == pytest.approx(model(**batch).loss.item(), rel=1e-5)
+
+
+@pytest.mark.slow  # ~25 s: a second pipeline run, the page's way
+def test_page_run_keeps_only_the_4bit_file(tiny_base, tmp_path):
+    from engine.capstone.pipeline import CapstoneConfig, Step, run_capstone
+
+    cfg = CapstoneConfig(
+        base=tiny_base, sft=SftConfig(epochs=1, max_steps=1), max_heldout=2, serve=False, keep_intermediate=False
+    )
+    items = list(run_capstone("sample", tmp_path, cfg))
+    assert [i.step for i in items if isinstance(i, Step)][-1] == "after"
+    assert items[-1]["api_url"] is None and items[-1]["f16_bytes"] > items[-1]["gguf_bytes"] > 0
+    assert (tmp_path / "model.gguf").is_file()
+    assert not (tmp_path / "merged").exists() and not (tmp_path / "model-f16.gguf").exists()
