@@ -178,28 +178,16 @@ class TotConfig:
                 raise InputError("input.out_of_range", name=name, low=1, high=hi, value=value)
 
 
-def _step_messages(question: str, steps: tuple[str, ...]) -> list[dict]:
+# The three prompts of the search: propose the next step, value a partial solution, finish the best one.
+_PROPOSE = "다음 한 단계만 계산식 한 줄로 쓰세요 (예: 12 - 5 = 7). 다른 말은 쓰지 마세요."
+_VALUE = "이 풀이가 올바르게 정답으로 가고 있는지 1(틀림)~5(확실히 맞음) 점수로 평가하세요. JSON으로만 답하세요."
+_FINISH = "이 풀이를 이어서 마무리하고, 마지막 줄에 '답: 숫자' 형식으로 답하세요."
+
+
+def _tot_messages(question: str, steps: tuple[str, ...], ask: str) -> list[dict]:
     done = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps)) or "(아직 없음)"
-    ask = (
-        f"문제: {question}\n지금까지의 풀이:\n{done}\n"
-        "다음 한 단계만 계산식 한 줄로 쓰세요 (예: 12 - 5 = 7). 다른 말은 쓰지 마세요."
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ask}]
-
-
-def _value_messages(question: str, steps: tuple[str, ...]) -> list[dict]:
-    done = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
-    ask = (
-        f"문제: {question}\n풀이:\n{done}\n"
-        "이 풀이가 올바르게 정답으로 가고 있는지 1(틀림)~5(확실히 맞음) 점수로 평가하세요. JSON으로만 답하세요."
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ask}]
-
-
-def _finish_messages(question: str, steps: tuple[str, ...]) -> list[dict]:
-    done = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
-    ask = f"문제: {question}\n풀이:\n{done}\n이 풀이를 이어서 마무리하고, 마지막 줄에 '답: 숫자' 형식으로 답하세요."
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ask}]
+    user = f"문제: {question}\n지금까지의 풀이:\n{done}\n{ask}"
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
 def tree_of_thought(
@@ -214,13 +202,15 @@ def tree_of_thought(
         for parent in frontier:
             for _ in range(cfg.proposals):
                 seed += 1
-                text = chat(_step_messages(question, tree[parent].steps), temperature=0.8, seed=seed, max_tokens=40)
+                text = chat(
+                    _tot_messages(question, tree[parent].steps, _PROPOSE), temperature=0.8, seed=seed, max_tokens=40
+                )
                 step = (text.strip().splitlines() or [""])[0].strip()[:120]
                 node = Node(steps=(*tree[parent].steps, step), depth=depth, parent=parent)
                 node.wrong_calcs = wrong_calculations(step)
                 try:
                     node.model_score = int(
-                        structured(_value_messages(question, node.steps), SCORE_SCHEMA, max_tokens=16)["score"]
+                        structured(_tot_messages(question, node.steps, _VALUE), SCORE_SCHEMA, max_tokens=16)["score"]
                     )
                 except (KeyError, TypeError, ValueError):
                     node.model_score = 1
@@ -235,7 +225,7 @@ def tree_of_thought(
         for i in frontier:
             tree[i].kept = True
     best = frontier[0]
-    final = chat(_finish_messages(question, tree[best].steps), temperature=0.0, seed=0, max_tokens=160)
+    final = chat(_tot_messages(question, tree[best].steps, _FINISH), temperature=0.0, seed=0, max_tokens=160)
     return final, tree
 
 
@@ -398,17 +388,23 @@ def render_template(
     messages: list[dict], add_generation_prompt: bool = True, model_role: str | None = None
 ) -> TemplateView:
     """The model's own chat template applied to `messages` (Jinja, from the tokenizer), and its tokens."""
-    from engine.models.loading import load_tokenizer
-
     if not messages:
         raise InputError("input.empty")
     # the 0.5B and 1.5B share Qwen2.5's tokenizer and template; the 0.5B's is cached already (the 1.5B would
     # first be dequantized to fp32 just to read its tokenizer)
-    tok = load_tokenizer(model_role or "instruct")
+    tok = _tokenizer(model_role or "instruct")
     text = tok.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
     special_ids = set(tok.all_special_ids) | {i for t, i in tok.get_added_vocab().items() if t.startswith("<|")}
     return TemplateView(text, [token_text(tok, i) for i in ids], [i in special_ids for i in ids], len(ids))
+
+
+@lru_cache(maxsize=2)
+def _tokenizer(role: str):
+    """Loaded once per process: the template section redraws on every keystroke of its text areas."""
+    from engine.models.loading import load_tokenizer
+
+    return load_tokenizer(role)
 
 
 @lru_cache(maxsize=1)
