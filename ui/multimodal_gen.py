@@ -438,7 +438,11 @@ def llava_result_view(res: dict) -> None:
     )
     c2.metric(t("ch14.llava_chance"), f"{100 * res['chance']:.0f}%")
     c3.metric(t("ch14.llava_train_seconds"), fmt(res["train_seconds"], 1))
-    st.caption(t("ch14.llava_metric_note", n=res["eval_images"]))
+    from engine.multimodal.llava import question_text
+
+    question = question_text(res.get("config", {}).get("lang", "en")).strip()
+    note = "ch14.llava_metric_note_first_token" if res.get("metric") == "first_token" else "ch14.llava_metric_note"
+    st.caption(t(note, n=res["eval_images"], question=question))
     c1, c2 = st.columns(2)
     fig = charts.axes(t("ch14.llava_loss_title"), t("ch14.diffusion_axis_step"), t("ch14.diffusion_axis_loss"))
     for stage in (1, 2):

@@ -6,7 +6,8 @@ LM), `llava-check` (our splice = transformers' LlavaForConditionalGeneration on 
     python -m engine diffusion --dataset toy2d --save-precomputed  # assets/precomputed/ch14_diffusion_toy.json
     python -m engine diffusion --dataset fashion --save-precomputed  # trains the UNet, ships checkpoint + figures
     python -m engine llava --json                                 # caption_accuracy, chance, train_seconds
-    python -m engine llava --save-precomputed --stage1-steps 150 --stage2-steps 150 --max-seconds 900
+    python -m engine llava --save-precomputed --tower clip --stage1-steps 100 --stage2-steps 400 \
+        --eval-images 200 --max-seconds 900
     python -m engine llava-check --json
 
 Progress goes to stderr; with --json stdout has one JSON object per line.
@@ -206,7 +207,7 @@ def cmd_llava(args) -> int:
         path = save_projector(model, res)
         print(f"checkpoint: {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
         line = _line(
-            "python -m engine llava --save-precomputed",
+            "python -m engine llava --save-precomputed" + (f" --tower {args.tower}" if args.tower != "auto" else ""),
             args,
             (
                 ("--stage1-steps", "stage1_steps"),
@@ -257,12 +258,12 @@ def register(sub) -> None:
         choices=("auto", "clip", "cnn", "random_cnn"),
         help="auto: the chapter's CLIP image tower when shipped, else a small CNN trained with the projector",
     )
-    lv.add_argument("--stage1-steps", type=int, default=None, help="caption steps (default 40)")
-    lv.add_argument("--stage2-steps", type=int, default=None, help="instruction steps (default 40)")
-    lv.add_argument("--batch", type=int, default=None)
-    lv.add_argument("--lr", type=float, default=None)
+    lv.add_argument("--stage1-steps", type=int, default=None, help="caption steps (default 10)")
+    lv.add_argument("--stage2-steps", type=int, default=None, help="instruction steps (default 80)")
+    lv.add_argument("--batch", type=int, default=None, help="images per step (default 16)")
+    lv.add_argument("--lr", type=float, default=None, help="projector learning rate (default 5e-3)")
     lv.add_argument("--max-seconds", type=float, default=None, help="training time limit (default 60)")
-    lv.add_argument("--eval-images", type=int, default=None, help="test images scored (default 100)")
+    lv.add_argument("--eval-images", type=int, default=None, help="test images scored (default 50)")
     lv.add_argument("--seed", type=int, default=0)
     lv.add_argument("--json", action="store_true")
     lv.add_argument("--quiet", action="store_true")

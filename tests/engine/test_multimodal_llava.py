@@ -101,7 +101,30 @@ def test_shipped_llava_assets():
     pre = load_precomputed("ch14_llava")
     assert pre is not None
     assert pre.data["chance"] == 0.1
-    assert pre.data["caption_accuracy"] >= 2 * pre.data["chance"]  # shipped: 0.29 (the goal 3× chance was missed)
+    assert pre.data["caption_accuracy"] >= 3 * pre.data["chance"]  # the issue's goal; shipped: 0.79 on 200 images
+    assert pre.data["tower"] == "clip" and pre.data["config"]["tower"] in ("clip", "auto")
+
+
+def test_shipped_projector_reads_test_images():
+    """The shipped fp16 tower + projector around the packaged `chat` LM, loaded as the page loads it, picks the right
+    class on 50 test images the shipped run did not train on well above 3× chance (0.787 on 1,000 when measured)."""
+    import numpy as np
+
+    from engine.multimodal import load_llava
+    from engine.multimodal.data import FASHION, load_images
+    from engine.multimodal.llava import checkpoint_path, score_classes
+
+    if not checkpoint_path().is_file():
+        pytest.skip("no shipped projector yet (python -m engine llava --save-precomputed)")
+    try:
+        test = load_images("test", fallback=False)
+    except Exception as exc:  # noqa: BLE001 - the Debian data package is missing: say so
+        pytest.skip(f"Fashion-MNIST not installed ({exc}); make data")
+    model = load_llava()
+    pick = np.random.default_rng(7).choice(len(test), 50, replace=False)
+    scores, method = score_classes(model, test.images[pick], FASHION, "en")
+    assert method == "first_token" and scores.shape == (50, 10)
+    assert float((scores.argmax(1).numpy() == test.labels[pick]).mean()) >= 0.30
 
 
 def test_clip_tower_is_frozen_patch_features():
