@@ -118,7 +118,7 @@ def test_shipped_projector_reads_test_images():
         pytest.skip("no shipped projector yet (python -m engine llava --save-precomputed)")
     try:
         test = load_images("test", fallback=False)
-    except Exception as exc:  # noqa: BLE001 - the Debian data package is missing: say so
+    except Exception as exc:  # the Debian data package is missing: say so
         pytest.skip(f"Fashion-MNIST not installed ({exc}); make data")
     model = load_llava()
     pick = np.random.default_rng(7).choice(len(test), 50, replace=False)
