@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from collections import Counter
 
 import streamlit as st
@@ -193,11 +194,12 @@ def answer_view(pred, question: str, db) -> dict:
     """A Prediction in the shipped answer's shape (plus the database it was made on)."""
     from engine.serving.client import model_name
     from engine.text2sql.shipped import prediction_data
+    from engine.text2sql.strategies import default_role
 
     view = prediction_data(pred)
     view["rows"] = [list(r) for r in (pred.result.rows[:ROWS_SHOWN] if pred.result else [])]
     view["truncated"] = bool(pred.result and (pred.result.truncated or len(pred.result.rows) > ROWS_SHOWN))
-    return {"question": question, "model": model_name("instruct"), "db": db.name, **view}
+    return {"question": question, "model": model_name(default_role()), "db": db.name, **view}
 
 
 def cell(value):
@@ -288,19 +290,38 @@ def context(view: dict) -> None:
 
 
 # -- strategies and the judge -------------------------------------------------------------------------------------
-def bar(row: dict, series: str) -> dict:
-    return {"strategy": strategy_label(row["strategy"]), "ex": row["ex"], "set": t(series)}
+def model_size(model: str) -> str:
+    """ "qwen2.5-coder-1.5b-instruct" -> "1.5B": the part of a model name that tells two sizes of one family apart."""
+    m = re.search(r"(\d+(?:\.\d+)?)([bm])(?:-|$)", model.lower())
+    return f"{m.group(1)}{m.group(2).upper()}" if m else model
+
+
+def row_models(data: dict) -> list[str]:
+    """The models the shipped rows were measured on, the default pipeline's first."""
+    rows = [*data["rows"], *((data.get("spider") or {}).get("rows") or [])]
+    return list(dict.fromkeys([data["model"], *(r.get("model") or data["model"] for r in rows)]))
+
+
+def row_label(row: dict, data: dict) -> str:
+    """A strategy, and the model size when the shipped rows were measured on more than one model."""
+    label = strategy_label(row["strategy"])
+    return f"{label} · {model_size(row.get('model') or data['model'])}" if len(row_models(data)) > 1 else label
+
+
+def shipped_answers(data: dict, strategy: str) -> list[dict]:
+    """The shipped per-question answers of `strategy`, on the default pipeline's model where that run was shipped
+    (the key "strategy @ model"), else on the model of the older rows (the bare strategy name)."""
+    questions = data.get("questions") or {}
+    return questions.get(f"{strategy} @ {data['model']}") or questions.get(strategy) or []
 
 
 def show_strategies(data: dict) -> None:
-    bars = [
-        {"strategy": strategy_label(r["strategy"]), "ex": r["ex"], "set": t("ch06.set_chinook")} for r in data["rows"]
-    ]
+    bars = [{"strategy": row_label(r, data), "ex": r["ex"], "set": t("ch06.set_chinook")} for r in data["rows"]]
     spider = (data.get("spider") or {}).get("rows") or []
-    bars += [{"strategy": strategy_label(r["strategy"]), "ex": r["ex"], "set": t("ch06.set_spider")} for r in spider]
+    bars += [{"strategy": row_label(r, data), "ex": r["ex"], "set": t("ch06.set_spider")} for r in spider]
     labels = {"strategy": t("ch06.axis_strategy"), "ex": t("ch06.axis_ex"), "set": t("ch06.legend_set")}
     fig = charts.grouped_bars(
-        bars, "strategy", "ex", "set", t("ch06.strategies_title", model=data["model"]), False, labels
+        bars, "strategy", "ex", "set", t("ch06.strategies_title", model=", ".join(row_models(data))), False, labels
     )
     fig.update_traces(texttemplate="%{y:.2f}")
     fig.update_yaxes(range=[0, 1])
@@ -310,14 +331,14 @@ def show_strategies(data: dict) -> None:
         by = r.get("by_difficulty") or {}
         levels = [f"{by[lv][1]:.2f} ({by[lv][0]})" if lv in by else "—" for lv in LEVELS]
         errors = ", ".join(f"{code_label(c)} {n}" for c, n in (r.get("errors") or {}).items()) or "—"
-        rows.append([strategy_label(r["strategy"]), f"{r['ex']:.3f}", *levels, f"{r['median_s']:.1f}", errors])
+        rows.append([row_label(r, data), f"{r['ex']:.3f}", *levels, f"{r['median_s']:.1f}", errors])
     cols = [t("ch06.col_strategy"), "EX", *(level_label(lv) for lv in LEVELS), t("ch06.col_median_s")]
     charts.table(rows, [*cols, t("ch06.col_errors")])
     st.caption(t("ch06.strategies_caption", n=data["n"]))
     if spider:
         rows = [
             [
-                strategy_label(r["strategy"]),
+                row_label(r, data),
                 f"{r['ex']:.3f}",
                 "—" if r.get("em") is None else f"{r['em']:.3f}",
                 f"{r['median_s']:.1f}",

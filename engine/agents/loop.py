@@ -64,9 +64,9 @@ def default_role() -> str:
     """The default agent's model: Qwen2.5-Coder-1.5B (`instruct-large`, part of `make install`) where it is installed,
     else the 0.5B `instruct`. Measured on the dev tasks (session 10): 1.5B .80 at a 4.1 s median; 0.5B .53 even with
     the router. Any other endpoint (LLMLAB_INSTRUCT_BASE_URL, OpenAI) serves both roles."""
-    from engine.models.registry import installed
+    from engine.models.registry import application_role
 
-    return "instruct-large" if installed("instruct-large") else "instruct"
+    return application_role()
 
 
 class AgentError(UserError):

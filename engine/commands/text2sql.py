@@ -92,7 +92,9 @@ def cmd_text2sql(args) -> int:
 def cmd_text2sql_eval(args) -> int:
     from engine.core.progress import cli_progress
     from engine.text2sql import evaluate_set
+    from engine.text2sql.strategies import default_role
 
+    args.model = args.model or default_role()
     report = evaluate_set(
         args.set, args.strategy, role=args.model, limit=args.limit, with_judge=args.judge, progress=cli_progress
     )
@@ -124,8 +126,9 @@ def register(sub) -> None:
     p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
     p.add_argument(
         "--model",
-        default="instruct",
-        help="a serving role, a fine-tuned model/adapter directory, or a registered model (models:/NAME@champion)",
+        default=None,
+        help="a serving role, a fine-tuned model/adapter directory, or a registered model (models:/NAME@champion); "
+        "default: instruct-large (Qwen2.5-Coder-1.5B) where installed, else instruct",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_text2sql)
@@ -133,7 +136,7 @@ def register(sub) -> None:
     e = sub.add_parser("text2sql-eval", help="ch.6: execution accuracy of a strategy on a question set")
     e.add_argument("--set", default="chinook-test", choices=["chinook-test", "chinook-dev", "spider-dev"])
     e.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
-    e.add_argument("--model", default="instruct")
+    e.add_argument("--model", default=None, help="as for text2sql (default: instruct-large where installed)")
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--judge", action="store_true", help="also ask the LLM judge (book 6.2) and measure agreement")
     e.add_argument("--json", action="store_true")
@@ -226,7 +229,8 @@ def cmd_text2sql_precompute(args) -> int:
     from engine.text2sql.shipped import SECTIONS, make
 
     for name in args.only.split(",") if args.only else SECTIONS:
-        made = make(name, cli_progress, add=args.add.split(",") if args.add and name == "ch06_strategies" else None)
+        add = args.add.split(",") if args.add and name == "ch06_strategies" else None
+        made = make(name, cli_progress, add=add, role=args.model)
         print(f"wrote {name} ({made.made}, {made.machine})")
     return 0
 
@@ -235,4 +239,5 @@ def register_precompute(sub) -> None:
     p = sub.add_parser("text2sql-precompute", help="ch.6: the page's shipped results (assets/precomputed/ch06_*)")
     p.add_argument("--only", help="comma-separated: ch06_answer,ch06_strategies")
     p.add_argument("--add", help="ch06_strategies: measure only these strategies and add them to the shipped rows")
+    p.add_argument("--model", default=None, help="ch06_strategies: the serving role (default: as text2sql)")
     p.set_defaults(func=cmd_text2sql_precompute)

@@ -221,6 +221,13 @@ def installed(role: str) -> bool:
     return True
 
 
+def application_role() -> str:
+    """The application model the agent (ch.15) and Text2SQL (ch.6) pipelines default to: Qwen2.5-Coder-1.5B
+    (`instruct-large`, part of `make install`) where it is installed, else the 0.5B `instruct`. Any configured endpoint
+    (LLMLAB_INSTRUCT_BASE_URL, OpenAI) serves both roles."""
+    return "instruct-large" if installed("instruct-large") else "instruct"
+
+
 def resolve(role: str, progress: ProgressFn = null_progress) -> ResolvedModel:
     if role not in ROLES:
         raise ModelUnavailable("model.unknown_role", role=role, choices=", ".join(ROLES))

@@ -21,7 +21,7 @@ def evaluate_set(
     name: str,
     strategy: str,
     *,
-    role: str = "instruct",
+    role: str | None = None,
     limit: int | None = None,
     ids: Sequence[str] | None = None,
     with_judge: bool = False,
@@ -32,10 +32,11 @@ def evaluate_set(
     """Execution accuracy (and optionally the judge) of `strategy` on the set `name`; an EvalReport."""
     from engine.text2sql.databases import chinook
     from engine.text2sql.evaluation import EvalReport, evaluate
-    from engine.text2sql.strategies import predict
+    from engine.text2sql.strategies import default_role, predict
 
     if name not in SETS:
         raise InputError("input.unknown_choice", name="set", value=name, choices=", ".join(SETS))
+    role = role or default_role()  # one model for the whole set
     if name.startswith("chinook"):
         from engine.text2sql.questions import chinook_questions
 

@@ -41,22 +41,40 @@ def prediction_data(pred) -> dict:
 
 
 def answer_data(progress: ProgressFn = null_progress) -> dict:
-    from engine.serving.client import model_name
+    from engine.serving.client import model_name, resolve_endpoint
     from engine.text2sql.databases import chinook
-    from engine.text2sql.strategies import DEFAULT_STRATEGY, predict
+    from engine.text2sql.strategies import DEFAULT_STRATEGY, default_role, predict
 
-    db = chinook()
+    db, role = chinook(), default_role()
+    resolve_endpoint(progress, role)  # the server's start-up is not the answer's time
     progress(0.0, DEFAULT_STRATEGY)
-    best = predict(db, QUESTION, DEFAULT_STRATEGY)
+    best = predict(db, QUESTION, DEFAULT_STRATEGY, role=role)
     progress(0.5, "zero-shot")
-    zero = predict(db, QUESTION, "zero-shot")
+    zero = predict(db, QUESTION, "zero-shot", role=role)
     progress(1.0, "done")
     return {
         "question": QUESTION,
-        "model": model_name("instruct"),
+        "model": model_name(role),
         **prediction_data(best),
         "zero_shot": prediction_data(zero),
     }
+
+
+def strategy_row(report, name: str, model: str) -> dict:
+    """One strategy's pass over the held-out set, as the page's table reads it."""
+    return {
+        "strategy": name,
+        "model": model,
+        "ex": report.ex,
+        "median_s": report.median_seconds,
+        "by_difficulty": {d: [n, ex] for d, (n, ex) in report.by_difficulty().items()},
+        "errors": dict(report.errors()),
+    }
+
+
+def row_key(row: dict, default_model: str) -> str:
+    """Rows are one (strategy, model) each; rows written before the model was recorded are the file's model."""
+    return f"{row['strategy']} @ {row.get('model') or default_model}"
 
 
 def strategies_data(
@@ -65,79 +83,88 @@ def strategies_data(
     progress: ProgressFn = null_progress,
     spider_limit: int = SPIDER_SAMPLE,
     spider_strategies: tuple[str, ...] = ("zero-shot", "schema-linking", "few-shot+linking+repair"),
+    role: str | None = None,
 ) -> dict:
     from engine.serving.client import model_name
     from engine.text2sql.pipeline import evaluate_set
-    from engine.text2sql.strategies import STRATEGIES
+    from engine.text2sql.strategies import STRATEGIES, default_role
 
+    role = role or default_role()
+    model = model_name(role)
     names = strategies or list(STRATEGIES)
     rows, spider_rows, reports = [], [], {}
     for i, name in enumerate(names):
-        report = evaluate_set("chinook-test", name, progress=lambda f, m, i=i: progress((i + f) / len(names) / 2, m))
-        summary = report.to_json()
-        reports[name] = summary["rows"]
-        rows.append(
-            {
-                "strategy": name,
-                "ex": report.ex,
-                "median_s": report.median_seconds,
-                "by_difficulty": {d: [n, ex] for d, (n, ex) in report.by_difficulty().items()},
-                "errors": dict(report.errors()),
-            }
+        report = evaluate_set(
+            "chinook-test", name, role=role, progress=lambda f, m, i=i: progress((i + f) / len(names) / 2, m)
         )
+        reports[f"{name} @ {model}"] = report.to_json()["rows"]
+        rows.append(strategy_row(report, name, model))
     if spider:
         for i, name in enumerate(n for n in names if n in spider_strategies):
             report = evaluate_set(
-                "spider-dev", name, limit=spider_limit, progress=lambda f, m, i=i: progress(0.5 + (i + f) / 6, m)
+                "spider-dev",
+                name,
+                role=role,
+                limit=spider_limit,
+                progress=lambda f, m, i=i: progress(0.5 + (i + f) / 6, m),
             )
-            row = {"strategy": name, "ex": report.ex, "em": report.em, "median_s": report.median_seconds}
-            spider_rows.append({**row, "n": len(report.rows)})
+            row = {"strategy": name, "model": model, "ex": report.ex, "em": report.em}
+            spider_rows.append({**row, "median_s": report.median_seconds, "n": len(report.rows)})
     return {
         "set": "chinook-test",
-        "n": len(reports[names[0]]) if names else 0,
-        "model": model_name("instruct"),
+        "n": len(next(iter(reports.values()))) if reports else 0,
+        "model": model,  # the default pipeline's model; each row says its own
         "rows": rows,
         "questions": reports,
         "spider": {"n": spider_limit, "rows": spider_rows},
     }
 
 
-def add_strategies(names: list[str], progress: ProgressFn = null_progress) -> dict:
-    """The shipped comparison with `names` measured now and added (or replaced); the other rows stay as they were
-    measured (each row keeps the commit it was measured at, so the page can say which run a number comes from)."""
+def add_strategies(names: list[str], progress: ProgressFn = null_progress, role: str | None = None) -> dict:
+    """The shipped comparison with `names` measured now on `role` and added (or replaced: one row per strategy and
+    model); the other rows stay as they were measured (each row keeps the commit it was measured at, so the page can
+    say which run a number comes from)."""
     import subprocess
 
     from engine.core.precomputed import load_precomputed
 
     old = load_precomputed("ch06_strategies")
     if old is None:
-        return strategies_data(names, progress=progress)
+        return strategies_data(names, progress=progress, role=role)
     base = old.data
-    new = strategies_data(names, progress=progress, spider_limit=base["spider"]["n"], spider_strategies=tuple(names))
+    new = strategies_data(
+        names, progress=progress, spider_limit=base["spider"]["n"], spider_strategies=tuple(names), role=role
+    )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     for row in [*new["rows"], *new["spider"]["rows"]]:
         row["commit"] = commit or None
-    keep = [r for r in base["rows"] if r["strategy"] not in names]
-    keep_spider = [r for r in base["spider"]["rows"] if r["strategy"] not in names]
-    questions = {k: v for k, v in base["questions"].items() if k not in names} | new["questions"]
+    fresh = {row_key(r, new["model"]) for r in new["rows"]}
+    fresh_spider = {row_key(r, new["model"]) for r in new["spider"]["rows"]}
+    keep = [{"model": base["model"], **r} for r in base["rows"] if row_key(r, base["model"]) not in fresh]
+    keep_spider = [
+        {"model": base["model"], **r} for r in base["spider"]["rows"] if row_key(r, base["model"]) not in fresh_spider
+    ]
+    questions = {k: v for k, v in base["questions"].items() if k not in new["questions"]} | new["questions"]
     return {
         **base,
+        "model": new["model"],
         "rows": keep + new["rows"],
         "questions": questions,
         "spider": {"n": base["spider"]["n"], "rows": keep_spider + new["spider"]["rows"]},
-        "note": "each row is one full pass over the 60 test questions; rows with a commit were measured at it, the "
-        "others at eb20c6a (same questions, same model, same executor)",
+        "note": "each row is one full pass over the 60 test questions with the model it names; rows with a commit "
+        "were measured at it, the others at eb20c6a (same questions, same executor)",
     }
 
 
-def make(name: str, progress: ProgressFn = null_progress, add: list[str] | None = None):
+def make(name: str, progress: ProgressFn = null_progress, add: list[str] | None = None, role: str | None = None):
     from engine.core.precomputed import save_precomputed
 
     if name == "ch06_answer":
         data = answer_data(progress)
     elif name == "ch06_strategies":
-        data = add_strategies(add, progress) if add else strategies_data(progress=progress)
+        data = add_strategies(add, progress, role) if add else strategies_data(progress=progress, role=role)
     else:
         raise ValueError(name)
     command = f"python -m engine text2sql-precompute --only {name}" + (f" --add {','.join(add)}" if add else "")
+    command += f" --model {role}" if role and name == "ch06_strategies" else ""
     return save_precomputed(name, data, command)

@@ -36,6 +36,7 @@ _ALLOW = """
 ALLOW = {w for line in _ALLOW.splitlines() if not line.strip().startswith("#") for w in line.split()}
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
+CALL = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\(")  # `count(` in `count(*)`: code, not a word
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ class Finding:
 
 def english_words(text: str) -> list[str]:
     """Plain-English words in a label: letters only, not an allowed identifier, not an acronym or a camel-case
-    name (LoRA, SmolLM2), not part of a token with digits (recall@10, Q4_K_M)."""
+    name (LoRA, SmolLM2), not part of a token with digits (recall@10, Q4_K_M), not a function called in code
+    (`count(*)`: the column name SQLite gives a query's result)."""
     words = []
+    text = CALL.sub("(", str(text))
     for token in re.split(r"[\s/()\[\],:;·=+|<>{}\"]+", str(text)):
         if not token or any(ch.isdigit() for ch in token) or "_" in token or "@" in token or "." in token:
             continue
