@@ -471,16 +471,25 @@ def show_finetune_shipped(data: dict) -> None:
         loss_chart(curves, t("ch06.ft_shipped_title"))
     bars, rows = [], []
     for role in ("chat", "instruct", "base-ko"):
-        base, tuned, raw = (runs.get(f"{role}/{k}") for k in ("base", "tuned-filtered", "tuned-raw"))
+        keys = ("base", "tuned-filtered", "tuned-raw", "tuned-handwritten")
+        base, tuned, raw, hand = (runs.get(f"{role}/{k}") for k in keys)
         if not (base or tuned):
             continue
         model = maybe(f"ch06.ft_model_{role}", role)
-        for kind, run in (("base", base), ("filtered", tuned), ("raw", raw)):
+        for kind, run in (("base", base), ("filtered", tuned), ("raw", raw), ("handwritten", hand)):
             if run and run.get("eval"):
                 bars.append({"model": model, "ex": run["eval"]["ex"], "kind": t(f"ch06.ft_kind_{kind}")})
         trained = tuned or raw or {}
         rows.append(
-            [model, ex_of(base), ex_of(tuned), ex_of(raw), trained.get("steps", "—"), fmt(trained.get("seconds"), 0)]
+            [
+                model,
+                ex_of(base),
+                ex_of(tuned),
+                ex_of(raw),
+                ex_of(hand),
+                trained.get("steps", "—"),
+                fmt(trained.get("seconds"), 0),
+            ]
         )
     if bars:
         labels = {"model": t("ch06.axis_model"), "ex": t("ch06.axis_ex"), "kind": t("ch06.legend_kind")}
@@ -490,6 +499,7 @@ def show_finetune_shipped(data: dict) -> None:
         charts.show(st, fig)
     if rows:
         cols = [t("ch06.col_model"), t("ch06.col_base_ex"), t("ch06.col_tuned_ex"), t("ch06.col_raw_ex")]
+        cols.append(t("ch06.col_handwritten_ex"))
         charts.table(rows, [*cols, t("ch06.col_steps"), t("ch06.col_train_s")])
     syn = data.get("synthetic") or {}
     st.caption(
