@@ -158,9 +158,9 @@ def evaluate_section(ch) -> None:
         view.show_eval(data["rows"], data["planned"])
     elif job.rows:
         view.show_eval([dataclasses.asdict(r) for r in job.rows], SS.get("ch06_eval_planned", len(job.rows)))
-    elif pre and (shipped_rows := view.shipped_answers(pre.data, SS["ev_strategy"])):  # before a run: shipped answers
-        with st.expander(t("ch06.eval_shipped_rows", strategy=view.strategy_label(SS["ev_strategy"]))):
-            view.eval_rows(shipped_rows)
+    elif pre and (shipped := view.shipped_answers(pre.data, SS["ev_strategy"]))[0]:  # before a run: shipped answers
+        with st.expander(t("ch06.eval_shipped_rows", strategy=shipped[1])):
+            view.eval_rows(shipped[0])
     st.subheader(t("ch06.judge_title"))
     pre = view.shipped_note("ch06_judge")
     if pre:

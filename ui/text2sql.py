@@ -308,11 +308,16 @@ def row_label(row: dict, data: dict) -> str:
     return f"{label} · {model_size(row.get('model') or data['model'])}" if len(row_models(data)) > 1 else label
 
 
-def shipped_answers(data: dict, strategy: str) -> list[dict]:
-    """The shipped per-question answers of `strategy`, on the default pipeline's model where that run was shipped
-    (the key "strategy @ model"), else on the model of the older rows (the bare strategy name)."""
+def shipped_answers(data: dict, strategy: str) -> tuple[list[dict], str]:
+    """The shipped per-question answers of `strategy` and the label to show them under: on the default pipeline's
+    model where that run was shipped (the key "strategy @ model"), else on the model of the older rows (the bare
+    strategy name, kept from before the rows named their model, when the file had one model)."""
     questions = data.get("questions") or {}
-    return questions.get(f"{strategy} @ {data['model']}") or questions.get(strategy) or []
+    if rows := questions.get(f"{strategy} @ {data['model']}"):
+        return rows, row_label({"strategy": strategy, "model": data["model"]}, data)
+    others = (r.get("model") for r in data["rows"] if r["strategy"] == strategy and r.get("model") != data["model"])
+    older = next(others, None)
+    return questions.get(strategy) or [], row_label({"strategy": strategy, "model": older or data["model"]}, data)
 
 
 def show_strategies(data: dict) -> None:

@@ -127,6 +127,8 @@ def add_strategies(names: list[str], progress: ProgressFn = null_progress, role:
     import subprocess
 
     from engine.core.precomputed import load_precomputed
+    from engine.serving.client import model_name
+    from engine.text2sql.strategies import default_role
 
     old = load_precomputed("ch06_strategies")
     if old is None:
@@ -147,7 +149,7 @@ def add_strategies(names: list[str], progress: ProgressFn = null_progress, role:
     questions = {k: v for k, v in base["questions"].items() if k not in new["questions"]} | new["questions"]
     return {
         **base,
-        "model": new["model"],
+        "model": model_name(default_role()),  # the default pipeline's model, whichever model was added now
         "rows": keep + new["rows"],
         "questions": questions,
         "spider": {"n": base["spider"]["n"], "rows": keep_spider + new["spider"]["rows"]},
