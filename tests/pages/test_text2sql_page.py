@@ -335,3 +335,18 @@ def test_shipped_results_of_every_section_render(monkeypatch, tmp_path, lang):
 
         english, garbled = audit(at)
         assert not english and not garbled, (english, garbled)
+
+
+def test_shipped_rows_name_their_model():
+    """The shipped comparison holds two models; each row and each set of shipped answers says which one."""
+    from engine.core.precomputed import load_precomputed
+    from ui.text2sql import model_size, row_label, shipped_answers
+
+    data = load_precomputed("ch06_strategies").data
+    assert {model_size(r["model"]) for r in data["rows"]} == {"1.5B", "0.5B"}
+    assert all(row_label(r, data).endswith(model_size(r["model"])) for r in data["rows"])
+    rows, label = shipped_answers(data, "few-shot+linking+repair")
+    assert len(rows) == data["n"] and label.endswith("1.5B")  # the default pipeline's own answers
+    rows, label = shipped_answers(data, "few-shot+linking+values+fix+repair")
+    assert len(rows) == data["n"] and label.endswith("0.5B")  # measured on the 0.5B only
+    assert model_size("smollm2-135m-instruct") == "135M" and model_size("gpt-4o-mini") == "gpt-4o-mini"
