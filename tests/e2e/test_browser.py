@@ -1,6 +1,7 @@
 """The real app in a real browser: `streamlit run app.py` driven by headless Chromium (Playwright).
 
-Every live page of lessons/catalog.yaml and the home page, in Korean and English: the page finishes running,
+Every live page of lessons/catalog.yaml and the home page, in Korean and English (one of the two in the default
+run, both with `-m e2e`): the page finishes running,
 shows its catalog title and no exception, and a full screenshot goes to artifacts/screenshots/<slug>-<lang>.png.
 Plus a streamed chat answer from the embedded llama.cpp server (page 01) and a deep link that restores widget
 state from the URL (page 02). Cold model loads on 2 shared cores can take minutes, hence the long waits.
@@ -17,16 +18,21 @@ from ui.i18n import LANGS, strings
 
 pytestmark = pytest.mark.e2e
 
-PAGES = [pytest.param("", strings()["home.title"], id="home")] + [
-    pytest.param(c.slug, c.title, id=c.slug) for c in catalog.live_chapters()
+PAGES = [("home", "", strings()["home.title"])] + [(c.slug, c.slug, c.title) for c in catalog.live_chapters()]
+# Each page once in the default run, the language alternating page by page (the AppTest smoke test renders every
+# page in both); the other language is marked slow: `make test-e2e` and `make test-slow` open it too. Keeps
+# `make test` near 30 minutes on 2 cores (a cold page in Chromium is 10-60 s here).
+PAGE_LANGS = [
+    pytest.param(slug, title, lang, id=f"{pid}-{lang}", marks=() if lang == LANGS[i % len(LANGS)] else pytest.mark.slow)
+    for i, (pid, slug, title) in enumerate(PAGES)
+    for lang in LANGS
 ]
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (make browser installs Debian's chromium)", allow_module_level=True)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize(("slug", "title"), PAGES)
+@pytest.mark.parametrize(("slug", "title", "lang"), PAGE_LANGS)
 def test_page_in_browser(app_url, page, slug: str, title: dict[str, str], lang: str):
     page.goto(f"{app_url}/{slug}?lang={lang}")
     wait_idle(page)

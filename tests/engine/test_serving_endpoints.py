@@ -62,7 +62,7 @@ def test_the_app_talks_to_an_external_server_it_did_not_start(env, tmp_path):
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
-        while not healthy(url) and time.monotonic() < deadline and proc.poll() is None:
+        while not healthy(url + "/v1") and time.monotonic() < deadline and proc.poll() is None:  # GET /v1/models
             time.sleep(0.3)
         env.setenv("LLMLAB_LLM_BASE_URL", url + "/v1")
         ep = resolve_endpoint(role="chat")
