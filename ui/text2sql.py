@@ -484,7 +484,7 @@ def show_finetune_shipped(data: dict) -> None:
         for kind, run in (("base", base), ("filtered", tuned), ("raw", raw), ("handwritten", hand)):
             if run and run.get("eval"):
                 bars.append({"model": model, "ex": run["eval"]["ex"], "kind": t(f"ch06.ft_kind_{kind}")})
-        trained = tuned or raw or {}
+        trained = [r for r in (tuned, raw, hand) if r]  # steps and seconds of each tuned run, in the columns' order
         rows.append(
             [
                 model,
@@ -492,8 +492,8 @@ def show_finetune_shipped(data: dict) -> None:
                 ex_of(tuned),
                 ex_of(raw),
                 ex_of(hand),
-                trained.get("steps", "—"),
-                fmt(trained.get("seconds"), 0),
+                " / ".join(str(r.get("steps", "—")) for r in trained) or "—",
+                " / ".join(fmt(r.get("seconds"), 0) for r in trained) or "—",
             ]
         )
     if bars:
